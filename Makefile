@@ -1,0 +1,45 @@
+# Two commands set everything up: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+WEB_WORKERS ?= 2
+
+.PHONY: install migrate demo run test test-fast bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+demo: migrate
+	$(PY) manage.py seed_demo
+
+# Web (gunicorn) and a django-q2 worker in the foreground; Ctrl-C stops both.
+run: demo
+	@echo ""
+	@echo "  Model lifecycle is starting at http://127.0.0.1:$(PORT)/"
+	@echo "  Demo logins (user / password): analyst / analyst-demo, reviewer / reviewer-demo,"
+	@echo "                                 admin / admin-demo, viewer / viewer-demo"
+	@echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   Ctrl-C stops web and worker."
+	@echo ""
+	@trap 'kill 0' INT TERM; \
+	OMP_NUM_THREADS=1 $(PY) manage.py qcluster & \
+	OMP_NUM_THREADS=1 $(VENV)/bin/gunicorn config.wsgi --bind 127.0.0.1:$(PORT) --workers $(WEB_WORKERS) \
+	  --access-logfile - --graceful-timeout 5 & \
+	wait
+
+test: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest
+
+test-fast: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not worker and not e2e"
+
+clean:
+	rm -rf var/db.sqlite3* var/test.sqlite3* var/staticfiles

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from lifecycle.api.views import healthz
+
+urlpatterns = [
+    path("healthz", login_not_required(healthz), name="healthz"),
+    path("login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("lifecycle.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("lifecycle.urls")),
+]
+
+handler404 = "lifecycle.views.page_not_found"
+handler403 = "lifecycle.views.permission_denied"
+handler500 = "lifecycle.views.server_error"

@@ -1,0 +1,41 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from ..models import ApiToken
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Token <key>` (or `Bearer <key>`, as the seed's scripts send it)."""
+
+    keywords = ("token", "bearer")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1").split()
+        if not header or header[0].lower() not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Send the header as 'Authorization: Token <key>'")
+        token = (ApiToken.objects.live().select_related("user")
+                 .filter(key_hash=ApiToken.hash_key(header[1])).first())
+        if token is None or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The token is unknown, revoked or expired; create a new one")
+        now = timezone.now()
+        # Writing on every call would turn reads into writes; a minute's precision is enough.
+        if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return "Token"
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "lifecycle.api.authentication.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Token <key>` (or `Bearer <key>`); create one with `manage.py adduser NAME --token`"}

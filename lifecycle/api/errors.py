@@ -1,0 +1,60 @@
+"""One envelope for every error: {"error": {"code", "message", "status", "details"?}}."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from ..errors import ApplicationError
+
+CODES = {
+    400: "validation_error",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+}
+
+
+def _flatten(detail, prefix="") -> list[str]:
+    if isinstance(detail, dict):
+        return [m for k, v in detail.items() for m in _flatten(v, f"{prefix}{k}: " if k != "non_field_errors" else prefix)]
+    if isinstance(detail, list):
+        return [m for item in detail for m in _flatten(item, prefix)]
+    return [f"{prefix}{detail}"]
+
+
+def error_response(exc: ApplicationError) -> Response:
+    response = Response(exc.as_dict(), status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return error_response(exc)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = CODES.get(response.status_code, "error")
+    if isinstance(exc, exceptions.ValidationError):
+        messages = _flatten(exc.detail)
+        body = {"code": "validation_error", "message": "; ".join(messages), "status": 400,
+                "details": {"fields": exc.detail}}
+    else:
+        detail = getattr(exc, "detail", str(exc))
+        body = {"code": code, "message": " ".join(_flatten(detail)), "status": response.status_code}
+    if response.status_code == status.HTTP_401_UNAUTHORIZED and "WWW-Authenticate" not in response:
+        response["WWW-Authenticate"] = "Token"
+    response.data = {"error": body}
+    return response

@@ -1,0 +1,286 @@
+"""JSON shapes of the API, in the seeds' camelCase. Input serializers only validate; services decide."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from .. import selectors
+from ..choices import Effort, ModelType
+from ..models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know instead of silently ignoring them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field. Accepted fields: {', '.join(sorted(self.fields))}"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    status = serializers.IntegerField()
+    details = serializers.DictField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+
+# ---------------------------------------------------------------------------------------------- read
+
+
+class VersionRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    versionNo = serializers.IntegerField(source="version_no")
+    versionId = serializers.CharField(source="label")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class OperationSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    startedAt = serializers.CharField()
+    finishedAt = serializers.CharField(allow_null=True)
+    runId = serializers.IntegerField()
+    progress = serializers.IntegerField()
+    message = serializers.CharField()
+    error = serializers.CharField(allow_null=True)
+
+
+class AlgorithmModelSerializer(serializers.ModelSerializer):
+    modelType = serializers.CharField(source="model_type")
+    registryStatus = serializers.CharField(source="registry_status")
+    autoLearn = serializers.BooleanField(source="auto_learn")
+    learnMode = serializers.CharField(source="learn_mode")
+    learnSchedule = serializers.CharField(source="learn_schedule", allow_null=True)
+    outcomeWeights = serializers.JSONField(source="outcome_weights", allow_null=True)
+    targetField = serializers.CharField(source="target_field")
+    targetSchemaKey = serializers.CharField(source="target_schema_key")
+    learningConfig = serializers.JSONField(source="learning_config")
+    metricsHistory = serializers.JSONField(source="metrics_history")
+    modelState = serializers.JSONField(source="model_state")
+    trainingSamples = serializers.IntegerField(source="training_samples")
+    lastTrainedAt = serializers.DateTimeField(source="last_trained_at", allow_null=True)
+    lastLearnedAt = serializers.DateTimeField(source="last_learned_at", allow_null=True)
+    lastOperation = serializers.SerializerMethodField()
+    activeVersion = VersionRefSerializer(source="active_version", allow_null=True)
+    traits = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    class Meta:
+        model = AlgorithmModel
+        fields = [
+            "id", "key", "name", "modelType", "description", "status", "registryStatus", "family", "autoLearn",
+            "learnMode", "learnSchedule", "outcomeWeights", "config", "targetField", "targetSchemaKey",
+            "learningConfig", "metrics", "metricsHistory", "modelState", "predictors", "trainingSamples",
+            "lastTrainedAt", "lastLearnedAt", "state", "lastOperation", "activeVersion", "pinned", "traits",
+            "createdAt", "updatedAt",
+        ]
+        read_only_fields = fields
+
+    def get_lastOperation(self, obj) -> OperationSerializer(allow_null=True):  # type: ignore[valid-type]
+        return selectors.last_operation(obj)
+
+    def get_traits(self, obj) -> list[str]:
+        return [t.key for t in obj.traits.all()]
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    versionNo = serializers.IntegerField(source="version_no")
+    versionId = serializers.CharField(source="label")
+    triggeredBy = serializers.CharField(source="triggered_by")
+    paramHash = serializers.CharField(source="param_hash")
+    sampleCount = serializers.IntegerField(source="sample_count")
+    traitKeys = serializers.JSONField(source="trait_keys")
+    runId = serializers.IntegerField(source="run_id", allow_null=True)
+    tags = serializers.SerializerMethodField()
+    active = serializers.SerializerMethodField()
+    pruned = serializers.SerializerMethodField()
+    artifactSha256 = serializers.CharField(source="artifact_sha256")
+    artifactSize = serializers.IntegerField(source="artifact_size")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "versionNo", "versionId", "triggeredBy", "paramHash", "params", "sampleCount", "traitKeys",
+                  "metrics", "predictors", "tags", "active", "pruned", "runId", "artifactSha256", "artifactSize",
+                  "createdAt"]
+        read_only_fields = fields
+
+    def get_tags(self, obj) -> list[str]:
+        return [t.name for t in obj.tags.all()]
+
+    def get_active(self, obj) -> bool:
+        return obj.model.active_version_id == obj.pk
+
+    def get_pruned(self, obj) -> bool:
+        return obj.pruned_at is not None
+
+
+class TraitSerializer(serializers.ModelSerializer):
+    positiveLabel = serializers.CharField(source="positive_label")
+    negativeLabel = serializers.CharField(source="negative_label")
+    sampleCount = serializers.IntegerField(source="sample_count", default=0)
+    positiveSamples = serializers.IntegerField(source="positive_samples", default=0)
+    negativeSamples = serializers.IntegerField(source="negative_samples", default=0)
+    anchorSampleIds = serializers.JSONField(source="anchor_sample_ids")
+    source = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Trait
+        fields = ["key", "name", "description", "kind", "source", "positiveLabel", "negativeLabel", "sampleCount",
+                  "positiveSamples", "negativeSamples", "anchorSampleIds", "createdAt"]
+        read_only_fields = fields
+
+    def get_source(self, obj) -> str:
+        return obj.definition.get("source", "analyst")
+
+
+class SampleSerializer(serializers.ModelSerializer):
+    requestId = serializers.CharField(source="request_id")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Sample
+        fields = ["id", "features", "content", "labels", "weight", "source", "requestId", "createdAt"]
+        read_only_fields = fields
+
+
+class RunSerializer(serializers.ModelSerializer):
+    modelKey = serializers.CharField(source="model.key")
+    startedBy = serializers.SerializerMethodField()
+    queuedAt = serializers.DateTimeField(source="queued_at")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    heartbeatAt = serializers.DateTimeField(source="heartbeat_at", allow_null=True)
+    finishedAt = serializers.DateTimeField(source="finished_at", allow_null=True)
+    durationSeconds = serializers.FloatField(source="duration_seconds", allow_null=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "modelKey", "kind", "status", "effort", "params", "progress", "message", "error", "result",
+                  "trigger", "startedBy", "queuedAt", "startedAt", "heartbeatAt", "finishedAt", "durationSeconds"]
+        read_only_fields = fields
+
+    def get_startedBy(self, obj) -> str | None:
+        return obj.started_by.get_username() if obj.started_by else None
+
+
+class EventSerializer(serializers.ModelSerializer):
+    modelKey = serializers.CharField(source="model_key")
+    actor = serializers.CharField(source="actor_name")
+    fromValue = serializers.CharField(source="from_value")
+    toValue = serializers.CharField(source="to_value")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = ModelEvent
+        fields = ["id", "modelKey", "family", "actor", "action", "fromValue", "toValue", "message", "data",
+                  "createdAt"]
+        read_only_fields = fields
+
+
+# ---------------------------------------------------------------------------------------------- write
+
+
+class TraitInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=255, required=False)
+    key = serializers.CharField(max_length=100, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    positiveLabel = serializers.CharField(max_length=100, required=False)
+    negativeLabel = serializers.CharField(max_length=100, required=False)
+
+    def validate(self, attrs):
+        if not attrs.get("name") and not attrs.get("key"):
+            raise serializers.ValidationError("Give a name (the key is derived from it) or a key")
+        return attrs
+
+
+class TraitBatchSerializer(StrictSerializer):
+    traits = TraitInputSerializer(many=True, allow_empty=False)
+
+
+class ModelCreateSerializer(StrictSerializer):
+    key = serializers.CharField(max_length=255)
+    name = serializers.CharField(max_length=255)
+    modelType = serializers.ChoiceField(choices=ModelType.values)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    config = serializers.JSONField(required=False)
+    targetField = serializers.CharField(required=False, allow_blank=True, default="")
+    targetSchemaKey = serializers.CharField(required=False, allow_blank=True, default="")
+    learningConfig = serializers.JSONField(required=False)
+    traits = TraitInputSerializer(many=True, required=False)
+
+
+class ModelUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=255, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    config = serializers.JSONField(required=False)
+    targetField = serializers.CharField(required=False, allow_blank=True)
+    targetSchemaKey = serializers.CharField(required=False, allow_blank=True)
+    learningConfig = serializers.JSONField(required=False)
+
+    FIELD_MAP = {"name": "name", "description": "description", "config": "config", "targetField": "target_field",
+                 "targetSchemaKey": "target_schema_key", "learningConfig": "learning_config"}
+
+    def changes(self) -> dict:
+        return {self.FIELD_MAP[k]: v for k, v in self.validated_data.items()}
+
+
+class SampleBatchSerializer(StrictSerializer):
+    samples = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+
+
+class SampleBatchResultSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField())
+    count = serializers.IntegerField()
+    unknownLabelKeys = serializers.ListField(child=serializers.CharField())
+
+
+class TrainInputSerializer(StrictSerializer):
+    effort = serializers.ChoiceField(choices=Effort.values, default=Effort.HIGH)
+    reoptimizeParams = serializers.BooleanField(default=False)
+    params = serializers.JSONField(required=False, default=dict)
+
+
+class DiscoverInputSerializer(StrictSerializer):
+    effort = serializers.ChoiceField(choices=[*Effort.values, "xhigh"], default=Effort.HIGH)
+
+
+class RunAcceptedSerializer(serializers.Serializer):
+    state = serializers.CharField()
+    runId = serializers.IntegerField()
+    run = RunSerializer()
+
+
+class ActivateInputSerializer(StrictSerializer):
+    version = serializers.CharField(required=False)
+    tag = serializers.CharField(required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if bool(attrs.get("version")) == bool(attrs.get("tag")):
+            raise serializers.ValidationError("Give exactly one of version (\"vN\") or tag")
+        return attrs
+
+
+class ActivatedSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    versionNo = serializers.IntegerField()
+    versionId = serializers.CharField()
+    pinned = serializers.BooleanField()
+
+
+class TagInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=64)
+
+
+class ArchiveInputSerializer(StrictSerializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")

@@ -1,0 +1,17 @@
+from rest_framework.routers import SimpleRouter
+
+from .views import AlgorithmModelViewSet
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """The seed's curl examples omit the trailing slash; accept both forms."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("algorithm-models", AlgorithmModelViewSet, basename="algorithm-model")
+
+urlpatterns = router.urls

@@ -1,0 +1,306 @@
+"""The algorithm-models API: validate input, call one service or selector, serialize."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from .. import selectors, services
+from ..choices import LearnMode, ModelType, OperationalStatus, RegistryStatus, SampleSource, State
+from . import serializers as s
+
+
+def errors(*codes: int) -> dict:
+    described = {
+        400: "validation_error or invalid_transition",
+        401: "not_authenticated",
+        403: "forbidden (role)",
+        404: "not_found",
+        409: "draft_only, run_in_flight (X-Run-Id) or another rule",
+    }
+    return {code: OpenApiResponse(s.ErrorSerializer, description=described[code]) for code in codes}
+
+
+MODEL_FILTER_PARAMS = [
+    OpenApiParameter("state", enum=State.values),
+    OpenApiParameter("status", enum=OperationalStatus.values),
+    OpenApiParameter("registryStatus", enum=RegistryStatus.values),
+    OpenApiParameter("family", str),
+    OpenApiParameter("modelType", enum=ModelType.values),
+    OpenApiParameter("search", str, description="in key, name and description"),
+]
+MODEL_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="numeric id or key")
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=MODEL_FILTER_PARAMS, responses={200: s.AlgorithmModelSerializer, **errors(401, 403)}),
+    retrieve=extend_schema(parameters=[MODEL_ID], responses={200: s.AlgorithmModelSerializer, **errors(401, 403, 404)}),
+)
+class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.AlgorithmModelSerializer
+    lookup_value_regex = "[^/]+"
+    write_permission = "lifecycle.change_algorithmmodel"
+    write_permissions = {
+        "create": "lifecycle.add_algorithmmodel",
+        "train": "lifecycle.train_algorithmmodel",
+        "discover": "lifecycle.train_algorithmmodel",
+        "activate_version": "lifecycle.train_algorithmmodel",
+        "rollback": "lifecycle.train_algorithmmodel",
+        "unpin": "lifecycle.train_algorithmmodel",
+    }
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.model_list(
+            search=params.get("search", ""), state=params.get("state"), status=params.get("status"),
+            registry_status=params.get("registryStatus"), family=params.get("family"),
+            model_type=params.get("modelType"))
+
+    def get_object(self):
+        model = selectors.model_get(self.kwargs["pk"])
+        self.check_object_permissions(self.request, model)
+        return model
+
+    def _model(self):
+        return self.get_object()
+
+    def _detail(self, model, code=status.HTTP_200_OK):
+        return Response(s.AlgorithmModelSerializer(selectors.model_get(model.pk)).data, status=code)
+
+    @extend_schema(request=s.ModelCreateSerializer, responses={201: s.AlgorithmModelSerializer, **errors(400, 401, 403)})
+    def create(self, request):
+        data = s.ModelCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        model = services.model_create(
+            actor=request.user, key=v["key"], name=v["name"], model_type=v["modelType"],
+            description=v.get("description", ""), config=v.get("config"), target_field=v.get("targetField", ""),
+            target_schema_key=v.get("targetSchemaKey", ""), learning_config=v.get("learningConfig"),
+            traits=request.data.get("traits"))
+        return self._detail(model, status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[MODEL_ID], request=s.ModelUpdateSerializer,
+                   responses={200: s.AlgorithmModelSerializer, **errors(400, 401, 403, 404)},
+                   description="A partial update of the metadata (PUT and PATCH both accept a partial body).")
+    def update(self, request, pk=None):
+        model = self._model()
+        data = s.ModelUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.model_update(model=model, actor=request.user, **data.changes())
+        return self._detail(model)
+
+    @extend_schema(parameters=[MODEL_ID], request=s.ModelUpdateSerializer,
+                   responses={200: s.AlgorithmModelSerializer, **errors(400, 401, 403, 404)})
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk)
+
+    @extend_schema(parameters=[MODEL_ID], request=None,
+                   responses={200: s.AlgorithmModelSerializer, **errors(400, 401, 403, 404)},
+                   description="Archives the model (it stops serving; samples, versions and events are kept).")
+    def destroy(self, request, pk=None):
+        model = services.model_archive(model=self._model(), actor=request.user)
+        return self._detail(model)
+
+    @extend_schema(parameters=[MODEL_ID], request=s.ArchiveInputSerializer,
+                   responses={200: s.AlgorithmModelSerializer, **errors(400, 401, 403, 404)})
+    @action(detail=True, methods=["post"])
+    def archive(self, request, pk=None):
+        data = s.ArchiveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.model_archive(model=self._model(), actor=request.user, reason=data.validated_data["reason"])
+        return self._detail(model)
+
+    @extend_schema(parameters=[MODEL_ID], request=None,
+                   responses={200: s.AlgorithmModelSerializer, **errors(400, 401, 403, 404)})
+    @action(detail=True, methods=["post"])
+    def restore(self, request, pk=None):
+        return self._detail(services.model_restore(model=self._model(), actor=request.user))
+
+    # -------------------------------------------------------------------------------------- traits
+
+    @extend_schema(parameters=[MODEL_ID], methods=["GET"], responses={200: s.TraitSerializer(many=True)})
+    @extend_schema(parameters=[MODEL_ID], methods=["POST"], request=s.TraitBatchSerializer,
+                   responses={200: s.TraitSerializer(many=True), **errors(400, 401, 403, 404, 409)},
+                   description="Upsert traits keyed by key (derived from name when omitted). Draft only.")
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def traits(self, request, pk=None):
+        model = self._model()
+        if request.method == "POST":
+            data = s.TraitBatchSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            services.trait_upsert(model=model, actor=request.user, traits=request.data["traits"])
+        return Response(s.TraitSerializer(selectors.trait_list(model=model), many=True).data)
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("trait_key", str, OpenApiParameter.PATH)], request=None,
+                   responses={204: None, **errors(401, 403, 404, 409)})
+    @action(detail=True, methods=["delete"], url_path=r"traits/(?P<trait_key>[^/]+)")
+    def trait_delete(self, request, pk=None, trait_key=None):
+        services.trait_delete(model=self._model(), actor=request.user, key=trait_key)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(parameters=[MODEL_ID], request=s.DiscoverInputSerializer,
+                   responses={202: s.RunAcceptedSerializer, **errors(400, 401, 403, 404, 409)})
+    @action(detail=True, methods=["post"], url_path="traits/discover")
+    def discover(self, request, pk=None):
+        data = s.DiscoverInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.model_discover_enqueue(model=self._model(), actor=request.user, **data.validated_data)
+        return Response({"state": State.BUSY, "runId": run.pk, "run": s.RunSerializer(run).data},
+                        status=status.HTTP_202_ACCEPTED)
+
+    # -------------------------------------------------------------------------------------- samples
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("source", enum=SampleSource.values)], methods=["GET"],
+                   responses={200: s.SampleSerializer(many=True)})
+    @extend_schema(parameters=[MODEL_ID], methods=["POST"], request=s.SampleBatchSerializer,
+                   responses={201: s.SampleBatchResultSerializer, **errors(400, 401, 403, 404, 409)},
+                   description="Add samples: {features?, content?, labels: {trait: label}, weight?} or the "
+                               "{trait, text, quality} form. All are stored or none. Draft only.")
+    @action(detail=True, methods=["get", "post"])
+    def samples(self, request, pk=None):
+        model = self._model()
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.sample_list(model=model, source=request.query_params.get("source", "")))
+            return self.get_paginated_response(s.SampleSerializer(page, many=True).data)
+        data = s.SampleBatchSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.sample_add_batch(model=model, actor=request.user, samples=request.data["samples"])
+        return Response({"ids": result.ids, "count": len(result.ids), "unknownLabelKeys": result.unknown_label_keys},
+                        status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[MODEL_ID],
+                   request={"multipart/form-data": inline_serializer("SampleUpload", {"file": serializers.FileField()}),
+                            "application/x-ndjson": OpenApiTypes.BINARY, "text/csv": OpenApiTypes.BINARY},
+                   responses={201: s.SampleBatchResultSerializer, **errors(400, 401, 403, 404, 409)},
+                   description="Upload JSONL (one sample a line) or CSV (content, weight, label.<trait>, features). "
+                               "Every line is validated; nothing is stored when any line is bad.")
+    @action(detail=True, methods=["post"], url_path="samples/upload",
+            parser_classes=[MultiPartParser, FileUploadParser])
+    def upload(self, request, pk=None):
+        model = self._model()
+        upload = request.data.get("file")
+        if upload is None:
+            raise services.validation_error("Send the file as multipart field 'file' or as the request body")
+        result = services.samples_upload(model=model, actor=request.user, data=upload.read(),
+                                         filename=upload.name or "", content_type=getattr(upload, "content_type", ""))
+        return Response({"ids": result.ids, "count": len(result.ids), "unknownLabelKeys": result.unknown_label_keys},
+                        status=status.HTTP_201_CREATED)
+
+    # -------------------------------------------------------------------------------------- runs
+
+    @extend_schema(parameters=[MODEL_ID], request=s.TrainInputSerializer,
+                   responses={202: s.RunAcceptedSerializer, **errors(400, 401, 403, 404, 409)},
+                   description="Train a draft or failed model; retrain a ready one in the background "
+                               "(reoptimizeParams: a retune). 409 run_in_flight with X-Run-Id while a run is in flight.")
+    @action(detail=True, methods=["post"])
+    def train(self, request, pk=None):
+        data = s.TrainInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        run = services.model_train_enqueue(model=self._model(), actor=request.user, effort=v["effort"],
+                                           params=v.get("params") or {}, reoptimize_params=v["reoptimizeParams"])
+        run.refresh_from_db()
+        return Response({"state": State.BUSY, "runId": run.pk, "run": s.RunSerializer(run).data},
+                        status=status.HTTP_202_ACCEPTED, headers={"X-Run-Id": str(run.pk)})
+
+    @extend_schema(parameters=[MODEL_ID], responses={200: s.RunSerializer(many=True), **errors(401, 403, 404)})
+    @action(detail=True, methods=["get"])
+    def runs(self, request, pk=None):
+        page = self.paginate_queryset(selectors.run_list(model=self._model()))
+        return self.get_paginated_response(s.RunSerializer(page, many=True).data)
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("run_id", int, OpenApiParameter.PATH)],
+                   responses={200: s.RunSerializer, **errors(401, 403, 404)})
+    @action(detail=True, methods=["get"], url_path=r"runs/(?P<run_id>[^/]+)")
+    def run_detail(self, request, pk=None, run_id=None):
+        return Response(s.RunSerializer(selectors.run_get(model=self._model(), run_id=run_id)).data)
+
+    # -------------------------------------------------------------------------------------- versions
+
+    @extend_schema(parameters=[MODEL_ID], responses={200: s.VersionSerializer(many=True), **errors(401, 403, 404)})
+    @action(detail=True, methods=["get"])
+    def versions(self, request, pk=None):
+        page = self.paginate_queryset(selectors.version_list(model=self._model()))
+        return self.get_paginated_response(s.VersionSerializer(page, many=True).data)
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("ref", str, OpenApiParameter.PATH,
+                                                          description="vN, N or a tag name")],
+                   responses={200: s.VersionSerializer, **errors(401, 403, 404)})
+    @action(detail=True, methods=["get"], url_path=r"versions/(?P<ref>(?!active$)[^/]+)")
+    def version_detail(self, request, pk=None, ref=None):
+        return Response(s.VersionSerializer(selectors.version_by_ref(self._model(), ref)).data)
+
+    def _activate(self, request):
+        data = s.ActivateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        model = self._model()
+        version = services.version_activate(model=model, actor=request.user, version=v.get("version"),
+                                            tag=v.get("tag"), reason=v["reason"])
+        return Response({"key": model.key, "versionNo": version.version_no, "versionId": version.label,
+                         "pinned": True})
+
+    @extend_schema(parameters=[MODEL_ID], request=s.ActivateInputSerializer,
+                   responses={200: s.ActivatedSerializer, **errors(400, 401, 403, 404, 409)},
+                   description="Serve this version (a rollback or a pin): exactly one of version or tag. The model "
+                               "stays on it; later retrains create versions without activating them.")
+    @action(detail=True, methods=["put"], url_path="versions/active")
+    def activate_version(self, request, pk=None):
+        return self._activate(request)
+
+    @extend_schema(parameters=[MODEL_ID], request=s.ActivateInputSerializer,
+                   responses={200: s.ActivatedSerializer, **errors(400, 401, 403, 404, 409)},
+                   description="Same as PUT versions/active.")
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        return self._activate(request)
+
+    @extend_schema(parameters=[MODEL_ID], request=None,
+                   responses={200: s.AlgorithmModelSerializer, **errors(401, 403, 404)},
+                   description="Let later retrains activate their versions again.")
+    @action(detail=True, methods=["post"])
+    def unpin(self, request, pk=None):
+        return self._detail(services.model_unpin(model=self._model(), actor=request.user))
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("ref", str, OpenApiParameter.PATH)],
+                   request=s.TagInputSerializer, responses={200: s.VersionSerializer, **errors(400, 401, 403, 404)})
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<ref>[^/]+)/tags")
+    def tag(self, request, pk=None, ref=None):
+        data = s.TagInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = self._model()
+        tag = services.version_tag(model=model, actor=request.user, version=ref, name=data.validated_data["name"])
+        return Response(s.VersionSerializer(selectors.version_by_ref(model, tag.name)).data)
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("name", str, OpenApiParameter.PATH)], request=None,
+                   responses={204: None, **errors(401, 403, 404)})
+    @action(detail=True, methods=["delete"], url_path=r"tags/(?P<name>[^/]+)")
+    def untag(self, request, pk=None, name=None):
+        services.version_untag(model=self._model(), actor=request.user, name=name)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    # -------------------------------------------------------------------------------------- audit
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("action", str, description="prefix, e.g. run.")],
+                   responses={200: s.EventSerializer(many=True), **errors(401, 403, 404)})
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        qs = selectors.event_list(model=self._model(), action=request.query_params.get("action", ""))
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(s.EventSerializer(page, many=True).data)
+
+
+def healthz(request):
+    """For load balancers: 200 when the database answers, 503 otherwise. No login."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+        return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})

@@ -1,0 +1,76 @@
+"""Page forms: they only shape input; the services decide."""
+
+import json
+
+from django import forms
+
+from .choices import Effort, ModelType, State
+
+
+class ModelFilterForm(forms.Form):
+    search = forms.CharField(required=False, label="Search",
+                             widget=forms.TextInput(attrs={"placeholder": "key, name or description",
+                                                           "type": "search"}))
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *State.choices], label="State")
+    model_type = forms.ChoiceField(required=False, choices=[("", "Any type"), *ModelType.choices], label="Type")
+
+
+class ModelCreateForm(forms.Form):
+    key = forms.CharField(max_length=255, help_text="Letters, digits, '.', '_' or '-'; used in URLs and scripts.")
+    name = forms.CharField(max_length=255)
+    model_type = forms.ChoiceField(choices=ModelType.choices, label="Model type",
+                                   initial=ModelType.LOGISTIC_REGRESSION)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ModelEditForm(forms.Form):
+    name = forms.CharField(max_length=255)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class TraitForm(forms.Form):
+    name = forms.CharField(max_length=255, help_text="The key is derived from the name.")
+    description = forms.CharField(required=False)
+    positive_label = forms.CharField(max_length=100, initial="positive", label="Positive label")
+    negative_label = forms.CharField(max_length=100, initial="negative", label="Negative label")
+
+
+class SampleForm(forms.Form):
+    content = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Text content")
+    features = forms.CharField(required=False, label="Features (JSON object)",
+                               widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"income": 52000, "region": "north"}'}))
+    trait = forms.ChoiceField(label="Trait")
+    label = forms.ChoiceField(choices=[("positive", "positive"), ("negative", "negative")], label="Label")
+
+    def __init__(self, *args, traits=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["trait"].choices = [(t.key, t.name) for t in traits]
+
+    def clean_features(self):
+        raw = self.cleaned_data["features"].strip()
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Give a JSON object, like {\"income\": 52000}")
+        return value
+
+    def as_sample(self) -> dict:
+        data = self.cleaned_data
+        return {"features": data["features"], "content": data["content"], "labels": {data["trait"]: data["label"]}}
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="Samples file (.jsonl or .csv)")
+
+
+class TrainForm(forms.Form):
+    effort = forms.ChoiceField(choices=Effort.choices, initial=Effort.HIGH)
+    reoptimize_params = forms.BooleanField(required=False, label="Re-optimise parameters (retune)")
+
+
+class TagForm(forms.Form):
+    name = forms.CharField(max_length=64, label="Tag")

@@ -1,0 +1,101 @@
+"""Demo users and a few models in different states, created only when the database has no models."""
+
+import random
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from lifecycle import services
+from lifecycle.models import AlgorithmModel
+
+DEMO_USERS = [("analyst", "analyst"), ("reviewer", "reviewer"), ("admin", "admin"), ("viewer", "viewer")]
+
+
+def churn_rows(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    notes_pos = ["wants to cancel", "price too high", "moving to a competitor", "service outage again"]
+    notes_neg = ["happy with the plan", "asked about upgrades", "renewed early", "praised support"]
+    rows = []
+    for _ in range(n):
+        tenure = rng.randint(1, 72)
+        plan = rng.choice(["basic", "plus", "pro"])
+        tickets = rng.randint(0, 8)
+        spend = round(rng.uniform(10, 120), 2)
+        risk = 0.9 - tenure / 90 + tickets * 0.07 + (0.15 if plan == "basic" else 0) + rng.gauss(0, 0.15)
+        churn = risk > 0.55
+        upsell = spend > 70 and not churn and rng.random() < 0.8
+        rows.append({
+            "features": {"tenure_months": tenure, "plan": plan, "support_tickets": tickets, "monthly_spend": spend},
+            "content": rng.choice(notes_pos if churn else notes_neg),
+            "labels": {"churn": "positive" if churn else "negative", "upsell": "positive" if upsell else "negative"},
+        })
+    return rows
+
+
+def tone_rows(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    polite = ["thank you so much for your help", "could you please check my order", "appreciate the quick reply",
+              "kind regards and thanks", "would you mind resending the invoice"]
+    rude = ["this is useless fix it now", "worst support ever", "i demand a refund immediately",
+            "nobody answers, terrible", "stop wasting my time"]
+    return [{"content": rng.choice(polite if (p := rng.random() < 0.5) else rude),
+             "labels": {"polite": "positive" if p else "negative"}} for _ in range(n)]
+
+
+class Command(BaseCommand):
+    help = "Create demo users and demo models (only when there are no models yet)."
+
+    def handle(self, *args, **options):
+        for username, role in DEMO_USERS:
+            call_command("adduser", username, role=role, password=f"{username}-demo", stdout=self.stdout)
+        if AlgorithmModel.objects.exists():
+            self.stdout.write("Models exist already; demo data left as it is.")
+            return
+        from django.contrib.auth import get_user_model
+
+        analyst = get_user_model().objects.get(username="analyst")
+
+        def train_inline(model):
+            # Trained in this process so the app starts with a serving model; the queued task then finds
+            # the run finished and does nothing.
+            run = services.model_train_enqueue(model=model, actor=analyst)
+            services.run_execute(run_id=run.pk)
+
+        ready = services.model_create(actor=analyst, key="churn-risk", name="Churn risk",
+                                      model_type="gradient_boosted",
+                                      description="Which customers are about to leave, from usage and notes.",
+                                      traits=[{"name": "churn", "description": "Customer cancels within 60 days"},
+                                              {"name": "upsell", "description": "Customer accepts an upgrade"}])
+        services.sample_add_batch(model=ready, actor=analyst, samples=churn_rows(1500, 1))
+        self._quietly(train_inline, ready)
+        self._quietly(train_inline, ready)  # a second version, to show history and rollback
+
+        scorecard = services.model_create(actor=analyst, key="credit-scorecard", name="Credit scorecard",
+                                          model_type="scorecard", traits=[{"name": "churn"}])
+        services.sample_add_batch(model=scorecard, actor=analyst, samples=churn_rows(600, 2))
+        self._quietly(train_inline, scorecard)
+
+        tone = services.model_create(actor=analyst, key="support-tone", name="Support tone",
+                                     model_type="logistic_regression",
+                                     description="Is a support message polite? A draft waiting for its first train.",
+                                     traits=[{"name": "polite", "positiveLabel": "polite", "negativeLabel": "rude"}])
+        services.sample_add_batch(model=tone, actor=analyst, samples=tone_rows(300, 3))
+
+        failed = services.model_create(actor=analyst, key="upsell-neural", name="Upsell (neural)",
+                                       model_type="neural_cf", traits=[{"name": "upsell"}])
+        services.sample_add_batch(model=failed, actor=analyst, samples=[
+            {"features": {"spend": 10 + i}, "labels": {"upsell": "positive"}} for i in range(12)])
+        self._quietly(train_inline, failed)  # fails: no negative samples, as the page then explains
+
+        services.model_create(actor=analyst, key="next-best-offer", name="Next best offer",
+                              model_type="thompson_bandit", description="Learns from responses.")
+        self.stdout.write(self.style.SUCCESS(f"Demo data: {AlgorithmModel.objects.count()} models"))
+
+    def _quietly(self, fn, *args):
+        import logging
+
+        logging.disable(logging.ERROR)
+        try:
+            fn(*args)
+        finally:
+            logging.disable(logging.NOTSET)

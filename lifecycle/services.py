@@ -1,0 +1,785 @@
+"""Every write to a model's life. Each state change checks the rule, locks the row, writes the change
+and its audit event in one transaction, and queues follow-up work on commit."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from . import profiles, queue
+from .choices import (
+    STATE_TRANSITIONS,
+    TABULAR_TYPES,
+    Effort,
+    ModelType,
+    RunKind,
+    RunStatus,
+    SampleSource,
+    State,
+    TraitKind,
+    VersionTrigger,
+)
+from .errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
+from .labels import parse_quality
+from .selectors import version_by_ref
+from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
+
+log = logging.getLogger(__name__)
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+MAX_JSON_KEYS = 100
+MAX_SAMPLES_PER_CALL = 200_000
+
+
+# --------------------------------------------------------------------------------------------- audit
+
+
+def event_record(*, model: AlgorithmModel | None, actor, action: str, from_value: str = "", to_value: str = "",
+                 message: str = "", data: dict | None = None) -> ModelEvent:
+    """Write one audit row. Called by the service that makes the change, inside its transaction."""
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return ModelEvent.objects.create(
+        model=model,
+        model_key=model.key if model else "",
+        family=model.family if model else "",
+        actor=user,
+        actor_name=user.get_username() if user else (actor if isinstance(actor, str) else "system"),
+        action=action,
+        from_value=str(from_value or ""),
+        to_value=str(to_value or ""),
+        message=message,
+        data=data or {},
+    )
+
+
+def _lock(model: AlgorithmModel) -> AlgorithmModel:
+    return AlgorithmModel.objects.select_for_update().get(pk=model.pk)
+
+
+def _check_json_object(name: str, value, *, allow_none: bool = False) -> dict | None:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, dict):
+        raise validation_error(f"{name} must be a JSON object", field=name)
+    if len(value) > MAX_JSON_KEYS:
+        raise validation_error(f"{name} has {len(value)} keys; at most {MAX_JSON_KEYS} are allowed", field=name)
+    return value
+
+
+# --------------------------------------------------------------------------------------------- models
+
+MODEL_UPDATABLE_FIELDS = ("name", "description", "config", "target_field", "target_schema_key", "learning_config")
+
+
+@transaction.atomic
+def model_create(*, actor, key: str, name: str, model_type: str, description: str = "", config: dict | None = None,
+                 target_field: str = "", target_schema_key: str = "", learning_config: dict | None = None,
+                 traits: list[dict] | None = None) -> AlgorithmModel:
+    if not KEY_PATTERN.match(key or "") or key.isdigit():
+        raise validation_error(
+            "key must be 1-255 characters of letters, digits, '.', '_' or '-', start with a letter or digit, "
+            "and not be all digits (ids are numbers)", field="key")
+    if not (name or "").strip() or len(name) > 255:
+        raise validation_error("name must be 1-255 characters", field="name")
+    if model_type not in ModelType.values:
+        raise validation_error(
+            f"modelType {model_type!r} is not known; use one of: {', '.join(ModelType.values)}", field="modelType")
+    if AlgorithmModel.objects.filter(key=key).exists():
+        raise validation_error(f"A model with key {key!r} already exists; choose another key", field="key")
+    model = AlgorithmModel(
+        key=key,
+        name=name.strip(),
+        model_type=model_type,
+        description=description or "",
+        config=_check_json_object("config", config if config is not None else {}),
+        target_field=target_field or "",
+        target_schema_key=target_schema_key or "",
+        learning_config=_check_json_object("learningConfig", learning_config if learning_config is not None else {}),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError:
+        raise validation_error(f"A model with key {key!r} already exists; choose another key", field="key")
+    event_record(model=model, actor=actor, action="model.created", to_value=State.DRAFT,
+                 data={"modelType": model_type, "name": model.name})
+    if traits:
+        trait_upsert(model=model, actor=actor, traits=traits)
+    return model
+
+
+@transaction.atomic
+def model_update(*, model: AlgorithmModel, actor, **changes) -> AlgorithmModel:
+    """Metadata only. The lifecycle controls each have their own service."""
+    unknown = set(changes) - set(MODEL_UPDATABLE_FIELDS)
+    if unknown:
+        raise validation_error(f"Cannot update {', '.join(sorted(unknown))} here", fields=sorted(unknown))
+    model = _lock(model)
+    if "name" in changes and (not (changes["name"] or "").strip() or len(changes["name"]) > 255):
+        raise validation_error("name must be 1-255 characters", field="name")
+    for json_field in ("config", "learning_config"):
+        if json_field in changes:
+            _check_json_object(json_field, changes[json_field])
+    before = {f: getattr(model, f) for f in changes}
+    for name_, value in changes.items():
+        setattr(model, name_, value if value is not None else "")
+    changed = [f for f in changes if before[f] != getattr(model, f)]
+    if changed:
+        model.save(update_fields=[*changed, "updated_at"])
+        event_record(model=model, actor=actor, action="model.updated",
+                     data={"fields": changed, "before": {f: before[f] for f in changed}})
+    return model
+
+
+@transaction.atomic
+def model_archive(*, model: AlgorithmModel, actor, reason: str = "") -> AlgorithmModel:
+    model = _lock(model)
+    if model.state == State.ARCHIVED:
+        return model
+    if model.state not in STATE_TRANSITIONS["archive"]["from"]:
+        raise invalid_transition(
+            f"Cannot archive a {model.state} model while run {model.last_run_id} is in flight; wait for it to "
+            "finish, then archive", state=model.state)
+    previous = model.state
+    model.state = State.ARCHIVED
+    model.save(update_fields=["state", "updated_at"])
+    event_record(model=model, actor=actor, action="model.archived", from_value=previous, to_value=State.ARCHIVED,
+                 message=reason)
+    return model
+
+
+@transaction.atomic
+def model_restore(*, model: AlgorithmModel, actor) -> AlgorithmModel:
+    model = _lock(model)
+    if model.state != State.ARCHIVED:
+        raise invalid_transition(f"Only an archived model can be restored; this one is {model.state}")
+    model.state = State.READY if model.has_been_ready else State.DRAFT
+    model.save(update_fields=["state", "updated_at"])
+    event_record(model=model, actor=actor, action="model.restored", from_value=State.ARCHIVED, to_value=model.state)
+    return model
+
+
+def _require_definition_editable(model: AlgorithmModel, what: str) -> None:
+    if model.state == State.BUSY:
+        raise draft_only(f"{what} cannot change while run {model.last_run_id} is in flight; wait for it to finish")
+    if model.state == State.ARCHIVED:
+        raise draft_only(f"{what} cannot change on an archived model")
+    if not model.definition_editable:
+        raise draft_only(
+            f"{what} can change only before the first successful train; this model is {model.state} and its trait "
+            "set is fixed for the lineage. Create a new model for a new standard, or send feedback on scores to add "
+            "samples for the next retrain.", state=model.state)
+
+
+# --------------------------------------------------------------------------------------------- traits
+
+
+def trait_key_for(name: str) -> str:
+    return slugify(name).replace("-", "_")[:100]
+
+
+@transaction.atomic
+def trait_upsert(*, model: AlgorithmModel, actor, traits: list[dict]) -> list[Trait]:
+    """Create or update traits keyed by `key` (derived from `name` when omitted). Draft only."""
+    model = _lock(model)
+    _require_definition_editable(model, "Traits")
+    if not traits:
+        raise validation_error("traits must list at least one trait")
+    saved = []
+    for index, spec in enumerate(traits):
+        name = (spec.get("name") or "").strip()
+        key = (spec.get("key") or trait_key_for(name)).strip()
+        if not name and not spec.get("key"):
+            raise validation_error(f"traits[{index}]: give a name", index=index)
+        if not re.fullmatch(r"[a-z0-9_]{1,100}", key):
+            raise validation_error(
+                f"traits[{index}]: key {key!r} must be lowercase letters, digits and underscores", index=index)
+        trait, created = Trait.objects.get_or_create(model=model, key=key, defaults={"name": name or key})
+        for attr, api_name in (("name", "name"), ("description", "description"),
+                               ("positive_label", "positiveLabel"), ("negative_label", "negativeLabel")):
+            if spec.get(api_name) is not None:
+                setattr(trait, attr, str(spec[api_name]).strip())
+        if not trait.name:
+            trait.name = key
+        trait.save()
+        saved.append(trait)
+        event_record(model=model, actor=actor, action="trait.created" if created else "trait.updated",
+                     to_value=key, data={"name": trait.name, "kind": trait.kind})
+    return saved
+
+
+@transaction.atomic
+def trait_delete(*, model: AlgorithmModel, actor, key: str) -> None:
+    model = _lock(model)
+    _require_definition_editable(model, "Traits")
+    deleted, _ = Trait.objects.filter(model=model, key=key).delete()
+    if not deleted:
+        raise not_found(f"Model {model.key} has no trait {key!r}")
+    event_record(model=model, actor=actor, action="trait.deleted", from_value=key)
+
+
+# --------------------------------------------------------------------------------------------- samples
+
+
+@dataclass
+class SampleBatchResult:
+    ids: list[int]
+    unknown_label_keys: list[str] = field(default_factory=list)
+
+
+def _clean_sample(row, *, where: str, traits_by_ref: dict[str, Trait]) -> Sample:
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: a sample must be a JSON object")
+    # The u22a8 shape {trait, text, quality} is accepted as well as ours.
+    if "trait" in row or "text" in row or "quality" in row:
+        unknown = set(row) - {"trait", "text", "quality", "weight"}
+        if unknown:
+            raise ValueError(f"{where}: unexpected fields {sorted(unknown)} beside trait/text/quality")
+        row = {"content": row.get("text"), "labels": {row.get("trait"): row.get("quality")},
+               "weight": row.get("weight", 1.0)}
+    unknown = set(row) - {"features", "content", "labels", "weight"}
+    if unknown:
+        raise ValueError(f"{where}: unknown fields {sorted(unknown)}; use features, content, labels, weight")
+    features = row.get("features")
+    content = row.get("content") or ""
+    if features is not None:
+        if not isinstance(features, dict):
+            raise ValueError(f"{where}: features must be an object of numbers, strings or booleans")
+        if len(features) > MAX_JSON_KEYS:
+            raise ValueError(f"{where}: features has {len(features)} keys; at most {MAX_JSON_KEYS}")
+        for fname, value in features.items():
+            if value is not None and not isinstance(value, (int, float, str, bool)):
+                raise ValueError(f"{where}: feature {fname!r} must be a number, string, boolean or null")
+            if isinstance(value, float) and value != value:
+                raise ValueError(f"{where}: feature {fname!r} is NaN; send null for a missing value")
+    if not isinstance(content, str):
+        raise ValueError(f"{where}: content must be text")
+    if not features and not content.strip():
+        raise ValueError(f"{where}: give features or content")
+    raw_labels = row.get("labels") or {}
+    if not isinstance(raw_labels, dict):
+        raise ValueError(f"{where}: labels must be an object of trait -> label")
+    labels = {}
+    for ref, value in raw_labels.items():
+        if not ref:
+            raise ValueError(f"{where}: a label needs a trait key or name")
+        trait = traits_by_ref.get(str(ref)) or traits_by_ref.get(str(ref).lower())
+        key = trait.key if trait else str(ref)
+        try:
+            labels[key] = parse_quality(
+                value,
+                positive_label=trait.positive_label if trait else "positive",
+                negative_label=trait.negative_label if trait else "negative",
+            )
+        except ValueError as exc:
+            raise ValueError(f"{where}: label for {ref!r}: {exc}") from None
+    weight = row.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 1000:
+        raise ValueError(f"{where}: weight must be a number in (0, 1000]")
+    return Sample(features=features or None, content=content, labels=labels, weight=float(weight))
+
+
+def sample_add_batch(*, model: AlgorithmModel, actor, samples: list, source: str = SampleSource.EXPLICIT,
+                     row_label=None, request_id: str = "") -> SampleBatchResult:
+    """Validate every row, then store all of them or none. Explicit samples are draft only.
+
+    `row_label(i)` names a row in error messages (a line number for uploads).
+    """
+    row_label = row_label or (lambda i: f"samples[{i}]")
+    if not isinstance(samples, list) or not samples:
+        raise validation_error("samples must be a non-empty list")
+    if len(samples) > MAX_SAMPLES_PER_CALL:
+        raise validation_error(f"{len(samples)} samples in one call; at most {MAX_SAMPLES_PER_CALL}")
+    with transaction.atomic():
+        model = _lock(model)
+        if source == SampleSource.EXPLICIT:
+            _require_definition_editable(model, "Explicit samples")
+        elif model.state == State.ARCHIVED:
+            raise ApplicationError("This model is archived and takes no new samples", code="not_scorable", status=409)
+        traits = list(model.traits.all())
+        by_ref = {t.key: t for t in traits} | {t.name: t for t in traits} | {t.name.lower(): t for t in traits}
+        rows, errors = [], []
+        for i, row in enumerate(samples):
+            try:
+                rows.append(_clean_sample(row, where=row_label(i), traits_by_ref=by_ref))
+            except ValueError as exc:
+                errors.append(str(exc))
+                if len(errors) >= 50:
+                    break
+        if errors:
+            raise validation_error(
+                f"{len(errors)} sample(s) are invalid; nothing was stored. First: {errors[0]}", errors=errors)
+        now = timezone.now()
+        user = actor if getattr(actor, "is_authenticated", False) else None
+        for s in rows:
+            s.model = model
+            s.source = source
+            s.created_at = now
+            s.created_by = user
+            s.request_id = request_id
+        created = Sample.objects.bulk_create(rows, batch_size=2000)
+        ids = [s.pk for s in created]
+        if not all(ids):  # backends that do not return ids from bulk inserts
+            ids = list(Sample.objects.filter(model=model, created_at=now).order_by("id").values_list("id", flat=True))
+        known = {t.key for t in traits}
+        unknown = sorted({k for s in rows for k in s.labels} - known)
+        event_record(model=model, actor=actor, action="samples.added", to_value=str(len(rows)),
+                     data={"count": len(rows), "source": source, "unknownLabelKeys": unknown})
+    return SampleBatchResult(ids=ids, unknown_label_keys=unknown)
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+
+def _in_flight_run(model: AlgorithmModel) -> TrainingRun | None:
+    return TrainingRun.objects.filter(model=model, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).first()
+
+
+def _start_run(*, model: AlgorithmModel, actor, kind: str, effort: str, params: dict, trigger: str) -> TrainingRun:
+    """Create a queued run and mark the model busy; the caller holds the model's lock."""
+    watermark = Sample.objects.filter(model=model).aggregate(m=Max("id"))["m"] or 0
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                model=model, kind=kind, effort=effort, params=params, trigger=trigger,
+                started_by=actor if getattr(actor, "is_authenticated", False) else None,
+                sample_watermark=watermark, result={"fromState": model.state},
+                message="Waiting for a worker",
+            )
+    except IntegrityError:
+        # The unique in-flight constraint caught a racing caller that the lock did not (no row lock on SQLite).
+        raise run_in_flight(_in_flight_run(model))
+    previous = model.state
+    model.state = State.BUSY
+    model.last_run = run
+    model.save(update_fields=["state", "last_run", "updated_at"])
+    event_record(model=model, actor=actor, action=f"run.queued", from_value=previous, to_value=State.BUSY,
+                 data={"runId": run.pk, "kind": kind, "effort": effort, "params": params, "trigger": trigger})
+    transaction.on_commit(lambda: _enqueue_run(run.pk))
+    return run
+
+
+def _enqueue_run(run_id: int) -> None:
+    task_id = queue.enqueue("lifecycle.tasks.execute_run", run_id, name=f"run-{run_id}")
+    if task_id:
+        TrainingRun.objects.filter(pk=run_id, task_id="").update(task_id=str(task_id)[:64])
+
+
+@transaction.atomic
+def model_train_enqueue(*, model: AlgorithmModel, actor, effort: str = Effort.HIGH, params: dict | None = None,
+                        reoptimize_params: bool = False, trigger: str = "user",
+                        kind: str | None = None) -> TrainingRun:
+    """Train a draft or failed model, or retrain a ready one while it keeps serving."""
+    model = _lock(model)
+    running = _in_flight_run(model)
+    if running:
+        raise run_in_flight(running)
+    if model.model_type not in TABULAR_TYPES:
+        raise ApplicationError(
+            f"Models of type {model.model_type} are not trained from samples by this worker; "
+            "use logistic_regression, gradient_boosted, scorecard or neural_cf",
+            code="unsupported_model_type", status=400)
+    if model.state not in STATE_TRANSITIONS["train"]["from"]:
+        hint = "restore it first" if model.state == State.ARCHIVED else "wait for the run in flight"
+        raise invalid_transition(f"Cannot train a {model.state} model; {hint}", state=model.state)
+    if effort not in Effort.values:
+        raise validation_error(f"effort must be one of {', '.join(Effort.values)}", field="effort")
+    params = _check_json_object("params", params if params is not None else {})
+    if not model.traits.exists():
+        raise validation_error("This model has no traits yet; add at least one trait and labelled samples, "
+                               "or run discovery, then train")
+    if kind is None:
+        if model.state == State.READY:
+            kind = RunKind.RETUNE if reoptimize_params else RunKind.RETRAIN
+        else:
+            kind = RunKind.TRAIN
+    return _start_run(model=model, actor=actor, kind=kind, effort=effort, params=params, trigger=trigger)
+
+
+@transaction.atomic
+def model_discover_enqueue(*, model: AlgorithmModel, actor, effort: str = Effort.HIGH) -> TrainingRun:
+    model = _lock(model)
+    running = _in_flight_run(model)
+    if running:
+        raise run_in_flight(running)
+    if model.state not in STATE_TRANSITIONS["discover"]["from"]:
+        raise invalid_transition(
+            f"Discovery runs on a draft only; this model is {model.state}. "
+            + ("Its trait set is fixed since its first train." if model.has_been_ready else
+               "Correct the supervision and train, or create a new model to explore."), state=model.state)
+    if effort not in (*Effort.values, "xhigh"):
+        raise validation_error("effort must be one of low, medium, high, xhigh, max", field="effort")
+    if not Sample.objects.filter(model=model).exists():
+        raise validation_error("Discovery needs samples; add or upload samples first")
+    # The same samples and effort were already explored: say where the answer is instead of repeating it.
+    watermark = Sample.objects.filter(model=model).aggregate(m=Max("id"))["m"] or 0
+    previous = (TrainingRun.objects.filter(model=model, kind=RunKind.DISCOVER, status=RunStatus.SUCCEEDED,
+                                           effort=effort, sample_watermark=watermark).first())
+    if previous:
+        raise ApplicationError(
+            f"Discovery run {previous.pk} already explored these samples at effort {effort}; its traits are on the "
+            "model. Add samples or choose another effort to run it again.",
+            code="run_in_flight", status=409, details={"runId": previous.pk, "status": previous.status},
+            headers={"X-Run-Id": str(previous.pk)})
+    return _start_run(model=model, actor=actor, kind=RunKind.DISCOVER, effort=effort, params={}, trigger="user")
+
+
+class RunAbandoned(Exception):
+    """The run was ended elsewhere (declared dead, or finished) while this worker still held it."""
+
+
+def run_progress(*, run_id: int, progress: int, message: str = "") -> None:
+    """Record progress and a heartbeat; stop the worker if the run was declared dead meanwhile."""
+    updated = TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        progress=max(0, min(99, int(progress))), message=message[:255], heartbeat_at=timezone.now())
+    if not updated:
+        raise RunAbandoned(run_id)
+    pause = settings.LIFECYCLE_TRAINING_STEP_PAUSE
+    if pause:
+        time.sleep(pause)
+
+
+@transaction.atomic
+def run_fail(*, run: TrainingRun, error: str, actor=None) -> TrainingRun:
+    """End a run as failed. A model that has served before goes back to serving its active version."""
+    model = AlgorithmModel.objects.select_for_update().get(pk=run.model_id)
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if not run.in_flight:
+        return run
+    run.status = RunStatus.FAILED
+    run.error = error
+    run.message = "Failed"
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "message", "finished_at"])
+    previous = model.state
+    if run.kind == RunKind.DISCOVER:
+        model.state = State.DRAFT
+    elif model.has_been_ready:
+        model.state = State.READY  # a failed retrain leaves the old version serving
+    else:
+        model.state = State.FAILED
+    if previous == State.ARCHIVED:
+        model.state = State.ARCHIVED
+    model.save(update_fields=["state", "updated_at"])
+    event_record(model=model, actor=actor or "worker", action="run.failed", from_value=previous,
+                 to_value=model.state, message=error[:2000], data={"runId": run.pk, "kind": run.kind})
+    return run
+
+
+def _examples(model: AlgorithmModel, run: TrainingRun) -> tuple[list[dict], list[int]]:
+    """The samples a run sees: everything logged up to its watermark, with intrinsic axes applied."""
+    intrinsic = {
+        t.key: (set(t.definition.get("members", [])), t.definition.get("maxSampleId", 0))
+        for t in model.traits.filter(kind=TraitKind.INTRINSIC) if t.definition.get("members") is not None
+    }
+    examples, ids = [], []
+    rows = (Sample.objects.filter(model=model, id__lte=run.sample_watermark)
+            .order_by("id").values_list("id", "features", "content", "labels", "weight"))
+    for sid, features, content, labels, weight in rows.iterator(chunk_size=5000):
+        labels = dict(labels or {})
+        for key, (members, max_id) in intrinsic.items():
+            if sid <= max_id:
+                labels[key] = 1.0 if sid in members else 0.0
+        examples.append({"features": features, "content": content or None, "labels": labels, "weight": weight})
+        ids.append(sid)
+    return examples, ids
+
+
+def run_execute(*, run_id: int) -> None:
+    """The worker's side of a run: claim it, do the work outside any transaction, then commit the result."""
+    from . import discovery, trainers  # heavy imports stay out of web start-up
+
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != RunStatus.QUEUED:
+            return  # delivered twice, or ended meanwhile: nothing to do
+        now = timezone.now()
+        run.status = RunStatus.RUNNING
+        run.started_at = now
+        run.heartbeat_at = now
+        run.message = "Loading samples"
+        run.save(update_fields=["status", "started_at", "heartbeat_at", "message"])
+    model = AlgorithmModel.objects.get(pk=run.model_id)
+
+    def progress(percent: int, message: str) -> None:
+        run_progress(run_id=run.pk, progress=percent, message=message)
+
+    try:
+        examples, ids = _examples(model, run)
+        progress(2, f"Loaded {len(examples)} samples")
+        threads = settings.LIFECYCLE_TRAINING_THREADS
+        if run.kind == RunKind.DISCOVER:
+            known = list(model.traits.values_list("key", flat=True))
+            found = discovery.discover(examples, known, effort=run.effort, seed=run.model_id, threads=threads,
+                                       progress=progress)
+            discovery_commit(run=run, found=found, sample_ids=ids)
+        else:
+            trait_keys = list(model.traits.order_by("id").values_list("key", flat=True))
+            result = trainers.train(model.model_type, examples, trait_keys, effort=run.effort, params=run.params,
+                                    seed=0, threads=threads, progress=progress)
+            progress(97, "Profiling training data")
+            profile = profiles.profile([e["features"] for e in examples])
+            run_succeed(run=run, result=result, data_profile=profile)
+    except RunAbandoned:
+        log.warning("run %s was ended elsewhere; dropping its result", run_id)
+    except trainers.TrainingError as exc:
+        run_fail(run=run, error=str(exc))
+    except Exception as exc:  # the traceback goes to the log; the analyst sees the reason
+        log.exception("run %s failed", run_id)
+        run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
+
+
+def _trigger_for(kind: str) -> str:
+    return {
+        RunKind.TRAIN: VersionTrigger.TRAIN,
+        RunKind.RETRAIN: VersionTrigger.RETRAIN,
+        RunKind.RETUNE: VersionTrigger.RETUNE,
+        RunKind.RETRAIN_BUFFERED: VersionTrigger.RETRAIN_BUFFERED,
+    }.get(kind, VersionTrigger.TRAIN)
+
+
+@transaction.atomic
+def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion | None:
+    """The atomic swap: the new version and the model's new state commit together, or not at all."""
+    model = AlgorithmModel.objects.select_for_update().get(pk=run.model_id)
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != RunStatus.RUNNING:
+        return None  # declared dead meanwhile; the model was already put back
+    now = timezone.now()
+    number = (model.versions.aggregate(m=Max("version_no"))["m"] or 0) + 1
+    version = ModelVersion.objects.create(
+        model=model, version_no=number, triggered_by=_trigger_for(run.kind), param_hash=result.param_hash,
+        params=result.params, sample_count=result.sample_count, trait_keys=list(result.metrics.keys()),
+        metrics=result.metrics, predictors=result.predictors, data_profile=data_profile, run=run,
+        artifact=result.artifact, artifact_sha256=hashlib.sha256(result.artifact).hexdigest(),
+        artifact_size=len(result.artifact), created_at=now,
+    )
+    previous_state = model.state
+    previous_version = model.active_version
+    activate = not model.pinned or model.active_version_id is None
+    if activate:
+        model.active_version = version
+        model.metrics = version.metrics
+        model.predictors = version.predictors
+    model.state = State.READY if previous_state != State.ARCHIVED else State.ARCHIVED
+    model.training_samples = result.sample_count
+    model.last_trained_at = now
+    model.last_learned_at = now
+    model.metrics_history = [*model.metrics_history, _history_entry(version)][-200:]
+    model.save()
+    run.status = RunStatus.SUCCEEDED
+    run.progress = 100
+    run.message = f"Created {version.label}" + ("" if activate else " (not activated: the model is pinned)")
+    run.finished_at = now
+    run.result = {**run.result, "versionNo": number, "activated": activate}
+    run.save(update_fields=["status", "progress", "message", "finished_at", "result"])
+    event_record(model=model, actor="worker", action="version.created", from_value=previous_state,
+                 to_value=model.state, data={"runId": run.pk, "versionNo": number, "activated": activate,
+                                             "previousVersion": previous_version.version_no if previous_version else None,
+                                             "triggeredBy": version.triggered_by})
+    versions_prune(model=model)
+    return version
+
+
+def _history_entry(version: ModelVersion) -> dict:
+    return {
+        "versionNo": version.version_no,
+        "createdAt": version.created_at.isoformat(),
+        "sampleCount": version.sample_count,
+        "traits": {k: {"auc": m.get("auc"), "logLoss": m.get("logLoss"), "accuracy": m.get("accuracy")}
+                   for k, m in version.metrics.items()},
+    }
+
+
+@transaction.atomic
+def discovery_commit(*, run: TrainingRun, found: list, sample_ids: list[int]) -> list[Trait]:
+    model = AlgorithmModel.objects.select_for_update().get(pk=run.model_id)
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != RunStatus.RUNNING:
+        return []
+    existing = set(model.traits.values_list("key", flat=True))
+    created = []
+    max_id = max(sample_ids) if sample_ids else 0
+    for item in found:
+        key = item.key
+        suffix = 2
+        while key in existing:
+            key, suffix = f"{item.key}_{suffix}", suffix + 1
+        definition = {"source": item.source, "runId": run.pk}
+        if item.source != "label":
+            definition |= {"members": [sample_ids[i] for i in item.member_indexes], "maxSampleId": max_id}
+        created.append(Trait.objects.create(
+            model=model, key=key, name=item.name, description=item.description, kind=TraitKind.INTRINSIC,
+            positive_label=item.positive_label, negative_label=item.negative_label, definition=definition,
+            anchor_sample_ids=[sample_ids[i] for i in item.anchor_indexes],
+        ))
+        existing.add(key)
+    now = timezone.now()
+    run.status = RunStatus.SUCCEEDED
+    run.progress = 100
+    run.finished_at = now
+    run.message = f"Found {len(created)} trait(s)"
+    run.result = {**run.result, "traits": [t.key for t in created]}
+    run.save(update_fields=["status", "progress", "finished_at", "message", "result"])
+    model.state = State.DRAFT
+    model.save(update_fields=["state", "updated_at"])
+    event_record(model=model, actor="worker", action="discovery.completed", from_value=State.BUSY,
+                 to_value=State.DRAFT, data={"runId": run.pk, "traits": [t.key for t in created]})
+    return created
+
+
+def runs_reap_stale(*, now=None) -> list[int]:
+    """Mark dead runs failed: no heartbeat within the timeout, over the time limit, or never picked up."""
+    now = now or timezone.now()
+    heartbeat_cutoff = now - timedelta(seconds=settings.LIFECYCLE_RUN_HEARTBEAT_TIMEOUT)
+    limit_cutoff = now - timedelta(seconds=settings.LIFECYCLE_RUN_TIME_LIMIT)
+    queue_cutoff = now - timedelta(seconds=settings.LIFECYCLE_RUN_QUEUE_TIMEOUT)
+    reaped = []
+    for run in TrainingRun.objects.filter(status=RunStatus.RUNNING):
+        if run.heartbeat_at and run.heartbeat_at < heartbeat_cutoff:
+            reason = (f"The worker stopped responding: no heartbeat for "
+                      f"{int((now - run.heartbeat_at).total_seconds())} s. Train again to retry.")
+        elif run.started_at and run.started_at < limit_cutoff:
+            reason = f"The run exceeded the time limit of {settings.LIFECYCLE_RUN_TIME_LIMIT} s. Train again."
+        else:
+            continue
+        run_fail(run=run, error=reason, actor="reaper")
+        reaped.append(run.pk)
+    for run in TrainingRun.objects.filter(status=RunStatus.QUEUED, queued_at__lt=queue_cutoff):
+        run_fail(run=run, error="No worker picked the run up in time; check that a worker is running, then "
+                                "train again.", actor="reaper")
+        reaped.append(run.pk)
+    return reaped
+
+
+# --------------------------------------------------------------------------------------------- versions
+
+
+@transaction.atomic
+def version_activate(*, model: AlgorithmModel, actor, version: str | None = None, tag: str | None = None,
+                     reason: str = "") -> ModelVersion:
+    """Roll back or pin: serve the chosen version and keep serving it until someone activates another."""
+    if bool(version) == bool(tag):
+        raise validation_error("Give exactly one of version (\"vN\") or tag")
+    model = _lock(model)
+    if model.state == State.ARCHIVED:
+        raise invalid_transition("An archived model serves nothing; restore it before activating a version")
+    target = version_by_ref(model, version or tag)
+    if target.artifact is None:
+        raise ApplicationError(f"{target.label} was pruned and cannot serve; tag versions to keep them",
+                               code="version_pruned", status=409)
+    previous = model.active_version
+    model.active_version = target
+    model.pinned = True
+    model.metrics = target.metrics
+    model.predictors = target.predictors
+    model.save(update_fields=["active_version", "pinned", "metrics", "predictors", "updated_at"])
+    event_record(model=model, actor=actor, action="version.activated",
+                 from_value=previous.label if previous else "", to_value=target.label, message=reason,
+                 data={"pinned": True, "by": "tag" if tag else "version", "ref": version or tag})
+    return target
+
+
+@transaction.atomic
+def model_unpin(*, model: AlgorithmModel, actor) -> AlgorithmModel:
+    model = _lock(model)
+    if model.pinned:
+        model.pinned = False
+        model.save(update_fields=["pinned", "updated_at"])
+        event_record(model=model, actor=actor, action="version.unpinned",
+                     message="Later retrains activate their versions again")
+    return model
+
+
+@transaction.atomic
+def version_tag(*, model: AlgorithmModel, actor, version: str, name: str) -> VersionTag:
+    model = _lock(model)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", name or ""):
+        raise validation_error("A tag is 1-64 letters, digits, '_' or '-', starting with a letter", field="name")
+    target = version_by_ref(model, version)
+    existing = VersionTag.objects.filter(model=model, name=name).first()
+    previous = existing.version.label if existing else ""
+    if existing:
+        existing.version = target
+        existing.save(update_fields=["version"])
+        tag = existing
+    else:
+        tag = VersionTag.objects.create(model=model, version=target, name=name)
+    event_record(model=model, actor=actor, action="version.tagged", from_value=previous, to_value=target.label,
+                 data={"tag": name})
+    return tag
+
+
+@transaction.atomic
+def version_untag(*, model: AlgorithmModel, actor, name: str) -> None:
+    model = _lock(model)
+    tag = VersionTag.objects.filter(model=model, name=name).select_related("version").first()
+    if tag is None:
+        raise not_found(f"Model {model.key} has no tag {name!r}")
+    label = tag.version.label
+    tag.delete()
+    event_record(model=model, actor=actor, action="version.untagged", from_value=label, data={"tag": name})
+
+
+def versions_prune(*, model: AlgorithmModel) -> int:
+    """Drop the artifacts of old untagged versions; their rows and metrics stay for the history."""
+    keep = settings.LIFECYCLE_VERSIONS_KEPT_UNTAGGED
+    candidates = (model.versions.filter(pruned_at__isnull=True, tags__isnull=True)
+                  .exclude(pk=model.active_version_id).order_by("-version_no")[keep:])
+    ids = [v.pk for v in candidates]
+    if ids:
+        ModelVersion.objects.filter(pk__in=ids).update(artifact=None, pruned_at=timezone.now())
+    return len(ids)
+
+
+# --------------------------------------------------------------------------------------------- tokens
+
+
+@transaction.atomic
+def api_token_create(*, user, actor, name: str, expires_at=None) -> tuple["ApiToken", str]:
+    """Return the token row and its key; the key is shown once and only its hash is kept."""
+    from .models import ApiToken
+
+    if not (name or "").strip():
+        raise validation_error("Give the token a name that says where it is used", field="name")
+    key = ApiToken.generate_key()
+    token = ApiToken.objects.create(user=user, name=name.strip()[:100], prefix=key[:12],
+                                    key_hash=ApiToken.hash_key(key), expires_at=expires_at)
+    event_record(model=None, actor=actor, action="token.created", to_value=token.prefix,
+                 data={"user": user.get_username(), "name": token.name})
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, token, actor) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        event_record(model=None, actor=actor, action="token.revoked", from_value=token.prefix,
+                     data={"user": token.user.get_username(), "name": token.name})
+
+
+def samples_upload(*, model: AlgorithmModel, actor, data: bytes, filename: str = "",
+                   content_type: str = "") -> SampleBatchResult:
+    """A JSONL or CSV file of samples: all rows stored, or none, with bad lines named."""
+    from . import uploads
+
+    try:
+        fmt = uploads.detect_format(filename, content_type)
+        rows, lines = uploads.parse(data, fmt)
+    except uploads.UploadError as exc:
+        raise validation_error(
+            f"{len(exc.errors)} problem(s) in the file; nothing was stored. First: {exc.errors[0]}",
+            errors=exc.errors) from None
+    return sample_add_batch(model=model, actor=actor, samples=rows, row_label=lambda i: f"line {lines[i]}")

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from . import views
+
+app_name = "lifecycle"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("models/", views.model_list, name="model-list"),
+    path("models/new/", views.model_create, name="model-create"),
+    path("models/<str:ref>/", views.model_detail, name="model-detail"),
+    path("models/<str:ref>/progress/", views.model_progress, name="model-progress"),
+    path("models/<str:ref>/edit/", views.model_edit, name="model-edit"),
+    path("models/<str:ref>/traits/", views.trait_add, name="trait-add"),
+    path("models/<str:ref>/traits/<str:key>/delete/", views.trait_remove, name="trait-delete"),
+    path("models/<str:ref>/samples/", views.sample_add, name="sample-add"),
+    path("models/<str:ref>/samples/upload/", views.sample_upload, name="sample-upload"),
+    path("models/<str:ref>/train/", views.model_train, name="model-train"),
+    path("models/<str:ref>/discover/", views.model_discover, name="model-discover"),
+    path("models/<str:ref>/archive/", views.model_archive, name="model-archive"),
+    path("models/<str:ref>/restore/", views.model_restore, name="model-restore"),
+    path("models/<str:ref>/unpin/", views.model_unpin, name="model-unpin"),
+    path("models/<str:ref>/versions/<int:version_no>/activate/", views.version_activate, name="version-activate"),
+    path("models/<str:ref>/versions/<int:version_no>/tag/", views.version_tag, name="version-tag"),
+]

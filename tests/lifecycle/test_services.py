@@ -226,7 +226,7 @@ def test_u22a8_sample_shape_and_unknown_label_keys(analyst):
 
 def test_events_are_append_only(analyst):
     model = make_model(analyst)
-    event = ModelEvent.objects.get(model=model)
+    event = ModelEvent.objects.filter(model=model).first()
     event.message = "changed"
     with pytest.raises(PermissionError):
         event.save()

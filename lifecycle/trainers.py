@@ -1,0 +1,1126 @@
+"""Train, package and load the tabular scoring models behind a model version.
+
+Plain Python on purpose (no Django): the task layer hands in examples and stores
+the returned artifact bytes; the serving layer calls ``load`` and ``predict_proba``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import skops.io as sio
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import normalize
+from threadpoolctl import ThreadpoolController
+
+TABULAR_TYPES = ("logistic_regression", "gradient_boosted", "scorecard", "neural_cf")
+EFFORTS = ("low", "medium", "high", "max")
+
+ARTIFACT_FORMAT = "lifecycle.tabular-model"
+ARTIFACT_VERSION = 1
+
+NUMERIC, CATEGORICAL, TEXT = "numeric", "categorical", "text"
+CONTENT_COLUMN = "content"
+MISSING_CATEGORY = "(missing)"
+OTHER_CATEGORY = "(other)"
+MAX_CATEGORIES = 50
+
+# Featurizer layouts: "linear" is sparse (logistic regression, MLP), "tree" is dense
+# with ordinal categories (gradient boosting), "scorecard" is one-hot bins only.
+LINEAR, TREE, SCORECARD = "linear", "tree", "scorecard"
+_MODE = {
+    "logistic_regression": LINEAR,
+    "gradient_boosted": TREE,
+    "scorecard": SCORECARD,
+    "neural_cf": LINEAR,
+}
+_HASH_FEATURES = {LINEAR: 4096, TREE: 256, SCORECARD: 0}
+
+_ESTIMATOR_CLASS: dict[str, type] = {
+    "logistic_regression": LogisticRegression,
+    "gradient_boosted": HistGradientBoostingClassifier,
+    "scorecard": LogisticRegression,
+    "neural_cf": MLPClassifier,
+}
+# Types skops does not trust by default but these estimators legitimately contain
+# (checked with skops.io.get_untrusted_types). Anything else in an artifact is refused.
+TRUSTED_TYPES: dict[str, frozenset[str]] = {
+    "logistic_regression": frozenset(),
+    "scorecard": frozenset(),
+    # Native categorical support adds a ColumnTransformer passing columns through
+    # partial(check_array); partial can only wrap functions that are trusted themselves.
+    "gradient_boosted": frozenset(
+        {
+            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+            "functools.partial",
+            "sklearn.utils.validation.check_array",
+        }
+    ),
+    "neural_cf": frozenset(),  # the AdamOptimizer is dropped before packing
+}
+
+_C_GRID = {
+    "low": (1.0,),
+    "medium": (0.1, 1.0, 10.0),
+    "high": (0.1, 0.3, 1.0, 3.0, 10.0),
+    "max": (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0),
+}
+_LINEAR_MAX_ITER = {"low": 200, "medium": 500, "high": 1000, "max": 2000}
+_BOOSTING_MAX_ITER = {"low": 50, "medium": 100, "high": 200, "max": 400}
+_MLP_MAX_ITER = {"low": 50, "medium": 100, "high": 200, "max": 400}
+_IMPORTANCE_REPEATS = {"low": 1, "medium": 2, "high": 3, "max": 5}
+
+_MIN_PER_CLASS = 2
+# A 20% stratified holdout keeps at least 2 of a class only from 10 of it upwards.
+_MIN_CLASS_FOR_HOLDOUT = 10
+_HOLDOUT_SIZE = 0.2
+_TUNING_ROWS = 20_000
+_MIN_CLASS_FOR_TUNING = 8  # a 25% validation split then holds at least 2 of each class
+_IMPORTANCE_ROWS = 2_000
+_EARLY_STOPPING_ROWS = 1_000
+_MLP_EARLY_STOPPING_ROWS = 500
+_MLP_EARLY_STOPPING_MINORITY = 25
+_Z_CLIP = 10.0
+
+# Standard scorecard scaling: 600 points at odds 50:1, 20 points to double the odds.
+_PDO = 20.0
+_BASE_SCORE = 600.0
+_BASE_ODDS = 50.0
+
+ProgressCallback = Callable[[int, str], None]
+
+
+class TrainingError(Exception):
+    """Data that cannot train (message is shown to the analyst: say what to fix)."""
+
+
+@dataclass(frozen=True)
+class TraitMetrics:
+    auc: float
+    log_loss: float
+    accuracy: float
+    base_rate: float
+    sample_count: int
+    positives: int
+    negatives: int
+    evaluation: str  # "holdout" or "training"
+    evaluation_count: int
+    histogram: dict
+    breaks: dict
+    scorecard: dict | None = None
+
+    def as_dict(self) -> dict:
+        data = {
+            "auc": self.auc,
+            "logLoss": self.log_loss,
+            "accuracy": self.accuracy,
+            "baseRate": self.base_rate,
+            "sampleCount": self.sample_count,
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "evaluation": self.evaluation,
+            "evaluationCount": self.evaluation_count,
+            "histogram": self.histogram,
+            "breaks": self.breaks,
+        }
+        if self.scorecard is not None:
+            data["scorecard"] = self.scorecard
+        return data
+
+
+@dataclass
+class TrainResult:
+    artifact: bytes
+    metrics: dict
+    predictors: list[dict]
+    param_hash: str
+    params: dict
+    sample_count: int
+
+
+class ProgressReporter:
+    """Keeps progress monotonic and below 100 (the caller marks completion)."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self._callback = callback
+        self._last = 0
+
+    def __call__(self, percent: float, message: str) -> None:
+        if self._callback is None:
+            return
+        value = min(99, max(self._last, int(percent)))
+        self._last = value
+        self._callback(value, message)
+
+
+_controller: ThreadpoolController | None = None
+
+
+@contextmanager
+def limit_threads(threads: int) -> Iterator[None]:
+    """threadpoolctl limit for BLAS/OpenMP around fitting and prediction.
+
+    One cached controller: ``threadpool_limits()`` rescans the loaded libraries on every
+    call (~2 ms), too slow for single-row predictions.
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    with _controller.limit(limits=threads):
+        yield
+
+
+# --- raw values -----------------------------------------------------------------------
+
+
+def is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def as_float(value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return math.nan
+    else:
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def as_category(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    if isinstance(value, str):
+        return value.strip()
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _as_text(value: Any) -> str:
+    return "" if is_missing(value) else str(value)
+
+
+def normalize_row(row: Any) -> dict:
+    """A predict input or example reduced to {"features": dict, "content": str | None}."""
+    if not isinstance(row, Mapping):
+        return {"features": {}, "content": None}
+    features = row.get("features")
+    content = row.get("content")
+    return {
+        "features": features if isinstance(features, Mapping) else {},
+        "content": content if isinstance(content, str) else None,
+    }
+
+
+def column_values(rows: Sequence[Mapping], column: Mapping) -> list:
+    if column["source"] == CONTENT_COLUMN:
+        return [row["content"] for row in rows]
+    key = column["key"]
+    return [row["features"].get(key) for row in rows]
+
+
+def _looks_like_text(values: list) -> bool:
+    strings = [str(v) for v in values]
+    mean_words = float(np.mean([len(s.split()) for s in strings]))
+    mean_length = float(np.mean([len(s) for s in strings]))
+    distinct = len(set(strings))
+    # Repetitive short labels are categories even when they contain spaces.
+    varied = distinct > 50 or distinct > 0.5 * len(strings)
+    return varied and (mean_words >= 3 or mean_length >= 40)
+
+
+def infer_columns(rows: Sequence[Mapping]) -> list[dict]:
+    """Feature schema of normalized rows: one column per feature key, plus content."""
+    keys = sorted({str(key) for row in rows for key in row["features"]})
+    columns: list[dict] = []
+    for key in keys:
+        column = {"key": key, "source": "features", "name": key}
+        present = [v for v in column_values(rows, column) if not is_missing(v)]
+        if not present:
+            continue
+        numeric = sum(1 for v in present if not math.isnan(as_float(v)))
+        if numeric >= 0.95 * len(present):
+            kind = NUMERIC
+        elif _looks_like_text(present):
+            kind = TEXT
+        else:
+            kind = CATEGORICAL
+        columns.append({**column, "kind": kind})
+    if any(row["content"] and row["content"].strip() for row in rows):
+        # A feature literally called "content" keeps a distinct display name.
+        for column in columns:
+            if column["name"] == CONTENT_COLUMN:
+                column["name"] = f"features.{CONTENT_COLUMN}"
+        columns.append(
+            {"key": CONTENT_COLUMN, "source": CONTENT_COLUMN, "name": CONTENT_COLUMN, "kind": TEXT}
+        )
+    return columns
+
+
+def _round_significant(values: np.ndarray, digits: int = 3) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        magnitude = np.where(values == 0, 0, np.floor(np.log10(np.abs(values))))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.round(values * scale) / scale
+
+
+def _bin_edges(values: np.ndarray, n_bins: int) -> list[float]:
+    """Inner edges of up to n_bins quantile bins, rounded so labels read well."""
+    distinct = np.unique(values)
+    if len(distinct) <= 1:
+        return []
+    if len(distinct) <= n_bins:
+        return [float(v) for v in distinct[1:]]
+    quantiles = np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1])
+    edges = np.unique(_round_significant(quantiles))
+    edges = edges[(edges > distinct[0]) & (edges <= distinct[-1])]
+    return [float(v) for v in edges]
+
+
+def format_number(value: float) -> str:
+    return np.format_float_positional(float(value), precision=6, unique=True, trim="-")
+
+
+# --- featurizer -----------------------------------------------------------------------
+
+
+def _hasher(n_features: int) -> HashingVectorizer:
+    # Stateless and deterministic: only the idf vector needs storing.
+    return HashingVectorizer(
+        n_features=n_features,
+        alternate_sign=False,
+        norm=None,
+        strip_accents="unicode",
+        dtype=np.float64,
+    )
+
+
+class Featurizer:
+    """Turns raw rows into model input; its whole fitted state is plain JSON.
+
+    Every column produces its own block of output columns from that column alone, so
+    permuting a block's rows is the same as shuffling the raw column and re-featurizing.
+    """
+
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        self.state = state
+        self.mode: str = state["mode"]
+        self.columns: list[dict] = list(state["columns"])
+        if self.mode not in (LINEAR, TREE, SCORECARD):
+            raise ValueError(f"unknown featurizer mode {self.mode!r}")
+        hash_features = int(state["hashFeatures"])
+        self._hasher = _hasher(hash_features) if hash_features else None
+        self._idf: dict[int, np.ndarray] = {}
+        self._category_index: dict[int, dict[str, int]] = {}
+        for i, column in enumerate(self.columns):
+            if column["kind"] == TEXT:
+                idf = np.asarray(column["idf"], dtype=np.float64)
+                if self._hasher is None or idf.shape != (hash_features,):
+                    raise ValueError(f"text column {column['name']!r} has a malformed idf")
+                self._idf[i] = idf
+            elif column["kind"] == CATEGORICAL:
+                self._category_index[i] = {c: k for k, c in enumerate(column["categories"])}
+
+    @classmethod
+    def fit(
+        cls,
+        rows: Sequence[Mapping],
+        columns: Sequence[Mapping],
+        mode: str,
+        *,
+        bins: int = 5,
+        max_categories: int = MAX_CATEGORIES,
+    ) -> Featurizer:
+        hash_features = _HASH_FEATURES[mode] if any(c["kind"] == TEXT for c in columns) else 0
+        hasher = _hasher(hash_features) if hash_features else None
+        fitted: list[dict] = []
+        for column in columns:
+            base = {k: column[k] for k in ("key", "source", "name", "kind")}
+            values = column_values(rows, column)
+            if column["kind"] == NUMERIC:
+                numbers = np.array([as_float(v) for v in values], dtype=np.float64)
+                present = numbers[~np.isnan(numbers)]
+                if not len(present):
+                    continue
+                std = float(present.std())
+                base |= {
+                    "median": float(np.median(present)),
+                    "mean": float(present.mean()),
+                    "std": std if std > 0 else 1.0,
+                }
+                if mode == SCORECARD:
+                    base["edges"] = _bin_edges(present, bins)
+            elif column["kind"] == CATEGORICAL:
+                counts = Counter(as_category(v) for v in values if not is_missing(v))
+                ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+                base["categories"] = [name for name, _ in ranked[:max_categories]]
+            else:
+                if hasher is None:
+                    continue
+                counts = hasher.transform([_as_text(v) for v in values])
+                document_frequency = np.bincount(counts.indices, minlength=hash_features)
+                n_documents = len(values)
+                # Smoothed idf, as TfidfVectorizer(smooth_idf=True).
+                idf = np.log((1 + n_documents) / (1 + document_frequency)) + 1.0
+                base["idf"] = idf.tolist()
+            fitted.append(base)
+        return cls({"mode": mode, "hashFeatures": hash_features, "columns": fitted})
+
+    def block_width(self, index: int) -> int:
+        column = self.columns[index]
+        if column["kind"] == NUMERIC:
+            return len(column["edges"]) + 1 if self.mode == SCORECARD else 1
+        if column["kind"] == CATEGORICAL:
+            return 1 if self.mode == TREE else len(column["categories"]) + 2
+        return int(self.state["hashFeatures"])
+
+    def categorical_mask(self) -> np.ndarray:
+        """Output columns holding ordinal category codes (tree mode only)."""
+        mask = [
+            self.mode == TREE and column["kind"] == CATEGORICAL
+            for i, column in enumerate(self.columns)
+            for _ in range(self.block_width(i))
+        ]
+        return np.array(mask, dtype=bool)
+
+    def blocks(self, rows: Sequence[Any]) -> list:
+        normalized = [normalize_row(row) for row in rows]
+        return [self._block(i, column_values(normalized, c)) for i, c in enumerate(self.columns)]
+
+    def combine(self, blocks: Sequence) -> np.ndarray | sp.csr_matrix:
+        if self.mode == TREE:
+            return np.hstack(blocks)
+        return sp.hstack(blocks, format="csr", dtype=np.float64)
+
+    def transform(self, rows: Sequence[Any]) -> np.ndarray | sp.csr_matrix:
+        return self.combine(self.blocks(rows))
+
+    def _block(self, index: int, values: list) -> np.ndarray | sp.csr_matrix:
+        column = self.columns[index]
+        if column["kind"] == NUMERIC:
+            numbers = np.array([as_float(v) for v in values], dtype=np.float64)
+            numbers[np.isnan(numbers)] = column["median"]
+            if self.mode == SCORECARD:
+                codes = np.searchsorted(
+                    np.asarray(column["edges"], dtype=np.float64), numbers, "right"
+                )
+                return _one_hot(codes, len(column["edges"]) + 1)
+            z = np.clip((numbers - column["mean"]) / column["std"], -_Z_CLIP, _Z_CLIP)
+            return z.reshape(-1, 1) if self.mode == TREE else sp.csr_matrix(z.reshape(-1, 1))
+        if column["kind"] == CATEGORICAL:
+            index_of = self._category_index[index]
+            other = len(index_of)
+            codes = np.array(
+                [
+                    other + 1 if is_missing(v) else index_of.get(as_category(v), other)
+                    for v in values
+                ],
+                dtype=np.int64,
+            )
+            if self.mode == TREE:
+                return codes.astype(np.float64).reshape(-1, 1)
+            return _one_hot(codes, other + 2)
+        assert self._hasher is not None
+        matrix = self._hasher.transform([_as_text(v) for v in values])
+        matrix.data *= self._idf[index][matrix.indices]
+        matrix = normalize(matrix, norm="l2", copy=False)
+        return matrix.toarray() if self.mode == TREE else matrix
+
+    def bin_labels(self, index: int) -> list[str]:
+        """Labels of a column's one-hot block (scorecard points table)."""
+        column = self.columns[index]
+        if column["kind"] == CATEGORICAL:
+            return [*column["categories"], OTHER_CATEGORY, MISSING_CATEGORY]
+        edges = [format_number(e) for e in column.get("edges", [])]
+        if not edges:
+            return ["all values"]
+        labels = [f"(-inf, {edges[0]})"]
+        labels += [f"[{low}, {high})" for low, high in pairwise(edges)]
+        labels.append(f"[{edges[-1]}, +inf)")
+        return labels
+
+    def schema(self) -> list[dict]:
+        return [{k: c[k] for k in ("name", "source", "kind")} for c in self.columns]
+
+
+def _one_hot(codes: np.ndarray, width: int) -> sp.csr_matrix:
+    n = len(codes)
+    return sp.csr_matrix((np.ones(n, dtype=np.float64), codes, np.arange(n + 1)), shape=(n, width))
+
+
+# --- parameters -----------------------------------------------------------------------
+
+
+def _positive_float(value: Any) -> float:
+    number = as_float(value)
+    if isinstance(value, bool) or not number > 0:
+        raise ValueError("must be a number above 0")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    number = as_float(value)
+    if isinstance(value, bool) or not number >= 0:
+        raise ValueError("must be a number of at least 0")
+    return number
+
+
+def _int_at_least(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        number = as_float(value)
+        if isinstance(value, bool) or not number.is_integer() or number < minimum:
+            raise ValueError(f"must be a whole number of at least {minimum}")
+        return int(number)
+
+    return check
+
+
+def _optional_depth(value: Any) -> int | None:
+    return None if value is None else _int_at_least(1)(value)
+
+
+def _bins(value: Any) -> int:
+    number = _int_at_least(2)(value)
+    if number > 10:
+        raise ValueError("must be between 2 and 10")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _layers(value: Any) -> list[int]:
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 3:
+        raise ValueError("must be a list of 1 to 3 layer sizes")
+    return [_int_at_least(1)(size) for size in value]
+
+
+_PARAM_RULES: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "logistic_regression": {"C": _positive_float, "max_iter": _int_at_least(1)},
+    "scorecard": {"C": _positive_float, "max_iter": _int_at_least(1), "bins": _bins},
+    "gradient_boosted": {
+        "max_iter": _int_at_least(1),
+        "learning_rate": _positive_float,
+        "max_leaf_nodes": _int_at_least(2),
+        "max_depth": _optional_depth,
+        "min_samples_leaf": _int_at_least(1),
+        "l2_regularization": _non_negative_float,
+        "early_stopping": _boolean,
+    },
+    "neural_cf": {
+        "hidden_layer_sizes": _layers,
+        "alpha": _non_negative_float,
+        "learning_rate_init": _positive_float,
+        "max_iter": _int_at_least(1),
+        "early_stopping": _boolean,
+    },
+}
+
+
+def _default_params(model_type: str, effort: str) -> dict:
+    if model_type == "logistic_regression":
+        return {"C": 1.0, "max_iter": _LINEAR_MAX_ITER[effort]}
+    if model_type == "scorecard":
+        return {"C": 1.0, "max_iter": _LINEAR_MAX_ITER[effort], "bins": 5}
+    if model_type == "gradient_boosted":
+        return {
+            "max_iter": _BOOSTING_MAX_ITER[effort],
+            "learning_rate": 0.1,
+            "max_leaf_nodes": 31,
+            "max_depth": None,
+            "min_samples_leaf": 20,
+            "l2_regularization": 0.0,
+            "early_stopping": True,
+        }
+    return {
+        "hidden_layer_sizes": [32, 16],
+        "alpha": 1e-4,
+        "learning_rate_init": 1e-3,
+        "max_iter": _MLP_MAX_ITER[effort],
+        "early_stopping": True,
+    }
+
+
+def _resolve_params(model_type: str, effort: str, overrides: Mapping | None) -> tuple[dict, bool]:
+    """Effort defaults with the caller's overrides; second value: whether to tune C."""
+    params = _default_params(model_type, effort)
+    rules = _PARAM_RULES[model_type]
+    overrides = dict(overrides or {})
+    unknown = sorted(str(k) for k in overrides if k not in rules)
+    if unknown:
+        raise TrainingError(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))} for {model_type}; "
+            f"allowed: {', '.join(sorted(rules))}"
+        )
+    for name, value in overrides.items():
+        try:
+            params[name] = rules[name](value)
+        except (ValueError, TypeError) as exc:
+            raise TrainingError(f"parameter '{name}' {exc} (got {value!r})") from None
+    tune = "C" in params and "C" not in overrides and len(_C_GRID[effort]) > 1
+    return params, tune
+
+
+# --- estimators -----------------------------------------------------------------------
+
+
+def _make_estimator(
+    model_type: str, params: Mapping, seed: int, y: np.ndarray, categorical: np.ndarray
+) -> Any:
+    if model_type in ("logistic_regression", "scorecard"):
+        return LogisticRegression(C=params["C"], max_iter=params["max_iter"], random_state=seed)
+    if model_type == "gradient_boosted":
+        return HistGradientBoostingClassifier(
+            max_iter=params["max_iter"],
+            learning_rate=params["learning_rate"],
+            max_leaf_nodes=params["max_leaf_nodes"],
+            max_depth=params["max_depth"],
+            min_samples_leaf=params["min_samples_leaf"],
+            l2_regularization=params["l2_regularization"],
+            early_stopping=params["early_stopping"] and len(y) >= _EARLY_STOPPING_ROWS,
+            categorical_features=categorical if categorical.any() else None,
+            random_state=seed,
+        )
+    # The MLP's 10% validation split needs enough of each class to be meaningful.
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    enough = len(y) >= _MLP_EARLY_STOPPING_ROWS and minority >= _MLP_EARLY_STOPPING_MINORITY
+    return MLPClassifier(
+        hidden_layer_sizes=tuple(params["hidden_layer_sizes"]),
+        alpha=params["alpha"],
+        learning_rate_init=params["learning_rate_init"],
+        max_iter=params["max_iter"],
+        early_stopping=params["early_stopping"] and enough,
+        random_state=seed,
+    )
+
+
+def _fit(
+    model_type: str,
+    params: Mapping,
+    seed: int,
+    X: Any,
+    y: np.ndarray,
+    weights: np.ndarray,
+    categorical: np.ndarray,
+) -> Any:
+    estimator = _make_estimator(model_type, params, seed, y, categorical)
+    with warnings.catch_warnings():
+        # Non-convergence is reported to the analyst through the held-out metrics.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y, sample_weight=weights)
+    if isinstance(estimator, MLPClassifier):
+        # Optimizer moments and best-epoch copies only serve warm starts; dropping them
+        # cuts the artifact to a third and keeps AdamOptimizer out of the allow-list.
+        estimator._optimizer = None
+        estimator._best_coefs = None
+        estimator._best_intercepts = None
+    return estimator
+
+
+def _positive_proba(estimator: Any, X: Any) -> np.ndarray:
+    column = list(estimator.classes_).index(1)
+    return np.asarray(estimator.predict_proba(X)[:, column], dtype=np.float64)
+
+
+# --- metrics --------------------------------------------------------------------------
+
+
+def scores_from_proba(proba: np.ndarray) -> np.ndarray:
+    return np.rint(100 * np.asarray(proba, dtype=np.float64)).astype(np.int64)
+
+
+def _trait_metrics(
+    y_eval: np.ndarray,
+    p_eval: np.ndarray,
+    y_all: np.ndarray,
+    evaluation: str,
+) -> TraitMetrics:
+    scores = scores_from_proba(p_eval)
+    positives, negatives = scores[y_eval == 1], scores[y_eval == 0]
+    developing = float(np.percentile(negatives, 75))
+    solid = max(float(np.percentile(positives, 25)), developing)
+    strong = max(float(np.percentile(positives, 75)), solid)
+    edges = list(range(0, 101, 10))
+    counts, _ = np.histogram(scores, bins=edges)
+    n_positive = int(y_all.sum())
+    return TraitMetrics(
+        auc=round(float(roc_auc_score(y_eval, p_eval)), 4),
+        log_loss=round(float(log_loss(y_eval, p_eval, labels=[0, 1])), 4),
+        accuracy=round(float(np.mean((p_eval >= 0.5) == (y_eval == 1))), 4),
+        base_rate=round(n_positive / len(y_all), 4),
+        sample_count=len(y_all),
+        positives=n_positive,
+        negatives=len(y_all) - n_positive,
+        evaluation=evaluation,
+        evaluation_count=len(y_eval),
+        histogram={"edges": edges, "counts": [int(c) for c in counts]},
+        breaks={
+            "developing": round(developing, 4),
+            "solid": round(solid, 4),
+            "strong": round(strong, 4),
+        },
+    )
+
+
+def _permutation_importance(
+    estimator: Any,
+    featurizer: Featurizer,
+    rows: Sequence[Mapping],
+    y: np.ndarray,
+    seed: int,
+    repeats: int,
+) -> np.ndarray:
+    """AUC drop per raw column when that column is shuffled across evaluation rows."""
+    order = np.arange(len(y))
+    if len(order) > _IMPORTANCE_ROWS:
+        order, _ = train_test_split(
+            order, train_size=_IMPORTANCE_ROWS, stratify=y, random_state=seed
+        )
+    y = y[order]
+    blocks = featurizer.blocks([rows[i] for i in order])
+    baseline = roc_auc_score(y, _positive_proba(estimator, featurizer.combine(blocks)))
+    rng = np.random.RandomState(seed)
+    importance = np.zeros(len(blocks))
+    for j in range(len(blocks)):
+        drops = []
+        for _ in range(repeats):
+            shuffled = list(blocks)
+            shuffled[j] = blocks[j][rng.permutation(len(y))]
+            proba = _positive_proba(estimator, featurizer.combine(shuffled))
+            drops.append(baseline - roc_auc_score(y, proba))
+        importance[j] = max(0.0, float(np.mean(drops)))
+    total = importance.sum()
+    return importance / total if total > 0 else importance
+
+
+def _points_table(estimator: LogisticRegression, featurizer: Featurizer) -> dict:
+    """Scorecard points: base + one bin per feature = 600 + 20/ln2 * ln(odds / 50)."""
+    factor = _PDO / math.log(2)
+    offset = _BASE_SCORE - factor * math.log(_BASE_ODDS)
+    coefficients = estimator.coef_[0]
+    base = offset + factor * float(estimator.intercept_[0])
+    rows: list[dict] = []
+    start = 0
+    for i, column in enumerate(featurizer.columns):
+        width = featurizer.block_width(i)
+        points = factor * coefficients[start : start + width]
+        start += width
+        # Shift each feature so its lowest bin scores 0; the base absorbs the shift.
+        shift = float(points.min())
+        base += shift
+        for label, value in zip(featurizer.bin_labels(i), points - shift, strict=True):
+            rows.append({"feature": column["name"], "bin": label, "points": round(float(value), 2)})
+    return {
+        "basePoints": round(base, 2),
+        "pdo": _PDO,
+        "baseScore": _BASE_SCORE,
+        "baseOdds": _BASE_ODDS,
+        "features": rows,
+    }
+
+
+# --- input checks ---------------------------------------------------------------------
+
+
+def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
+    if value not in allowed:
+        raise TrainingError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
+
+
+def _label_value(raw: Any, position: int, key: str) -> float:
+    if raw is None:
+        return math.nan
+    number = as_float(raw) if isinstance(raw, (bool, int, float, np.number)) else math.nan
+    if math.isnan(number) or not 0.0 <= number <= 1.0:
+        raise TrainingError(
+            f"example {position}: label '{key}' must be a number between 0 and 1 (got {raw!r})"
+        )
+    return number
+
+
+def _prepare(
+    examples: Sequence[Mapping], trait_keys: Sequence[str]
+) -> tuple[list[dict], dict[str, np.ndarray], np.ndarray]:
+    """Rows labelled for at least one trait, their labels (NaN = unlabelled) and weights."""
+    rows: list[dict] = []
+    labels: dict[str, list[float]] = {key: [] for key in trait_keys}
+    weights: list[float] = []
+    for position, example in enumerate(examples):
+        if not isinstance(example, Mapping):
+            raise TrainingError(f"example {position} must be an object")
+        if example.get("features") is not None and not isinstance(example["features"], Mapping):
+            raise TrainingError(f"example {position}: features must be an object")
+        raw_weight = example.get("weight")
+        weight = 1.0 if raw_weight is None else as_float(raw_weight)
+        if isinstance(raw_weight, (bool, str)) or math.isnan(weight) or weight < 0:
+            raise TrainingError(
+                f"example {position}: weight must be a number of at least 0 (got {raw_weight!r})"
+            )
+        raw_labels = example.get("labels") or {}
+        if not isinstance(raw_labels, Mapping):
+            raise TrainingError(f"example {position}: labels must be an object")
+        values = {key: _label_value(raw_labels.get(key), position, key) for key in trait_keys}
+        if weight == 0 or all(math.isnan(v) for v in values.values()):
+            continue
+        rows.append(normalize_row(example))
+        weights.append(weight)
+        for key in trait_keys:
+            labels[key].append(values[key])
+    arrays = {key: np.array(values, dtype=np.float64) for key, values in labels.items()}
+    return rows, arrays, np.array(weights, dtype=np.float64)
+
+
+def _check_class_counts(labels: Mapping[str, np.ndarray]) -> None:
+    problems = []
+    for key, values in labels.items():
+        known = values[~np.isnan(values)]
+        positives = int((known >= 0.5).sum())
+        negatives = len(known) - positives
+        if positives < _MIN_PER_CLASS or negatives < _MIN_PER_CLASS:
+            problems.append(
+                f"trait '{key}' has {positives} positive and {negatives} negative samples"
+            )
+    if problems:
+        raise TrainingError("; ".join(problems) + f"; add at least {_MIN_PER_CLASS} of each")
+
+
+def _param_hash(model_type: str, params: Mapping, schema: list[dict]) -> str:
+    canonical = json.dumps(
+        {"modelType": model_type, "params": params, "schema": schema},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# --- training -------------------------------------------------------------------------
+
+
+def _tune_c(
+    grid: Sequence[float],
+    X: Any,
+    weights: np.ndarray,
+    tasks: Sequence[tuple[np.ndarray, np.ndarray]],
+    model_type: str,
+    params: Mapping,
+    seed: int,
+    report: Callable[[float], None],
+) -> float:
+    """One C for all traits (mean validation log loss), so params stay a flat dict.
+
+    Each task is (rows of X, labels): a trait's training rows, never its holdout.
+    """
+    losses = np.zeros(len(grid))
+    tuned = 0
+    categorical = np.zeros(0, dtype=bool)  # linear layouts only
+    for t, (rows, y) in enumerate(tasks):
+        if min(y.sum(), len(y) - y.sum()) < _MIN_CLASS_FOR_TUNING:
+            continue
+        order = np.arange(len(y))
+        if len(order) > _TUNING_ROWS:
+            order, _ = train_test_split(
+                order, train_size=_TUNING_ROWS, stratify=y, random_state=seed
+            )
+        fit_part, val_part = train_test_split(
+            order, test_size=0.25, stratify=y[order], random_state=seed
+        )
+        X_fit, X_val = X[rows[fit_part]], X[rows[val_part]]
+        for i, c in enumerate(grid):
+            estimator = _fit(
+                model_type,
+                {**params, "C": c},
+                seed,
+                X_fit,
+                y[fit_part],
+                weights[rows[fit_part]],
+                categorical,
+            )
+            losses[i] += log_loss(y[val_part], _positive_proba(estimator, X_val), labels=[0, 1])
+        tuned += 1
+        report((t + 1) / len(tasks))
+    return float(grid[int(np.argmin(losses))]) if tuned else 1.0
+
+
+def train(
+    model_type: str,
+    examples: list[dict],
+    trait_keys: list[str],
+    *,
+    effort: str = "high",
+    params: dict | None = None,
+    seed: int = 0,
+    threads: int = 1,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    _check_choice(model_type, TABULAR_TYPES, "model type")
+    _check_choice(effort, EFFORTS, "effort")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise TrainingError(f"threads must be a whole number of at least 1 (got {threads!r})")
+    keys = [str(k) for k in trait_keys]
+    if not keys:
+        raise TrainingError("choose at least one trait to train")
+    if len(set(keys)) != len(keys):
+        raise TrainingError("trait keys must be unique")
+    resolved, tune = _resolve_params(model_type, effort, params)
+    report = ProgressReporter(progress)
+
+    report(5, "preparing features")
+    rows, labels, weights = _prepare(examples, keys)
+    _check_class_counts(labels)
+    mode = _MODE[model_type]
+    columns = infer_columns(rows)
+    if mode == SCORECARD:
+        columns = [c for c in columns if c["kind"] != TEXT]
+        if not columns:
+            raise TrainingError(
+                "a scorecard needs numeric or categorical features; free text alone cannot be "
+                "binned (use logistic_regression for text)"
+            )
+    if not columns:
+        raise TrainingError("the examples have no features or content to learn from")
+
+    with limit_threads(threads):
+        featurizer = Featurizer.fit(rows, columns, mode, bins=resolved.get("bins", 5))
+        X = featurizer.transform(rows)
+        categorical = featurizer.categorical_mask()
+
+        traits = []
+        for key in keys:
+            row_index = np.flatnonzero(~np.isnan(labels[key]))
+            y = (labels[key][row_index] >= 0.5).astype(np.int64)
+            split = None
+            if min(y.sum(), len(y) - y.sum()) >= _MIN_CLASS_FOR_HOLDOUT:
+                fit_rows, eval_rows = train_test_split(
+                    np.arange(len(y)), test_size=_HOLDOUT_SIZE, stratify=y, random_state=seed
+                )
+                split = (np.sort(fit_rows), np.sort(eval_rows))
+            traits.append((key, row_index, y, split))
+
+        start = 10
+        if tune:
+            report(start, "tuning regularisation")
+            tasks = []
+            for _, row_index, y, split in traits:
+                fit_rows = split[0] if split else np.arange(len(y))
+                tasks.append((row_index[fit_rows], y[fit_rows]))
+            resolved["C"] = _tune_c(
+                _C_GRID[effort],
+                X,
+                weights,
+                tasks,
+                model_type,
+                resolved,
+                seed,
+                lambda share: report(10 + 20 * share, "tuning regularisation"),
+            )
+            start = 30
+
+        step = (90 - start) / len(traits)
+        estimators: dict[str, Any] = {}
+        metrics: dict[str, dict] = {}
+        predictors: list[dict] = []
+        for t, (key, row_index, y, split) in enumerate(traits):
+            at = start + t * step
+            report(at, f"training trait '{key}' ({t + 1}/{len(traits)})")
+            # Skip the copy when every row is labelled (dense tree input can be large).
+            every_row = len(row_index) == len(rows)
+            X_trait = X if every_row else X[row_index]
+            w_trait = weights[row_index]
+            fit_rows, eval_rows = split if split else (np.arange(len(y)), np.arange(len(y)))
+            estimator = _fit(
+                model_type,
+                resolved,
+                seed,
+                X_trait[fit_rows],
+                y[fit_rows],
+                w_trait[fit_rows],
+                categorical,
+            )
+            proba = _positive_proba(estimator, X_trait[eval_rows])
+            trait_metrics = _trait_metrics(
+                y[eval_rows], proba, y, "holdout" if split else "training"
+            )
+            report(at + step * 0.4, f"measuring predictors of '{key}'")
+            importance = _permutation_importance(
+                estimator,
+                featurizer,
+                [rows[i] for i in row_index[eval_rows]],
+                y[eval_rows],
+                seed,
+                _IMPORTANCE_REPEATS[effort],
+            )
+            if split:
+                report(at + step * 0.7, f"refitting '{key}' on all samples")
+                estimator = _fit(model_type, resolved, seed, X_trait, y, w_trait, categorical)
+            if model_type == "scorecard":
+                # Points describe the served (refitted) model.
+                trait_metrics = replace(
+                    trait_metrics, scorecard=_points_table(estimator, featurizer)
+                )
+            metrics[key] = trait_metrics.as_dict()
+            estimators[key] = estimator
+            ranked = sorted(
+                zip(featurizer.columns, importance, strict=True),
+                key=lambda item: (-item[1], item[0]["name"]),
+            )
+            predictors += [
+                {"name": column["name"], "importance": round(float(value), 4), "trait": key}
+                for column, value in ranked
+            ]
+
+    report(95, "packaging")
+    artifact = _pack(model_type, keys, featurizer, estimators, resolved)
+    return TrainResult(
+        artifact=artifact,
+        metrics=metrics,
+        predictors=predictors,
+        param_hash=_param_hash(model_type, resolved, featurizer.schema()),
+        params=resolved,
+        sample_count=len(rows),
+    )
+
+
+# --- artifact -------------------------------------------------------------------------
+
+
+def _zip_write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    # Fixed timestamp: archive metadata does not depend on when training ran.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def _check_trusted(data: bytes, model_type: str) -> list[str]:
+    found = sio.get_untrusted_types(data=data)
+    refused = sorted(set(found) - TRUSTED_TYPES[model_type])
+    if refused:
+        raise ValueError(
+            f"model artifact contains types outside the allow-list: {', '.join(refused)}"
+        )
+    return list(found)
+
+
+def _pack(
+    model_type: str,
+    trait_keys: list[str],
+    featurizer: Featurizer,
+    estimators: Mapping[str, Any],
+    params: Mapping,
+) -> bytes:
+    buffer = io.BytesIO()
+    files = {key: f"estimators/{i}.skops" for i, key in enumerate(trait_keys)}
+    manifest = {
+        "format": ARTIFACT_FORMAT,
+        "version": ARTIFACT_VERSION,
+        "modelType": model_type,
+        "traitKeys": trait_keys,
+        "params": params,
+        "estimators": files,
+    }
+    with zipfile.ZipFile(buffer, "w") as archive:
+        _zip_write(archive, "manifest.json", json.dumps(manifest, allow_nan=False).encode())
+        _zip_write(
+            archive, "featurizer.json", json.dumps(featurizer.state, allow_nan=False).encode()
+        )
+        for key, name in files.items():
+            data = sio.dumps(estimators[key])
+            # Fail at training, not at serving, if sklearn starts using a new type.
+            _check_trusted(data, model_type)
+            _zip_write(archive, name, data)
+    return buffer.getvalue()
+
+
+class TrainedModel:
+    """A loaded artifact: one estimator per trait behind one featurizer."""
+
+    def __init__(
+        self,
+        model_type: str,
+        trait_keys: list[str],
+        featurizer: Featurizer,
+        estimators: Mapping[str, Any],
+        params: Mapping,
+        threads: int = 1,
+    ) -> None:
+        self.model_type = model_type
+        self.trait_keys = list(trait_keys)
+        self.featurizer = featurizer
+        self.params = dict(params)
+        self.threads = threads
+        self._estimators = dict(estimators)
+
+    @property
+    def feature_schema(self) -> list[dict]:
+        return self.featurizer.schema()
+
+    def predict_proba(self, inputs: list[dict]) -> dict[str, np.ndarray]:
+        inputs = list(inputs)
+        if not inputs:
+            return {key: np.zeros(0, dtype=np.float64) for key in self.trait_keys}
+        with limit_threads(self.threads):
+            X = self.featurizer.transform(inputs)
+            return {key: _positive_proba(self._estimators[key], X) for key in self.trait_keys}
+
+
+def load(artifact: bytes, *, threads: int = 1) -> TrainedModel:
+    """Open an artifact made by ``train``; raises ValueError for anything else."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(artifact)) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+            if manifest.get("format") != ARTIFACT_FORMAT:
+                raise ValueError("not a tabular model artifact")
+            if manifest.get("version") != ARTIFACT_VERSION:
+                raise ValueError(f"unsupported artifact version {manifest.get('version')!r}")
+            model_type = manifest["modelType"]
+            if model_type not in TABULAR_TYPES:
+                raise ValueError(f"unknown model type {model_type!r}")
+            trait_keys = [str(k) for k in manifest["traitKeys"]]
+            featurizer = Featurizer(json.loads(archive.read("featurizer.json")))
+            estimators = {}
+            for key in trait_keys:
+                data = archive.read(manifest["estimators"][key])
+                trusted = _check_trusted(data, model_type)
+                estimator = sio.loads(data, trusted=trusted)
+                if type(estimator) is not _ESTIMATOR_CLASS[model_type]:
+                    raise ValueError(f"estimator for '{key}' is a {type(estimator).__name__}")
+                estimators[key] = estimator
+    except (zipfile.BadZipFile, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"malformed model artifact: {exc}") from exc
+    return TrainedModel(
+        model_type, trait_keys, featurizer, estimators, manifest.get("params", {}), threads
+    )

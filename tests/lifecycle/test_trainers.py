@@ -1,0 +1,365 @@
+"""Training, metrics, packaging and loading of the tabular models (no database)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+
+import numpy as np
+import pytest
+import skops.io as sio
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from lifecycle import trainers
+from lifecycle.trainers import TABULAR_TYPES, TrainingError, load, train
+
+GOOD_WORDS = "great fast friendly helpful quick resolved happy smooth".split()
+BAD_WORDS = "slow broken refund delay angry rude waiting missing".split()
+FILLER = "the order was and my item it with service today again".split()
+METRIC_KEYS = {
+    "auc",
+    "logLoss",
+    "accuracy",
+    "baseRate",
+    "sampleCount",
+    "positives",
+    "negatives",
+    "evaluation",
+    "histogram",
+    "breaks",
+}
+# Gradient boosting on hashed text is the slow one; a low effort keeps the suite quick.
+EFFORT = {
+    "logistic_regression": "high",
+    "scorecard": "high",
+    "gradient_boosted": "low",
+    "neural_cf": "high",
+}
+
+
+def make_examples(n: int = 500, seed: int = 0) -> list[dict]:
+    """Mixed features where 'churn' follows income, region and the wording of a note."""
+    rng = np.random.RandomState(seed)
+    examples = []
+    for _ in range(n):
+        income = rng.normal(50_000, 15_000)
+        region = str(rng.choice(["north", "south", "east", "west"]))
+        mood = rng.normal()
+        z = (
+            1.5 * (income - 50_000) / 15_000
+            + 1.5 * (region == "north")
+            - 0.8 * (region == "south")
+            + 1.0 * mood
+            + rng.normal(0, 0.5)
+        )
+        pool = GOOD_WORDS if mood > 0 else BAD_WORDS
+        words = list(rng.choice(pool, 2)) + list(rng.choice(FILLER, 5))
+        rng.shuffle(words)
+        features = {
+            "income": None if rng.rand() < 0.05 else round(float(income), 2),
+            "region": None if rng.rand() < 0.05 else region,
+            "tenure": int(rng.randint(0, 20)),
+            "vip": bool(rng.rand() < 0.3),
+            "note": " ".join(words),
+        }
+        examples.append(
+            {
+                "features": features,
+                "content": " ".join(rng.choice(FILLER, 6)),
+                "labels": {"churn": float(z > 0.4), "upsell": float(rng.rand() < 0.4)},
+                "weight": 1.0,
+            }
+        )
+    return examples
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict]:
+    return make_examples()
+
+
+@pytest.fixture(scope="module")
+def trained(examples: list[dict]) -> dict[str, tuple[trainers.TrainResult, list[tuple[int, str]]]]:
+    results = {}
+    for model_type in TABULAR_TYPES:
+        calls: list[tuple[int, str]] = []
+        result = train(
+            model_type,
+            examples,
+            ["churn", "upsell"],
+            effort=EFFORT[model_type],
+            seed=3,
+            progress=lambda percent, message, calls=calls: calls.append((percent, message)),
+        )
+        results[model_type] = (result, calls)
+    return results
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+def test_each_model_type_learns_the_trait(trained, model_type):
+    result, _ = trained[model_type]
+    assert result.metrics["churn"]["auc"] > 0.8
+    assert result.metrics["churn"]["evaluation"] == "holdout"
+    # 'upsell' is noise: it trains and reports, it just cannot rank.
+    assert 0.2 < result.metrics["upsell"]["auc"] < 0.8
+    assert result.sample_count == 500
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+def test_metrics_shape_and_monotonic_breaks(trained, model_type):
+    result, _ = trained[model_type]
+    for trait in ("churn", "upsell"):
+        metrics = result.metrics[trait]
+        assert METRIC_KEYS <= set(metrics)
+        assert metrics["sampleCount"] == metrics["positives"] + metrics["negatives"] == 500
+        assert metrics["baseRate"] == round(metrics["positives"] / 500, 4)
+        histogram = metrics["histogram"]
+        assert histogram["edges"] == list(range(0, 101, 10))
+        assert len(histogram["counts"]) == 10
+        assert sum(histogram["counts"]) == metrics["evaluationCount"] == 100
+        breaks = metrics["breaks"]
+        assert 0 <= breaks["developing"] <= breaks["solid"] <= breaks["strong"] <= 100
+        for key in ("auc", "logLoss", "accuracy", "baseRate"):
+            assert metrics[key] == round(metrics[key], 4)
+    json.dumps(result.metrics)  # stored as JSON by the caller
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+def test_predictors_are_ranked_and_normalised(trained, model_type):
+    result, _ = trained[model_type]
+    churn = [p for p in result.predictors if p["trait"] == "churn"]
+    importances = [p["importance"] for p in churn]
+    assert importances == sorted(importances, reverse=True)
+    assert all(value >= 0 for value in importances)
+    assert math.isclose(sum(importances), 1.0, abs_tol=1e-3)
+    names = {p["name"] for p in churn}
+    expected = {"income", "region", "tenure", "vip"}
+    if model_type != "scorecard":  # a scorecard bins numbers and categories only
+        expected |= {"note", "content"}
+    assert names == expected
+    assert churn[0]["name"] in {"income", "region", "note"}
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+def test_progress_is_monotonic_and_stops_short_of_done(trained, model_type):
+    _, calls = trained[model_type]
+    percents = [percent for percent, _ in calls]
+    assert percents[0] == 5 and calls[0][1] == "preparing features"
+    assert percents == sorted(percents)
+    assert calls[-1] == (95, "packaging")
+    assert all(isinstance(message, str) and message for _, message in calls)
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+def test_artifact_round_trip_is_bit_identical(trained, examples, model_type):
+    result, _ = trained[model_type]
+    inputs = [{"features": e["features"], "content": e["content"]} for e in examples[:50]]
+    first, second = load(result.artifact), load(result.artifact)
+    assert first.model_type == model_type
+    assert first.trait_keys == ["churn", "upsell"]
+    a, b = first.predict_proba(inputs), second.predict_proba(inputs)
+    for trait in ("churn", "upsell"):
+        assert a[trait].dtype == np.float64 and a[trait].shape == (50,)
+        assert np.array_equal(a[trait], b[trait])
+    # Single-row serving gives the same numbers as a batch.
+    single = first.predict_proba(inputs[:1])
+    assert single["churn"][0] == a["churn"][0]
+
+
+def test_param_hash_and_params(trained):
+    result, _ = trained["logistic_regression"]
+    assert len(result.param_hash) == 16 and int(result.param_hash, 16) >= 0
+    assert set(result.params) == {"C", "max_iter"}
+    again = train(
+        "logistic_regression", make_examples(), ["churn", "upsell"], params=result.params, seed=3
+    )
+    assert again.param_hash == result.param_hash
+    assert again.params == result.params
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+def test_missing_values_and_unseen_categories_at_predict(trained, model_type):
+    model = load(trained[model_type][0].artifact)
+    inputs = [
+        {"features": None, "content": None},
+        {"features": {}, "content": ""},
+        {"features": {"income": None, "region": "atlantis", "vip": None, "note": None}},
+        {"features": {"income": "not a number", "region": 7, "tenure": 3.5, "surprise": [1, 2]}},
+        {"features": {"income": float("nan"), "region": "north"}, "content": "refund delay"},
+    ]
+    scores = model.predict_proba(inputs)
+    for trait in model.trait_keys:
+        assert scores[trait].shape == (5,)
+        assert np.all((scores[trait] >= 0) & (scores[trait] <= 1))
+    assert {trait: len(values) for trait, values in model.predict_proba([]).items()} == {
+        "churn": 0,
+        "upsell": 0,
+    }
+
+
+def test_missing_number_is_the_training_median(trained):
+    model = load(trained["logistic_regression"][0].artifact)
+    income = next(c for c in model.featurizer.columns if c["name"] == "income")
+    base = {"region": "east", "tenure": 4, "vip": False, "note": "the order"}
+    scores = model.predict_proba(
+        [
+            {"features": {**base, "income": None}},
+            {"features": {**base, "income": income["median"]}},
+        ]
+    )["churn"]
+    assert scores[0] == scores[1]
+
+
+def test_too_few_positives_names_the_trait_and_counts():
+    examples = [
+        {"features": {"x": float(i)}, "labels": {"churn": 1.0 if i == 0 else 0.0}}
+        for i in range(41)
+    ]
+    with pytest.raises(TrainingError) as error:
+        train("logistic_regression", examples, ["churn"])
+    assert str(error.value) == (
+        "trait 'churn' has 1 positive and 40 negative samples; add at least 2 of each"
+    )
+
+
+def test_unknown_params_are_refused_with_the_allowed_ones(examples):
+    with pytest.raises(TrainingError, match=r"unknown parameter.*'depth'.*allowed: C, max_iter"):
+        train("logistic_regression", examples, ["churn"], params={"depth": 3})
+    with pytest.raises(TrainingError, match="max_iter"):
+        train("gradient_boosted", examples, ["churn"], params={"max_iter": 0})
+
+
+def test_params_override_effort_defaults(examples):
+    result = train(
+        "logistic_regression", examples[:200], ["churn"], params={"C": 0.5, "max_iter": 30}
+    )
+    assert result.params == {"C": 0.5, "max_iter": 30}
+
+
+def test_small_traits_evaluate_on_training_data():
+    examples = make_examples(60)
+    for i, example in enumerate(examples):
+        example["labels"] = {"rare": 1.0 if i < 6 else 0.0}
+    result = train("logistic_regression", examples, ["rare"])
+    assert result.metrics["rare"]["evaluation"] == "training"
+    assert result.metrics["rare"]["evaluationCount"] == 60
+
+
+def test_each_trait_trains_on_its_own_labelled_examples():
+    examples = make_examples(300)
+    for example in examples[::2]:
+        del example["labels"]["upsell"]
+    result = train("logistic_regression", examples, ["churn", "upsell"], effort="low")
+    assert result.metrics["churn"]["sampleCount"] == 300
+    assert result.metrics["upsell"]["sampleCount"] == 150
+
+
+def test_scorecard_points_table_reproduces_the_model(trained):
+    result, _ = trained["scorecard"]
+    table = result.metrics["churn"]["scorecard"]
+    rows = table["features"]
+    assert {"basePoints", "features"} <= set(table)
+    assert {row["feature"] for row in rows} == {"income", "region", "tenure", "vip"}
+    income_bins = [row["bin"] for row in rows if row["feature"] == "income"]
+    assert 2 <= len(income_bins) <= 5 and income_bins[1].startswith("[")
+    assert {"north", "(other)", "(missing)"} <= {
+        row["bin"] for row in rows if row["feature"] == "region"
+    }
+    # base + one bin per feature = 600 + 20/ln2 * ln(odds / 50), up to rounding.
+    model = load(result.artifact)
+    featurizer = model.featurizer
+    example = {"features": {"income": 61_000, "region": "north", "tenure": 2, "vip": True}}
+    p = float(model.predict_proba([example])["churn"][0])
+    blocks = featurizer.blocks([example])
+    total = table["basePoints"]
+    for block, column in zip(blocks, featurizer.columns, strict=True):
+        chosen = int(block.toarray().argmax())
+        total += [row for row in rows if row["feature"] == column["name"]][chosen]["points"]
+    expected = 600 + 20 / math.log(2) * math.log(p / (1 - p) / 50)
+    assert total == pytest.approx(expected, abs=0.05)
+
+
+def _replace_estimator(artifact: bytes, payload: bytes) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(artifact))
+    manifest = json.loads(source.read("manifest.json"))
+    target_name = manifest["estimators"]["churn"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, payload if name == target_name else source.read(name))
+    return buffer.getvalue()
+
+
+class Innocent:
+    """Stands in for an arbitrary class smuggled into an artifact."""
+
+    def __init__(self) -> None:
+        self.value = 1
+
+
+def test_tampered_artifact_with_disallowed_types_is_refused(trained):
+    artifact = trained["logistic_regression"][0].artifact
+    # A gradient-boosting tree is fine in its own artifact, not in a logistic one.
+    booster = HistGradientBoostingClassifier(max_iter=2).fit(
+        np.arange(40.0).reshape(-1, 1), [0, 1] * 20
+    )
+    with pytest.raises(ValueError, match=r"allow-list.*TreePredictor"):
+        load(_replace_estimator(artifact, sio.dumps(booster)))
+    with pytest.raises(ValueError, match=r"allow-list.*Innocent"):
+        load(_replace_estimator(artifact, sio.dumps(Innocent())))
+
+
+def test_garbage_is_not_an_artifact():
+    with pytest.raises(ValueError):
+        load(b"definitely not a zip")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("manifest.json", json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="not a tabular model artifact"):
+        load(buffer.getvalue())
+
+
+def test_invalid_arguments_are_training_errors(examples):
+    with pytest.raises(TrainingError, match="model type"):
+        train("random_forest", examples, ["churn"])
+    with pytest.raises(TrainingError, match="effort"):
+        train("logistic_regression", examples, ["churn"], effort="extreme")
+    with pytest.raises(TrainingError, match="between 0 and 1"):
+        train("logistic_regression", [{"features": {"x": 1}, "labels": {"churn": 3}}], ["churn"])
+    with pytest.raises(TrainingError, match="no features or content"):
+        train("logistic_regression", [{"labels": {"churn": i % 2}} for i in range(20)], ["churn"])
+
+
+@pytest.fixture(scope="module")
+def loaded(trained) -> dict[str, trainers.TrainedModel]:
+    return {model_type: load(result.artifact) for model_type, (result, _) in trained.items()}
+
+
+feature_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.lists(st.integers(), max_size=3),
+)
+feature_dicts = st.dictionaries(
+    st.sampled_from(["income", "region", "tenure", "vip", "note", "other"]), feature_values
+)
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+@settings(max_examples=40, deadline=None)
+@given(
+    features=st.one_of(st.none(), feature_dicts),
+    content=st.one_of(st.none(), st.text(max_size=60)),
+)
+def test_any_input_gets_a_probability(loaded, model_type, features, content):
+    model = loaded[model_type]
+    scores = model.predict_proba([{"features": features, "content": content}])
+    for trait in model.trait_keys:
+        assert 0.0 <= scores[trait][0] <= 1.0

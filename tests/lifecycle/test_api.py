@@ -189,3 +189,15 @@ def test_schema_builds_and_validates(db):
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_upload_of_100000_rows_in_one_file(api, analyst):
+    make_model(analyst, key="big")
+    lines = ["content,tenure,plan,label.churn"] + [
+        f"note {i},{i % 60},{'basic' if i % 3 else 'pro'},{'positive' if i % 2 else 'negative'}" for i in range(100_000)]
+    r = api.post("/api/v1/algorithm-models/big/samples/upload", {"file": _file("big.csv", "\n".join(lines))},
+                 format="multipart")
+    assert r.status_code == 201 and r.json()["count"] == 100_000
+    assert Sample.objects.filter(model__key="big").count() == 100_000
+    traits = api.get("/api/v1/algorithm-models/big/traits").json()
+    assert traits[0]["positiveSamples"] == 50_000 and traits[0]["negativeSamples"] == 50_000

@@ -170,6 +170,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OperationalStatusEnum": "lifecycle.choices.OperationalStatus",
+        "RunStatusEnum": "lifecycle.choices.RunStatus",
+        "RegistryStatusEnum": "lifecycle.choices.RegistryStatus",
+        "RequestStateEnum": "registry.choices.RequestState",
+    },
     # Swagger UI's assets come from the sidecar package, served by WhiteNoise: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

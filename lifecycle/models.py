@@ -47,6 +47,8 @@ class AlgorithmModel(models.Model):
     learn_mode = models.CharField(max_length=16, choices=LearnMode.choices, default=LearnMode.NONE)
     learn_schedule = models.CharField(max_length=16, null=True, blank=True, default=None)
     outcome_weights = models.JSONField(null=True, blank=True, default=None)
+    # The metrics a promotion was made on (the guard compares a candidate's with the incumbent's).
+    metrics_snapshot = models.JSONField(default=dict, blank=True)
 
     # The seed's persisted row.
     config = models.JSONField(default=dict, blank=True)
@@ -81,6 +83,16 @@ class AlgorithmModel(models.Model):
             models.CheckConstraint(condition=_in("registry_status", RegistryStatus), name="model_registry_status_valid"),
             models.CheckConstraint(condition=_in("model_type", ModelType), name="model_type_valid"),
             models.CheckConstraint(condition=_in("learn_mode", LearnMode), name="model_learn_mode_valid"),
+            # The seed's invariant: a draft-status model is never on the ladder.
+            models.CheckConstraint(
+                condition=~Q(status=OperationalStatus.DRAFT) | Q(registry_status__in=[RegistryStatus.DRAFT,
+                                                                                     RegistryStatus.ARCHIVED]),
+                name="draft_status_not_promoted",
+            ),
+            # One champion per family, whatever races the callers run.
+            models.UniqueConstraint(
+                fields=["family"], condition=Q(registry_status=RegistryStatus.CHAMPION), name="one_champion_per_family"
+            ),
             # A ready model always serves something.
             models.CheckConstraint(
                 condition=~Q(state=State.READY) | Q(active_version__isnull=False), name="ready_has_active_version"

@@ -11,8 +11,9 @@ ROLE_EXTRA_PERMISSIONS = {
     "analyst": {
         "lifecycle.add_algorithmmodel", "lifecycle.change_algorithmmodel", "lifecycle.train_algorithmmodel",
         "lifecycle.add_trait", "lifecycle.change_trait", "lifecycle.delete_trait", "lifecycle.add_sample",
+        "registry.promote_model", "registry.add_promotionrequest",
     },
-    "reviewer": set(),
+    "reviewer": {"registry.review_promotionrequest", "registry.rollback_family"},
     "admin": {"*"},
 }
 

@@ -131,3 +131,22 @@ def last_operation(model: AlgorithmModel) -> dict | None:
         "error": run.error or None,
     }
 
+
+
+def audit_log(*, model: str = "", family: str = "", actor: str = "", action: str = "", since=None,
+              until=None) -> QuerySet[ModelEvent]:
+    """The audit trail across models, newest first, filtered the same way for the page, API and CSV."""
+    qs = ModelEvent.objects.all()
+    if model:
+        qs = qs.filter(model_id=int(model)) if str(model).isdigit() else qs.filter(model_key=model)
+    if family:
+        qs = qs.filter(family=family)
+    if actor:
+        qs = qs.filter(actor_name=actor)
+    if action:
+        qs = qs.filter(action__startswith=action)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    return qs

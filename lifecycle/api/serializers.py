@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from .. import selectors
-from ..choices import Effort, ModelType
+from ..choices import Effort, ModelType, OperationalStatus
 from ..models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun
 
 
@@ -217,6 +217,8 @@ class ModelCreateSerializer(StrictSerializer):
     targetSchemaKey = serializers.CharField(required=False, allow_blank=True, default="")
     learningConfig = serializers.JSONField(required=False)
     traits = TraitInputSerializer(many=True, required=False)
+    status = serializers.ChoiceField(choices=OperationalStatus.choices, required=False,
+                                     help_text="Operational status (applied by the registry's rules)")
 
 
 class ModelUpdateSerializer(StrictSerializer):
@@ -226,12 +228,14 @@ class ModelUpdateSerializer(StrictSerializer):
     targetField = serializers.CharField(required=False, allow_blank=True)
     targetSchemaKey = serializers.CharField(required=False, allow_blank=True)
     learningConfig = serializers.JSONField(required=False)
+    status = serializers.ChoiceField(choices=OperationalStatus.choices, required=False,
+                                     help_text="Operational status (applied by the registry's rules)")
 
     FIELD_MAP = {"name": "name", "description": "description", "config": "config", "targetField": "target_field",
                  "targetSchemaKey": "target_schema_key", "learningConfig": "learning_config"}
 
     def changes(self) -> dict:
-        return {self.FIELD_MAP[k]: v for k, v in self.validated_data.items()}
+        return {self.FIELD_MAP[k]: v for k, v in self.validated_data.items() if k in self.FIELD_MAP}
 
 
 class SampleBatchSerializer(StrictSerializer):

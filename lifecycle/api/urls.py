@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from .views import AlgorithmModelViewSet
+from .views import AlgorithmModelViewSet, AuditLogViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -13,5 +13,6 @@ class OptionalSlashRouter(SimpleRouter):
 
 router = OptionalSlashRouter()
 router.register("algorithm-models", AlgorithmModelViewSet, basename="algorithm-model")
+router.register("audit-log", AuditLogViewSet, basename="audit-log")
 
 urlpatterns = router.urls

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
@@ -25,6 +25,30 @@ def errors(*codes: int) -> dict:
         409: "draft_only, run_in_flight (X-Run-Id) or another rule",
     }
     return {code: OpenApiResponse(s.ErrorSerializer, description=described[code]) for code in codes}
+
+
+# The lifecycle controls that other apps own (operational status: registry; outcome weights: scoring)
+# register here, so one PUT sets them all through their owners' services, in one transaction.
+CONTROL_FIELDS: dict[str, object] = {}
+
+
+def register_control(name: str, apply) -> None:
+    """`apply(model=, actor=, value=)` validates and writes one control field of the model row."""
+    CONTROL_FIELDS[name] = apply
+
+
+def _apply_controls(model, actor, data: dict) -> None:
+    for name, apply in CONTROL_FIELDS.items():
+        if name in data:
+            apply(model=model, actor=actor, value=data[name])
+
+
+def _split_controls(data) -> tuple[dict, dict]:
+    data = dict(data) if hasattr(data, "items") else data
+    if not isinstance(data, dict):
+        return data, {}
+    return ({k: v for k, v in data.items() if k not in CONTROL_FIELDS},
+            {k: v for k, v in data.items() if k in CONTROL_FIELDS})
 
 
 MODEL_FILTER_PARAMS = [
@@ -75,14 +99,17 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     @extend_schema(request=s.ModelCreateSerializer, responses={201: s.AlgorithmModelSerializer, **errors(400, 401, 403)})
     def create(self, request):
-        data = s.ModelCreateSerializer(data=request.data)
+        fields, controls = _split_controls(request.data)
+        data = s.ModelCreateSerializer(data=fields)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        model = services.model_create(
-            actor=request.user, key=v["key"], name=v["name"], model_type=v["modelType"],
-            description=v.get("description", ""), config=v.get("config"), target_field=v.get("targetField", ""),
-            target_schema_key=v.get("targetSchemaKey", ""), learning_config=v.get("learningConfig"),
-            traits=request.data.get("traits"))
+        with transaction.atomic():
+            model = services.model_create(
+                actor=request.user, key=v["key"], name=v["name"], model_type=v["modelType"],
+                description=v.get("description", ""), config=v.get("config"), target_field=v.get("targetField", ""),
+                target_schema_key=v.get("targetSchemaKey", ""), learning_config=v.get("learningConfig"),
+                traits=fields.get("traits"))
+            _apply_controls(model, request.user, controls)
         return self._detail(model, status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[MODEL_ID], request=s.ModelUpdateSerializer,
@@ -90,9 +117,13 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                    description="A partial update of the metadata (PUT and PATCH both accept a partial body).")
     def update(self, request, pk=None):
         model = self._model()
-        data = s.ModelUpdateSerializer(data=request.data)
+        fields, controls = _split_controls(request.data)
+        data = s.ModelUpdateSerializer(data=fields)
         data.is_valid(raise_exception=True)
-        model = services.model_update(model=model, actor=request.user, **data.changes())
+        with transaction.atomic():
+            if data.changes():
+                model = services.model_update(model=model, actor=request.user, **data.changes())
+            _apply_controls(model, request.user, controls)
         return self._detail(model)
 
     @extend_schema(parameters=[MODEL_ID], request=s.ModelUpdateSerializer,
@@ -304,3 +335,66 @@ def healthz(request):
     except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
         return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+AUDIT_PARAMS = [
+    OpenApiParameter("model", str, description="id or key"),
+    OpenApiParameter("family", str),
+    OpenApiParameter("actor", str, description="username"),
+    OpenApiParameter("action", str, description="prefix, e.g. registry. or promotion.approved"),
+    OpenApiParameter("since", OpenApiTypes.DATETIME),
+    OpenApiParameter("until", OpenApiTypes.DATETIME),
+]
+
+
+class AuditFilterSerializer(serializers.Serializer):
+    model = serializers.CharField(required=False, allow_blank=True, default="")
+    family = serializers.CharField(required=False, allow_blank=True, default="")
+    actor = serializers.CharField(required=False, allow_blank=True, default="")
+    action = serializers.CharField(required=False, allow_blank=True, default="")
+    since = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class AuditLogViewSet(viewsets.GenericViewSet):
+    serializer_class = s.EventSerializer
+
+    def _queryset(self):
+        filters = AuditFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.audit_log(**filters.validated_data)
+
+    @extend_schema(parameters=AUDIT_PARAMS, responses={200: s.EventSerializer(many=True), **errors(400, 401, 403)})
+    def list(self, request):
+        page = self.paginate_queryset(self._queryset())
+        return self.get_paginated_response(s.EventSerializer(page, many=True).data)
+
+    @extend_schema(parameters=AUDIT_PARAMS, responses={(200, "text/csv"): OpenApiTypes.STR, **errors(400, 401, 403)},
+                   description="The filtered audit log as CSV, streamed.")
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        return audit_csv_response(self._queryset())
+
+
+def audit_csv_response(queryset):
+    import csv
+    import json
+
+    from django.http import StreamingHttpResponse
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+    header = ["id", "createdAt", "actor", "action", "modelKey", "family", "from", "to", "message", "data"]
+
+    def rows():
+        yield writer.writerow(header)
+        for e in queryset.order_by("id").iterator(chunk_size=2000):
+            yield writer.writerow([e.pk, e.created_at.isoformat(), e.actor_name, e.action, e.model_key, e.family,
+                                   e.from_value, e.to_value, e.message, json.dumps(e.data, sort_keys=True)])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+    return response

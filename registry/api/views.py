@@ -1,0 +1,140 @@
+"""Promote, promotion requests and families over the API: validate, call one service, serialize."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lifecycle import selectors as lifecycle_selectors
+from lifecycle.api.serializers import AlgorithmModelSerializer
+from lifecycle.api.views import MODEL_ID, errors
+from lifecycle.errors import not_found
+
+from .. import selectors, services
+from ..choices import RequestState
+from . import serializers as s
+
+
+def _result(result) -> dict:
+    verdict = result.verdict
+    return {
+        "applied": result.applied,
+        "model": AlgorithmModelSerializer(lifecycle_selectors.model_get(result.model.pk)).data,
+        "request": s.PromotionRequestSerializer(result.request).data if result.request else None,
+        "demoted": result.demoted.key if result.demoted else None,
+        "rollbackGuardBreaches": verdict.breaches if verdict else [],
+        "guard": verdict.as_dict() if verdict else None,
+    }
+
+
+class PromoteView(APIView):
+    write_permission = "registry.promote_model"
+
+    @extend_schema(parameters=[MODEL_ID], request=s.PromoteInputSerializer,
+                   responses={200: s.PromoteResultSerializer, 202: s.PromoteResultSerializer,
+                              **errors(400, 401, 403, 404, 409)},
+                   description="Move the model on the registry ladder. A move in the approval set (default: to "
+                               "champion) answers 202 with a pending promotion request for a reviewer. Refusals: "
+                               "invalid_transition (400), not_scorable (409), rollback_guard (409, with "
+                               "rollbackGuardBreaches), request_pending (409).")
+    def post(self, request, pk):
+        model = lifecycle_selectors.model_get(pk)
+        data = s.PromoteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        result = services.model_promote(
+            model=model, actor=request.user, to_status=v["toStatus"], family=v.get("family"),
+            metrics_snapshot=v.get("metricsSnapshot"), bypass_guard=v["bypassRollbackGuard"],
+            thresholds=v.get("rollbackThresholds"), comment=v["comment"])
+        return Response(_result(result), status=status.HTTP_200_OK if result.applied else status.HTTP_202_ACCEPTED)
+
+
+class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.PromotionRequestSerializer
+    write_permission = "registry.review_promotionrequest"
+    write_permissions = {"cancel": "lifecycle.view_algorithmmodel"}  # the service checks authorship
+
+    def get_queryset(self):
+        state = self.request.query_params.get("state", "")
+        if state and state not in RequestState.values:
+            state = "__none__"
+        model = self.request.query_params.get("model")
+        return selectors.request_list(state=state, model=lifecycle_selectors.model_get(model) if model else None)
+
+    @extend_schema(parameters=[OpenApiParameter("state", enum=RequestState.values),
+                               OpenApiParameter("model", str, description="id or key")],
+                   responses={200: s.PromotionRequestSerializer(many=True), **errors(401, 403)})
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.DecisionInputSerializer,
+                   responses={200: s.PromoteResultSerializer, **errors(400, 401, 403, 404, 409)},
+                   description="Approve: re-checks every rule and the guard, then applies the move atomically. "
+                               "403 four_eyes for the requester; 409 stale_request when the model changed under it.")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        data = s.DecisionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.promotion_request_approve(request=self.get_object(), actor=request.user,
+                                                    comment=data.validated_data["comment"])
+        return Response(_result(result))
+
+    @extend_schema(request=s.DecisionInputSerializer,
+                   responses={200: s.PromotionRequestSerializer, **errors(400, 401, 403, 404)})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = s.DecisionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        req = services.promotion_request_reject(request=self.get_object(), actor=request.user,
+                                                comment=data.validated_data["comment"])
+        return Response(s.PromotionRequestSerializer(req).data)
+
+    @extend_schema(request=s.DecisionInputSerializer,
+                   responses={200: s.PromotionRequestSerializer, **errors(400, 401, 403, 404)})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        data = s.DecisionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        req = services.promotion_request_cancel(request=self.get_object(), actor=request.user,
+                                                comment=data.validated_data["comment"])
+        return Response(s.PromotionRequestSerializer(req).data)
+
+
+def family_payload(family: str) -> dict:
+    from lifecycle.api.serializers import EventSerializer
+
+    members = selectors.family_members(family)
+    if not members["members"]:
+        raise not_found(f"No family {family!r}: a family gets its first member when a model is promoted with it")
+    previous = services.previous_champion(family, current=members["champion"])
+    ser = AlgorithmModelSerializer
+    return {
+        "family": family,
+        "champion": ser(members["champion"]).data if members["champion"] else None,
+        "challengers": ser(members["challengers"], many=True).data,
+        "shadows": ser(members["shadows"], many=True).data,
+        "archived": ser(members["archived"], many=True).data,
+        "previousChampion": previous.key if previous else None,
+        "history": EventSerializer(selectors.family_history(family), many=True).data,
+    }
+
+
+class FamilyView(APIView):
+    @extend_schema(parameters=[OpenApiParameter("family", str, OpenApiParameter.PATH)],
+                   responses={200: s.FamilySerializer, **errors(401, 403, 404)})
+    def get(self, request, family):
+        return Response(family_payload(family))
+
+
+class FamilyRollbackView(APIView):
+    write_permission = "registry.rollback_family"
+
+    @extend_schema(parameters=[OpenApiParameter("family", str, OpenApiParameter.PATH)],
+                   request=s.RollbackInputSerializer, responses={200: s.FamilySerializer, **errors(400, 401, 403, 404, 409)},
+                   description="Restore the previous champion of the family in one step; the current one is archived.")
+    def post(self, request, family):
+        data = s.RollbackInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.family_rollback(family=family, actor=request.user, reason=data.validated_data["reason"])
+        return Response(family_payload(family))

@@ -1,0 +1,35 @@
+"""The registry's tables: operational status moves, the promotion ladder (the seed product's), request states."""
+
+from django.db import models
+
+from lifecycle.choices import OperationalStatus as Status
+from lifecycle.choices import RegistryStatus as Rung
+
+# Operational status (seed 001: set by PUT). Back to draft only from archived, so that a model on the
+# ladder can never be draft-status.
+STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.DRAFT: frozenset({Status.ACTIVE, Status.ARCHIVED}),
+    Status.ACTIVE: frozenset({Status.PAUSED, Status.ARCHIVED}),
+    Status.PAUSED: frozenset({Status.ACTIVE, Status.ARCHIVED}),
+    Status.ARCHIVED: frozenset({Status.DRAFT}),
+}
+
+# The promotion ladder, exactly as the seed product has it; anything else is invalid_transition.
+LADDER: dict[str, tuple[str, ...]] = {
+    Rung.DRAFT: (Rung.SHADOW, Rung.CHALLENGER, Rung.ARCHIVED),
+    Rung.SHADOW: (Rung.CHALLENGER, Rung.CHAMPION, Rung.ARCHIVED, Rung.DRAFT),
+    Rung.CHALLENGER: (Rung.CHAMPION, Rung.SHADOW, Rung.ARCHIVED, Rung.DRAFT),
+    Rung.CHAMPION: (Rung.CHALLENGER, Rung.SHADOW, Rung.ARCHIVED),
+    Rung.ARCHIVED: (Rung.DRAFT,),
+}
+
+
+class RequestState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    STALE = "stale", "Stale"
+
+
+DEFAULT_GUARD_THRESHOLDS = {"maxAucDrop": 0.05, "maxPsi": 0.25, "maxErrorRate": 0.02}

@@ -1,0 +1,397 @@
+"""Operational status, the promotion ladder and its guard, reviews and family rollback.
+
+Every move locks the family's rows (in id order, so two promotions in one family queue behind each
+other instead of deadlocking), re-checks the rules, writes the change and its audit rows together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from lifecycle.choices import OperationalStatus as Status
+from lifecycle.choices import RegistryStatus as Rung
+from lifecycle.choices import State
+from lifecycle.errors import ApplicationError, invalid_transition, not_found, validation_error
+from lifecycle.models import AlgorithmModel
+from lifecycle.roles import role_of
+from lifecycle.services import event_record
+
+from . import guard
+from .choices import LADDER, STATUS_TRANSITIONS, RequestState
+from .models import PromotionRequest
+
+
+def approval_required_for() -> frozenset[str]:
+    return frozenset(getattr(settings, "REGISTRY_APPROVAL_REQUIRED_FOR", {Rung.CHAMPION}))
+
+
+def _forbidden(actor, needed: str, what: str) -> ApplicationError:
+    return ApplicationError(
+        f"Your role ({role_of(actor) or 'none'}) cannot {what}; it needs {needed}", code="forbidden", status=403)
+
+
+def _require(actor, perm: str, what: str) -> None:
+    if not (getattr(actor, "is_authenticated", False) and actor.has_perm(perm)):
+        raise _forbidden(actor, perm, what)
+
+
+# ----------------------------------------------------------------------------------- operational status
+
+
+@transaction.atomic
+def model_set_status(*, model: AlgorithmModel, actor, status: str, reason: str = "") -> AlgorithmModel:
+    if status not in Status.values:
+        raise validation_error(f"status must be one of {', '.join(Status.values)}", field="status")
+    model = AlgorithmModel.objects.select_for_update().get(pk=model.pk)
+    if model.status == status:
+        return model
+    if status not in STATUS_TRANSITIONS[model.status]:
+        allowed = ", ".join(sorted(STATUS_TRANSITIONS[model.status]))
+        raise invalid_transition(f"status cannot go from {model.status} to {status}; from {model.status} it can go "
+                                 f"to {allowed}", fromStatus=model.status, toStatus=status)
+    if status == Status.DRAFT and model.registry_status not in (Rung.DRAFT, Rung.ARCHIVED):
+        raise invalid_transition(f"A {model.registry_status} model cannot be draft-status; move it to draft or "
+                                 "archived on the ladder first")
+    if status == Status.ARCHIVED and model.registry_status == Rung.CHAMPION:
+        raise invalid_transition("The champion cannot be archived while it serves its family; promote another "
+                                 "model to champion, or roll the family back, first")
+    previous = model.status
+    model.status = status
+    model.save(update_fields=["status", "updated_at"])
+    event_record(model=model, actor=actor, action="status.changed", from_value=previous, to_value=status,
+                 message=reason)
+    return model
+
+
+# ----------------------------------------------------------------------------------- the ladder
+
+
+@dataclass
+class PromotionResult:
+    model: AlgorithmModel
+    applied: bool
+    request: PromotionRequest | None = None
+    verdict: guard.GuardVerdict | None = None
+    demoted: AlgorithmModel | None = None
+
+
+def _lock_family(model: AlgorithmModel, family: str) -> dict[int, AlgorithmModel]:
+    rows = AlgorithmModel.objects.select_for_update().filter(Q(pk=model.pk) | Q(family=family) if family else
+                                                             Q(pk=model.pk)).order_by("pk")
+    return {m.pk: m for m in rows}
+
+
+def _champion_of(family: str, *, exclude: int | None = None) -> AlgorithmModel | None:
+    if not family:
+        return None
+    qs = AlgorithmModel.objects.select_related("active_version").filter(family=family, registry_status=Rung.CHAMPION)
+    if exclude:
+        qs = qs.exclude(pk=exclude)
+    return qs.first()
+
+
+def _check_move(model: AlgorithmModel, to_status: str, family: str) -> None:
+    if to_status not in Rung.values:
+        raise validation_error(f"toStatus must be one of {', '.join(Rung.values)}", field="toStatus")
+    if to_status not in LADDER[model.registry_status]:
+        legal = ", ".join(LADDER[model.registry_status])
+        raise invalid_transition(
+            f"A {model.registry_status} model cannot move to {to_status}; from {model.registry_status} the legal "
+            f"moves are: {legal}", fromStatus=model.registry_status, toStatus=to_status)
+    if to_status in (Rung.ARCHIVED, Rung.DRAFT):
+        return
+    if model.status == Status.DRAFT:
+        raise invalid_transition(
+            "The model's operational status is draft; activate it first (PUT {\"status\": \"active\"}), then promote",
+            status=model.status)
+    if not model.has_been_ready:
+        raise ApplicationError(
+            "This model has never been trained to ready, so it cannot score; train it first, then promote",
+            code="not_scorable", status=409)
+    if model.state == State.ARCHIVED:
+        raise ApplicationError("This model is archived and cannot score; restore it first", code="not_scorable",
+                               status=409)
+    if to_status == Rung.CHAMPION and not family:
+        raise validation_error("A champion belongs to a family; give family (e.g. \"credit_propensity\")",
+                               field="family")
+
+
+def guard_verdict(*, model: AlgorithmModel, family: str, metrics_snapshot: dict | None,
+                  thresholds: dict | None) -> guard.GuardVerdict:
+    """The guard's verdict on making `model` the champion of `family` now (also shown before a request)."""
+    try:
+        limits = guard.thresholds_with(thresholds)
+    except ValueError as exc:
+        raise validation_error(str(exc), field="rollbackThresholds") from None
+    incumbent = _champion_of(family, exclude=model.pk)
+    return guard.evaluate(
+        candidate_snapshot=metrics_snapshot,
+        incumbent_snapshot=incumbent.metrics_snapshot if incumbent else None,
+        candidate_profile=model.active_version.data_profile if model.active_version_id else None,
+        incumbent_profile=incumbent.active_version.data_profile if incumbent and incumbent.active_version_id else None,
+        thresholds=limits,
+    )
+
+
+def _guard_refusal(verdict: guard.GuardVerdict) -> ApplicationError:
+    return ApplicationError(
+        "The promotion guard refused: " + "; ".join(b["message"] for b in verdict.breaches)
+        + ". Nothing changed. Fix the candidate, or override with rollbackThresholds or bypassRollbackGuard: true.",
+        code="rollback_guard", status=409, details={"rollbackGuardBreaches": verdict.breaches,
+                                                    "checks": verdict.checks, "thresholds": verdict.thresholds})
+
+
+def _apply_move(*, locked: dict[int, AlgorithmModel], model: AlgorithmModel, actor, to_status: str, family: str,
+                metrics_snapshot: dict | None, verdict: guard.GuardVerdict | None, bypass: bool,
+                request: PromotionRequest | None, reason: str) -> AlgorithmModel | None:
+    """The move itself; the caller holds the family's locks. Returns the demoted champion, if any."""
+    demoted = None
+    if to_status == Rung.CHAMPION:
+        incumbent = next((m for m in locked.values() if m.family == family and m.pk != model.pk
+                          and m.registry_status == Rung.CHAMPION), None)
+        if incumbent is not None:
+            incumbent.registry_status = Rung.ARCHIVED
+            incumbent.save(update_fields=["registry_status", "updated_at"])
+            event_record(model=incumbent, actor=actor, action="registry.demoted", from_value=Rung.CHAMPION,
+                         to_value=Rung.ARCHIVED, message=f"Replaced as champion of {family} by {model.key}",
+                         data={"replacedBy": model.key, "family": family,
+                               "requestId": request.pk if request else None})
+            demoted = incumbent
+    previous = model.registry_status
+    model.registry_status = to_status
+    if family:
+        model.family = family
+    if metrics_snapshot:
+        model.metrics_snapshot = metrics_snapshot
+    model.save(update_fields=["registry_status", "family", "metrics_snapshot", "updated_at"])
+    data = {"family": model.family, "metricsSnapshot": metrics_snapshot or {},
+            "requestId": request.pk if request else None, "demoted": demoted.key if demoted else None}
+    if verdict is not None:
+        data["guard"] = verdict.as_dict()
+        if bypass and verdict.breaches:
+            data["rollbackGuardBreaches"] = verdict.breaches
+            data["bypassRollbackGuard"] = True
+    event_record(model=model, actor=actor, action="registry.moved", from_value=previous, to_value=to_status,
+                 message=reason, data=data)
+    return demoted
+
+
+def model_promote(*, model: AlgorithmModel, actor, to_status: str, family: str | None = None,
+                  metrics_snapshot: dict | None = None, bypass_guard: bool = False,
+                  thresholds: dict | None = None, comment: str = "") -> PromotionResult:
+    """Move a model on the ladder, or ask a reviewer to when the move is in the approval set."""
+    _require(actor, "registry.promote_model", "move models on the registry ladder")
+    if metrics_snapshot is not None and not isinstance(metrics_snapshot, dict):
+        raise validation_error("metricsSnapshot must be an object, e.g. {\"auc\": 0.81}", field="metricsSnapshot")
+    refused = None
+    try:
+        with transaction.atomic():
+            current = AlgorithmModel.objects.get(pk=model.pk)
+            family = (family or current.family or "").strip()
+            locked = _lock_family(current, family)
+            model = AlgorithmModel.objects.select_related("active_version").get(pk=model.pk)
+            _check_move(model, to_status, family)
+            verdict = None
+            if to_status == Rung.CHAMPION:
+                verdict = guard_verdict(model=model, family=family, metrics_snapshot=metrics_snapshot,
+                                        thresholds=thresholds)
+                if verdict.breaches and not bypass_guard:
+                    refused = verdict
+            if refused is None:
+                if to_status in approval_required_for() and not actor.has_perm("registry.apply_without_review"):
+                    return PromotionResult(model=model, applied=False, verdict=verdict, request=_open_request(
+                        model=model, actor=actor, to_status=to_status, family=family,
+                        metrics_snapshot=metrics_snapshot, thresholds=thresholds, bypass=bypass_guard,
+                        verdict=verdict, comment=comment))
+                demoted = _apply_move(locked=locked, model=model, actor=actor, to_status=to_status, family=family,
+                                      metrics_snapshot=metrics_snapshot, verdict=verdict, bypass=bypass_guard,
+                                      request=None, reason=comment)
+                return PromotionResult(model=model, applied=True, verdict=verdict, demoted=demoted)
+    except IntegrityError:
+        raise ApplicationError("Another change to this family landed at the same moment; reload and try again",
+                               code="conflict", status=409) from None
+    # The refusal changes nothing but is itself a decision worth keeping in the audit trail.
+    event_record(model=model, actor=actor, action="guard.refused", from_value=model.registry_status,
+                 to_value=to_status, data={"guard": refused.as_dict(), "family": family,
+                                           "metricsSnapshot": metrics_snapshot or {}})
+    raise _guard_refusal(refused)
+
+
+def _open_request(*, model, actor, to_status, family, metrics_snapshot, thresholds, bypass, verdict,
+                  comment) -> PromotionRequest:
+    pending = PromotionRequest.objects.filter(model=model, state=RequestState.PENDING).first()
+    if pending:
+        raise ApplicationError(
+            f"Request {pending.pk} for this model is already waiting for a reviewer; cancel it or wait for the review",
+            code="request_pending", status=409, details={"requestId": pending.pk})
+    incumbent = _champion_of(family, exclude=model.pk) if to_status == Rung.CHAMPION else None
+    request = PromotionRequest.objects.create(
+        model=model, from_status=model.registry_status, to_status=to_status, family=family,
+        version=model.active_version, incumbent=incumbent, metrics_snapshot=metrics_snapshot or {},
+        thresholds=thresholds or {}, bypass_guard=bypass, guard=verdict.as_dict() if verdict else {},
+        comment=comment, requested_by=actor)
+    event_record(model=model, actor=actor, action="promotion.requested", from_value=model.registry_status,
+                 to_value=to_status, message=comment,
+                 data={"requestId": request.pk, "family": family, "metricsSnapshot": metrics_snapshot or {},
+                       "guard": request.guard, "incumbent": incumbent.key if incumbent else None})
+    return request
+
+
+# ----------------------------------------------------------------------------------- reviews
+
+
+def _stale_reason(request: PromotionRequest, model: AlgorithmModel) -> str:
+    if model.active_version_id != request.version_id:
+        return "the model's active version changed since the request"
+    if model.state == State.ARCHIVED or model.status == Status.ARCHIVED:
+        return "the model was archived"
+    if model.registry_status != request.from_status:
+        return f"the model moved to {model.registry_status} since the request"
+    if request.to_status == Rung.CHAMPION:
+        current = _champion_of(request.family, exclude=model.pk)
+        if (current.pk if current else None) != request.incumbent_id:
+            return "the family's champion changed since the request"
+    return ""
+
+
+def promotion_request_approve(*, request: PromotionRequest, actor, comment: str = "") -> PromotionResult:
+    _require(actor, "registry.review_promotionrequest", "approve promotion requests (reviewers can)")
+    stale = ""
+    refused = None
+    with transaction.atomic():
+        request = PromotionRequest.objects.select_for_update().get(pk=request.pk)
+        if request.state != RequestState.PENDING:
+            raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be approved")
+        if request.requested_by_id == actor.pk:
+            raise ApplicationError("You requested this promotion; another reviewer must approve it (four eyes)",
+                                   code="four_eyes", status=403)
+        model = AlgorithmModel.objects.get(pk=request.model_id)
+        locked = _lock_family(model, request.family)
+        model = AlgorithmModel.objects.select_related("active_version").get(pk=request.model_id)
+        stale = _stale_reason(request, model)
+        if stale:
+            request.state = RequestState.STALE
+            request.stale_reason = stale
+            request.decided_at = timezone.now()
+            request.save(update_fields=["state", "stale_reason", "decided_at"])
+            event_record(model=model, actor=actor, action="promotion.stale", from_value=request.from_status,
+                         to_value=request.to_status, message=stale, data={"requestId": request.pk})
+        else:
+            _check_move(model, request.to_status, request.family)
+            verdict = None
+            if request.to_status == Rung.CHAMPION:
+                verdict = guard_verdict(model=model, family=request.family, metrics_snapshot=request.metrics_snapshot,
+                                        thresholds=request.thresholds)
+                if verdict.breaches and not request.bypass_guard:
+                    refused = verdict
+        if not stale and refused is None:
+            demoted = _apply_move(locked=locked, model=model, actor=actor, to_status=request.to_status,
+                                  family=request.family, metrics_snapshot=request.metrics_snapshot, verdict=verdict,
+                                  bypass=request.bypass_guard, request=request, reason=comment)
+            request.state = RequestState.APPROVED
+            request.decided_by = actor
+            request.decision_comment = comment
+            request.decided_at = timezone.now()
+            request.guard = verdict.as_dict() if verdict else request.guard
+            request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at", "guard"])
+            event_record(model=model, actor=actor, action="promotion.approved", from_value=request.from_status,
+                         to_value=request.to_status, message=comment,
+                         data={"requestId": request.pk, "requestedBy": request.requested_by.get_username()
+                               if request.requested_by else None})
+            return PromotionResult(model=model, applied=True, request=request, verdict=verdict, demoted=demoted)
+    if refused is not None:
+        event_record(model=model, actor=actor, action="guard.refused", from_value=request.from_status,
+                     to_value=request.to_status, data={"guard": refused.as_dict(), "requestId": request.pk})
+        raise _guard_refusal(refused)
+    raise ApplicationError(f"Request {request.pk} is stale: {stale}. Ask for a new review if the move still makes "
+                           "sense.", code="stale_request", status=409, details={"requestId": request.pk})
+
+
+@transaction.atomic
+def promotion_request_reject(*, request: PromotionRequest, actor, comment: str) -> PromotionRequest:
+    _require(actor, "registry.review_promotionrequest", "reject promotion requests (reviewers can)")
+    if not (comment or "").strip():
+        raise validation_error("Say why you reject the request: the author reads the comment", field="comment")
+    request = PromotionRequest.objects.select_for_update().get(pk=request.pk)
+    if request.state != RequestState.PENDING:
+        raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be rejected")
+    request.state = RequestState.REJECTED
+    request.decided_by = actor
+    request.decision_comment = comment
+    request.decided_at = timezone.now()
+    request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at"])
+    event_record(model=request.model, actor=actor, action="promotion.rejected", from_value=request.from_status,
+                 to_value=request.to_status, message=comment, data={"requestId": request.pk})
+    return request
+
+
+@transaction.atomic
+def promotion_request_cancel(*, request: PromotionRequest, actor, comment: str = "") -> PromotionRequest:
+    request = PromotionRequest.objects.select_for_update().get(pk=request.pk)
+    if request.requested_by_id != actor.pk and not actor.has_perm("registry.apply_without_review"):
+        raise ApplicationError("Only the author of a request (or an admin) can cancel it", code="forbidden", status=403)
+    if request.state != RequestState.PENDING:
+        raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be cancelled")
+    request.state = RequestState.CANCELLED
+    request.decided_by = actor
+    request.decision_comment = comment
+    request.decided_at = timezone.now()
+    request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at"])
+    event_record(model=request.model, actor=actor, action="promotion.cancelled", from_value=request.from_status,
+                 to_value=request.to_status, message=comment, data={"requestId": request.pk})
+    return request
+
+
+# ----------------------------------------------------------------------------------- families
+
+
+def previous_champion(family: str, *, current: AlgorithmModel | None) -> AlgorithmModel | None:
+    """The model that was champion of the family before the current one."""
+    from lifecycle.models import ModelEvent
+
+    seen = set()
+    for event in ModelEvent.objects.filter(action="registry.moved", to_value=Rung.CHAMPION, data__family=family) \
+            .order_by("-created_at", "-id"):
+        if event.model_id in seen or (current and event.model_id == current.pk):
+            continue
+        seen.add(event.model_id)
+        candidate = AlgorithmModel.objects.filter(pk=event.model_id, family=family).first()
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def family_rollback(*, family: str, actor, reason: str = "") -> PromotionResult:
+    """Put the previous champion back in one step; the current one is archived. Audited on both rows."""
+    _require(actor, "registry.rollback_family", "roll a family back (reviewers can)")
+    with transaction.atomic():
+        members = list(AlgorithmModel.objects.select_for_update().filter(family=family).order_by("pk"))
+        if not members:
+            raise not_found(f"No family {family!r}")
+        current = next((m for m in members if m.registry_status == Rung.CHAMPION), None)
+        previous = previous_champion(family, current=current)
+        if previous is None:
+            raise invalid_transition(f"Family {family} has no previous champion to roll back to")
+        previous = next(m for m in members if m.pk == previous.pk)
+        if not previous.is_scorable:
+            raise ApplicationError(f"{previous.key} cannot score any more (archived or never ready); restore it first",
+                                   code="not_scorable", status=409)
+        if previous.status != Status.ACTIVE:
+            raise invalid_transition(f"{previous.key} is {previous.status}; activate it before rolling back to it")
+        if current is not None:
+            current.registry_status = Rung.ARCHIVED
+            current.save(update_fields=["registry_status", "updated_at"])
+            event_record(model=current, actor=actor, action="registry.rolled_back", from_value=Rung.CHAMPION,
+                         to_value=Rung.ARCHIVED, message=reason,
+                         data={"family": family, "restored": previous.key})
+        before = previous.registry_status
+        previous.registry_status = Rung.CHAMPION
+        previous.save(update_fields=["registry_status", "updated_at"])
+        event_record(model=previous, actor=actor, action="registry.moved", from_value=before, to_value=Rung.CHAMPION,
+                     message=reason or "family rollback",
+                     data={"family": family, "rollback": True, "replaced": current.key if current else None})
+        return PromotionResult(model=previous, applied=True, demoted=current)

@@ -184,7 +184,7 @@ class TrainingRun(models.Model):
             models.CheckConstraint(condition=Q(progress__lte=100), name="run_progress_max_100"),
             # At most one run in flight per model, whatever races the callers run.
             models.UniqueConstraint(
-                fields=["model"], condition=Q(status__in=list(RUN_IN_FLIGHT)), name="one_run_in_flight_per_model"
+                fields=["model"], condition=Q(status__in=sorted(RUN_IN_FLIGHT)), name="one_run_in_flight_per_model"
             ),
         ]
 

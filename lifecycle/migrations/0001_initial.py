@@ -215,7 +215,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='trainingrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['running', 'queued'])), fields=('model',), name='one_run_in_flight_per_model'),
+            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running'])), fields=('model',), name='one_run_in_flight_per_model'),
         ),
         migrations.AddConstraint(
             model_name='modelversion',

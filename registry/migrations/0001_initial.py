@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('lifecycle', '0003_remove_trainingrun_one_run_in_flight_per_model_and_more'),
+        ('lifecycle', '0002_registry_columns'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

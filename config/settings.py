@@ -175,6 +175,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "lifecycle.choices.RunStatus",
         "RegistryStatusEnum": "lifecycle.choices.RegistryStatus",
         "RequestStateEnum": "registry.choices.RequestState",
+        "ExperimentStatusEnum": "registry.choices.ExperimentStatus",
     },
     # Swagger UI's assets come from the sidecar package, served by WhiteNoise: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",

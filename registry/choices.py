@@ -33,3 +33,15 @@ class RequestState(models.TextChoices):
 
 
 DEFAULT_GUARD_THRESHOLDS = {"maxAucDrop": 0.05, "maxPsi": 0.25, "maxErrorRate": 0.02}
+
+
+class ExperimentStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+
+
+CHAMPION_ARM = "__champion__"
+HOLDOUT_ARM = "__holdout__"
+ASSIGNMENT_TTL_DAYS = 30

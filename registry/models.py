@@ -4,7 +4,9 @@ from django.db.models import Q
 
 from lifecycle.models import AlgorithmModel, ModelVersion
 
-from .choices import RequestState
+from django.utils import timezone
+
+from .choices import ExperimentStatus, RequestState
 
 
 class PromotionRequest(models.Model):
@@ -47,3 +49,66 @@ class PromotionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"request {self.pk}: {self.model.key} {self.from_status} -> {self.to_status}"
+
+
+class Experiment(models.Model):
+    """Champion against challengers on a traffic split, with an optional holdout."""
+
+    key = models.SlugField(max_length=255, unique=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT)
+    family = models.CharField(max_length=255, blank=True, default="")
+    champion_model = models.ForeignKey(AlgorithmModel, null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+")
+    champion_pct = models.PositiveSmallIntegerField(default=80)
+    holdout_pct = models.PositiveSmallIntegerField(default=0)
+    auto_promote = models.BooleanField(default=False)
+    promote_threshold = models.FloatField(default=0.02)
+    promote_after_days = models.PositiveIntegerField(default=14)
+    started_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(champion_pct__lte=100) & Q(holdout_pct__lte=100),
+                                   name="experiment_pcts_at_most_100"),
+            models.CheckConstraint(condition=Q(status__in=ExperimentStatus.values), name="experiment_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ExperimentArm(models.Model):
+    """One arm's share of traffic and its live outcome counters (fed by the scoring side)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="arms")
+    arm = models.CharField(max_length=255)  # CHAMPION_ARM, HOLDOUT_ARM or a challenger's model key
+    model = models.ForeignKey(AlgorithmModel, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    traffic_pct = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+    trials = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "arm"], name="arm_unique_per_experiment"),
+            models.CheckConstraint(condition=Q(successes__lte=models.F("trials")), name="arm_successes_le_trials"),
+        ]
+
+
+class VariantAssignment(models.Model):
+    """Sticky: a customer keeps their arm for the TTL, even when the split is edited."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    customer_id = models.CharField(max_length=255)
+    arm = models.CharField(max_length=255)
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["experiment", "customer_id"], name="one_assignment_per_customer")]

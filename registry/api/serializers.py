@@ -3,7 +3,7 @@ from rest_framework import serializers
 from lifecycle.api.serializers import AlgorithmModelSerializer, StrictSerializer
 from lifecycle.choices import RegistryStatus
 
-from ..choices import RequestState
+from ..choices import ExperimentStatus, RequestState
 from ..models import PromotionRequest
 
 
@@ -82,3 +82,79 @@ class FamilySerializer(serializers.Serializer):
 
 class RequestFilterSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=RequestState.values, required=False)
+
+
+class ChallengerSerializer(serializers.Serializer):
+    modelId = serializers.CharField(help_text="model id or key")
+    trafficPct = serializers.IntegerField(min_value=0, max_value=100)
+
+
+class TrafficSplitSerializer(serializers.Serializer):
+    championPct = serializers.IntegerField(min_value=0, max_value=100, default=80)
+
+
+class ExperimentInputSerializer(StrictSerializer):
+    key = serializers.SlugField(max_length=255)
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    status = serializers.ChoiceField(choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT)
+    family = serializers.CharField(required=False, allow_blank=True, default="")
+    championModelId = serializers.CharField(required=False, allow_null=True, default=None)
+    autoPromote = serializers.BooleanField(default=False)
+    promoteThreshold = serializers.FloatField(default=0.02, min_value=0)
+    promoteAfterDays = serializers.IntegerField(default=14, min_value=0)
+    trafficSplit = TrafficSplitSerializer(required=False)
+    challengers = ChallengerSerializer(many=True, required=False, default=list)
+    holdoutPercent = serializers.IntegerField(min_value=0, max_value=100, default=0)
+    results = serializers.DictField(required=False, help_text="accepted for compatibility; results are computed")
+
+
+class ExperimentUpdateSerializer(ExperimentInputSerializer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+            if hasattr(field, "default"):
+                field.default = serializers.empty
+
+
+class ExperimentArmSerializer(serializers.Serializer):
+    arm = serializers.CharField()
+    modelKey = serializers.CharField(allow_null=True)
+    trafficPct = serializers.IntegerField()
+    active = serializers.BooleanField()
+    trials = serializers.IntegerField()
+    successes = serializers.IntegerField()
+
+
+class ExperimentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.CharField()
+    family = serializers.CharField()
+    championModelId = serializers.IntegerField(source="champion_model_id", allow_null=True)
+    championModelKey = serializers.SerializerMethodField()
+    autoPromote = serializers.BooleanField(source="auto_promote")
+    promoteThreshold = serializers.FloatField(source="promote_threshold")
+    promoteAfterDays = serializers.IntegerField(source="promote_after_days")
+    trafficSplit = serializers.SerializerMethodField()
+    challengers = serializers.SerializerMethodField()
+    holdoutPercent = serializers.IntegerField(source="holdout_pct")
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_championModelKey(self, obj) -> str | None:
+        return obj.champion_model.key if obj.champion_model_id else None
+
+    def get_trafficSplit(self, obj) -> dict:
+        return {"championPct": obj.champion_pct}
+
+    def get_challengers(self, obj) -> list[dict]:
+        return [{"modelId": a.model_id, "modelKey": a.arm, "trafficPct": a.traffic_pct}
+                for a in obj.arms.all() if a.active and a.model_id and not a.arm.startswith("__")]
+
+
+class AssignInputSerializer(StrictSerializer):
+    customerId = serializers.CharField(max_length=255)

@@ -9,10 +9,13 @@ from rest_framework.views import APIView
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle.api.serializers import AlgorithmModelSerializer
 from lifecycle.api.views import MODEL_ID, errors
-from lifecycle.errors import not_found
+from drf_spectacular.types import OpenApiTypes
 
-from .. import selectors, services
+from lifecycle.errors import not_found, validation_error
+
+from .. import experiments, selectors, services
 from ..choices import RequestState
+from ..models import Experiment
 from . import serializers as s
 
 
@@ -138,3 +141,91 @@ class FamilyRollbackView(APIView):
         data.is_valid(raise_exception=True)
         services.family_rollback(family=family, actor=request.user, reason=data.validated_data["reason"])
         return Response(family_payload(family))
+
+
+class ExperimentViewSet(viewsets.GenericViewSet):
+    serializer_class = s.ExperimentSerializer
+    write_permission = "registry.add_experiment"
+    write_permissions = {"update": "registry.change_experiment", "partial_update": "registry.change_experiment",
+                         "destroy": "registry.delete_experiment", "collection_delete": "registry.delete_experiment",
+                         "assign": "lifecycle.view_algorithmmodel"}
+
+    def get_queryset(self):
+        return Experiment.objects.select_related("champion_model").prefetch_related("arms")
+
+    @staticmethod
+    def _kwargs(v: dict) -> dict:
+        names = {"key": "key", "name": "name", "description": "description", "status": "status",
+                 "family": "family", "championModelId": "champion_model_id", "autoPromote": "auto_promote",
+                 "promoteThreshold": "promote_threshold", "promoteAfterDays": "promote_after_days",
+                 "challengers": "challengers", "holdoutPercent": "holdout_pct"}
+        out = {names[k]: val for k, val in v.items() if k in names}
+        if "trafficSplit" in v:
+            out["champion_pct"] = v["trafficSplit"]["championPct"]
+        return out
+
+    def _out(self, experiment, code=status.HTTP_200_OK):
+        return Response(s.ExperimentSerializer(experiments.experiment_get(experiment.pk)).data, status=code)
+
+    @extend_schema(responses={200: s.ExperimentSerializer(many=True), **errors(401, 403)})
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.ExperimentSerializer(page, many=True).data)
+
+    @extend_schema(request=s.ExperimentInputSerializer, responses={201: s.ExperimentSerializer, **errors(400, 401, 403)},
+                   description="championPct plus every challenger's trafficPct must be exactly 100, else 400.")
+    def create(self, request):
+        data = s.ExperimentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        experiment = experiments.experiment_create(actor=request.user, **self._kwargs(data.validated_data))
+        return self._out(experiment, status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: s.ExperimentSerializer, **errors(401, 403, 404)})
+    def retrieve(self, request, pk=None):
+        return Response(s.ExperimentSerializer(experiments.experiment_get(pk)).data)
+
+    @extend_schema(request=s.ExperimentUpdateSerializer, responses={200: s.ExperimentSerializer, **errors(400, 401, 403, 404)},
+                   description="Partial; challengers, when given, replace the list wholesale.")
+    def update(self, request, pk=None):
+        data = s.ExperimentUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = self._kwargs(data.validated_data)
+        changes.pop("key", None)
+        experiment = experiments.experiment_update(experiment=experiments.experiment_get(pk), actor=request.user,
+                                                   **changes)
+        return self._out(experiment)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk)
+
+    @extend_schema(request=None, responses={204: None, **errors(401, 403, 404)})
+    def destroy(self, request, pk=None):
+        experiments.experiment_delete(experiment=experiments.experiment_get(pk), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(operation_id="v1_experiments_delete_by_query", parameters=[OpenApiParameter("id", str, required=True)],
+                   request=None, responses={204: None, **errors(400, 401, 403, 404)},
+                   description="DELETE /experiments?id=...")
+    def collection_delete(self, request):
+        ref = request.query_params.get("id")
+        if not ref:
+            raise validation_error("Give the experiment as ?id=")
+        return self.destroy(request, ref)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **errors(401, 403, 404)},
+                   description="Per arm: trials, successes, rate with a Wilson 95% interval; for challengers the "
+                               "uplift over the champion (absolute, relative) and a two-proportion z-test.")
+    @action(detail=True, methods=["get"])
+    def results(self, request, pk=None):
+        return Response(experiments.experiment_results(experiments.experiment_get(pk)))
+
+    @extend_schema(request=s.AssignInputSerializer, responses={200: OpenApiTypes.OBJECT, **errors(400, 401, 403, 404)},
+                   description="The customer's sticky arm (FNV-1a of experimentKey:customerId, kept 30 days).")
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        data = s.AssignInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        experiment = experiments.experiment_get(pk)
+        customer = data.validated_data["customerId"]
+        return Response({"experimentKey": experiment.key, "customerId": customer,
+                         "arm": experiments.experiment_assign(experiment=experiment, customer_id=customer)})

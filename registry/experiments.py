@@ -1,0 +1,186 @@
+"""Experiments: the split, sticky assignment, live counters and results. Writes are audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from lifecycle.errors import ApplicationError, not_found, validation_error
+from lifecycle.models import AlgorithmModel
+from lifecycle.services import event_record
+
+from . import stats
+from .choices import ASSIGNMENT_TTL_DAYS, CHAMPION_ARM, HOLDOUT_ARM, ExperimentStatus
+from .models import Experiment, ExperimentArm, VariantAssignment
+
+
+def _model_ref(ref) -> AlgorithmModel:
+    qs = AlgorithmModel.objects
+    model = qs.filter(pk=int(ref)).first() if str(ref).isdigit() else qs.filter(key=str(ref)).first()
+    if model is None:
+        raise validation_error(f"No model with id or key {ref!r}")
+    return model
+
+
+def _validate_split(champion_pct: int, challengers: list[dict], holdout_pct: int) -> list[tuple[AlgorithmModel, int]]:
+    resolved = []
+    for i, arm in enumerate(challengers):
+        if not isinstance(arm, dict) or "modelId" not in arm or "trafficPct" not in arm:
+            raise validation_error(f"challengers[{i}] needs modelId and trafficPct")
+        pct = arm["trafficPct"]
+        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+            raise validation_error(f"challengers[{i}].trafficPct must be a whole number from 0 to 100")
+        resolved.append((_model_ref(arm["modelId"]), pct))
+    total = champion_pct + sum(p for _, p in resolved)
+    if total != 100:
+        raise validation_error(
+            f"trafficSplit.championPct ({champion_pct}) plus the challengers' trafficPct "
+            f"({', '.join(str(p) for _, p in resolved) or 'none'}) is {total}; it must be exactly 100")
+    if len({m.pk for m, _ in resolved}) != len(resolved):
+        raise validation_error("A model can be a challenger only once per experiment")
+    if not 0 <= holdout_pct <= 100:
+        raise validation_error("holdoutPercent must be from 0 to 100")
+    return resolved
+
+
+def _write_arms(experiment: Experiment, resolved: list[tuple[AlgorithmModel, int]]) -> None:
+    """Replace the challenger list wholesale, keeping the counters of arms that stay."""
+    existing = {a.arm: a for a in experiment.arms.all()}
+    keep = {CHAMPION_ARM, HOLDOUT_ARM} | {m.key for m, _ in resolved}
+    for name, arm in existing.items():
+        if name not in keep:
+            arm.active = False
+            arm.traffic_pct = 0
+            arm.save(update_fields=["active", "traffic_pct"])
+    rows = [(CHAMPION_ARM, experiment.champion_model, experiment.champion_pct),
+            (HOLDOUT_ARM, None, experiment.holdout_pct)] + [(m.key, m, p) for m, p in resolved]
+    for name, model, pct in rows:
+        ExperimentArm.objects.update_or_create(experiment=experiment, arm=name,
+                                               defaults={"model": model, "traffic_pct": pct, "active": True})
+
+
+@transaction.atomic
+def experiment_create(*, actor, key: str, name: str, description: str = "", status: str = ExperimentStatus.DRAFT,
+                      family: str = "", champion_model_id=None, champion_pct: int = 80,
+                      challengers: list[dict] | None = None, holdout_pct: int = 0, auto_promote: bool = False,
+                      promote_threshold: float = 0.02, promote_after_days: int = 14) -> Experiment:
+    if Experiment.objects.filter(key=key).exists():
+        raise validation_error(f"An experiment with key {key!r} exists already; choose another key", field="key")
+    resolved = _validate_split(champion_pct, challengers or [], holdout_pct)
+    champion = _model_ref(champion_model_id) if champion_model_id is not None else None
+    try:
+        experiment = Experiment.objects.create(
+            key=key, name=name, description=description, status=status, family=family or (champion.family if champion else ""),
+            champion_model=champion, champion_pct=champion_pct, holdout_pct=holdout_pct, auto_promote=auto_promote,
+            promote_threshold=promote_threshold, promote_after_days=promote_after_days,
+            started_at=timezone.now() if status == ExperimentStatus.ACTIVE else None,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None)
+    except IntegrityError:
+        raise validation_error(f"An experiment with key {key!r} exists already; choose another key") from None
+    _write_arms(experiment, resolved)
+    event_record(model=champion, actor=actor, action="experiment.created", to_value=key,
+                 data={"championPct": champion_pct, "holdoutPct": holdout_pct,
+                       "challengers": [{"model": m.key, "trafficPct": p} for m, p in resolved]})
+    return experiment
+
+
+@transaction.atomic
+def experiment_update(*, experiment: Experiment, actor, **changes) -> Experiment:
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    challengers = changes.pop("challengers", None)
+    if "champion_model_id" in changes:
+        ref = changes.pop("champion_model_id")
+        experiment.champion_model = _model_ref(ref) if ref is not None else None
+    for field_name, value in changes.items():
+        setattr(experiment, field_name, value)
+    if experiment.status == ExperimentStatus.ACTIVE and experiment.started_at is None:
+        experiment.started_at = timezone.now()
+    if challengers is None:
+        challengers = [{"modelId": a.model_id, "trafficPct": a.traffic_pct}
+                       for a in experiment.arms.filter(active=True).exclude(arm__in=[CHAMPION_ARM, HOLDOUT_ARM])]
+    resolved = _validate_split(experiment.champion_pct, challengers, experiment.holdout_pct)
+    experiment.save()
+    _write_arms(experiment, resolved)
+    event_record(model=experiment.champion_model, actor=actor, action="experiment.updated", to_value=experiment.key,
+                 data={"fields": sorted(changes), "status": experiment.status,
+                       "challengers": [{"model": m.key, "trafficPct": p} for m, p in resolved]})
+    return experiment
+
+
+@transaction.atomic
+def experiment_delete(*, experiment: Experiment, actor) -> None:
+    event_record(model=experiment.champion_model, actor=actor, action="experiment.deleted", from_value=experiment.key)
+    experiment.delete()
+
+
+def experiment_get(ref) -> Experiment:
+    qs = Experiment.objects.select_related("champion_model")
+    experiment = qs.filter(pk=int(ref)).first() if str(ref).isdigit() else qs.filter(key=str(ref)).first()
+    if experiment is None:
+        raise not_found(f"No experiment with id or key {ref!r}")
+    return experiment
+
+
+def arm_for(experiment: Experiment, bucket: int) -> str:
+    """Holdout takes the first holdoutPct buckets; the rest is split by the traffic shares, in order."""
+    if bucket < experiment.holdout_pct:
+        return HOLDOUT_ARM
+    span = 100 - experiment.holdout_pct
+    position = (bucket - experiment.holdout_pct) * 100 / span if span else 0
+    cumulative = 0
+    arms = [a for a in experiment.arms.all() if a.active and a.arm != HOLDOUT_ARM]
+    arms.sort(key=lambda a: (a.arm != CHAMPION_ARM, a.pk))
+    for arm in arms:
+        cumulative += arm.traffic_pct
+        if position < cumulative:
+            return arm.arm
+    return CHAMPION_ARM
+
+
+def experiment_assign(*, experiment: Experiment, customer_id: str) -> str:
+    """The customer's arm: stored for the TTL, so it holds when the split is edited."""
+    if not customer_id:
+        raise validation_error("customerId is required for an assignment")
+    cutoff = timezone.now() - timedelta(days=ASSIGNMENT_TTL_DAYS)
+    stored = VariantAssignment.objects.filter(experiment=experiment, customer_id=customer_id).first()
+    if stored and stored.assigned_at >= cutoff:
+        return stored.arm
+    arm = arm_for(experiment, stats.bucket(experiment.key, customer_id))
+    VariantAssignment.objects.update_or_create(experiment=experiment, customer_id=customer_id,
+                                               defaults={"arm": arm, "assigned_at": timezone.now()})
+    return arm
+
+
+def experiment_record_outcome(*, experiment: Experiment, arm: str, success: bool) -> None:
+    """Called by the scoring side for each response; one atomic increment, no read-modify-write."""
+    updated = ExperimentArm.objects.filter(experiment=experiment, arm=arm).update(
+        trials=F("trials") + 1, successes=F("successes") + (1 if success else 0))
+    if not updated:
+        raise ApplicationError(f"Experiment {experiment.key} has no arm {arm!r}", code="not_found", status=404)
+
+
+def experiment_results(experiment: Experiment) -> dict:
+    arms = list(experiment.arms.all())
+    champion = next((a for a in arms if a.arm == CHAMPION_ARM), None)
+    out = []
+    for arm in arms:
+        rate = arm.successes / arm.trials if arm.trials else None
+        ci = stats.wilson(arm.successes, arm.trials)
+        row = {"arm": arm.arm, "modelKey": arm.model.key if arm.model_id else None, "trafficPct": arm.traffic_pct,
+               "active": arm.active, "trials": arm.trials, "successes": arm.successes,
+               "rate": round(rate, 6) if rate is not None else None,
+               "wilson95": [round(ci[0], 6), round(ci[1], 6)] if ci else None,
+               "upliftAbsolute": None, "upliftRelative": None, "z": None, "pValue": None, "significant": False}
+        if champion is not None and arm is not champion and arm.trials and champion.trials:
+            base = champion.successes / champion.trials
+            row["upliftAbsolute"] = round(rate - base, 6)
+            row["upliftRelative"] = round((rate - base) / base, 6) if base else None
+            test = stats.two_proportion_z(champion.successes, champion.trials, arm.successes, arm.trials)
+            if test:
+                row["z"], row["pValue"] = round(test[0], 4), round(test[1], 6)
+                row["significant"] = test[1] < 0.05
+        out.append(row)
+    return {"experimentId": experiment.pk, "key": experiment.key, "status": experiment.status, "arms": out}

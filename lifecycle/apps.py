@@ -10,10 +10,20 @@ def _ensure_setup(sender, **kwargs):
     ensure_schedules()
 
 
+def _apply_cadence(*, model, actor, values):
+    from . import services
+
+    names = {"autoLearn": "auto_learn", "learnMode": "learn_mode", "learnSchedule": "learn_schedule"}
+    services.model_set_cadence(model=model, actor=actor, **{names[k]: v for k, v in values.items()})
+
+
 class LifecycleConfig(AppConfig):
     name = "lifecycle"
     verbose_name = "Model lifecycle"
 
     def ready(self):
+        from . import controls
+
         # Groups need the permissions that post_migrate creates; run after every app has migrated.
         post_migrate.connect(_ensure_setup, dispatch_uid="lifecycle.setup")
+        controls.register(("autoLearn", "learnMode", "learnSchedule"), _apply_cadence)

@@ -12,3 +12,29 @@ def ensure_schedules() -> None:
         name="reap stale training runs",
         defaults={"func": REAPER, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
     )
+
+
+CADENCE_FUNC = "lifecycle.tasks.scheduled_retrain"
+
+
+def cadence_schedule_name(model_id: int) -> str:
+    return f"cadence for model {model_id}"
+
+
+def sync_cadence(model, *, interval_minutes: int | None) -> None:
+    """One django-q2 schedule per model with a cadence; none without. The first run waits one interval."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_q.models import Schedule
+
+    name = cadence_schedule_name(model.pk)
+    if not interval_minutes:
+        Schedule.objects.filter(name=name).delete()
+        return
+    Schedule.objects.update_or_create(
+        name=name,
+        defaults={"func": CADENCE_FUNC, "args": repr((model.pk,)), "schedule_type": Schedule.MINUTES,
+                  "minutes": interval_minutes, "repeats": -1,
+                  "next_run": timezone.now() + timedelta(minutes=interval_minutes)},
+    )

@@ -182,6 +182,86 @@ def _require_definition_editable(model: AlgorithmModel, what: str) -> None:
             "samples for the next retrain.", state=model.state)
 
 
+# --------------------------------------------------------------------------------------------- cadence
+
+SCHEDULE_PATTERN = re.compile(r"^(\d{1,4})(m|h|d)$")
+SCHEDULE_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
+MIN_SCHEDULE_MINUTES = 15
+
+
+def schedule_minutes(text: str) -> int:
+    """"6h" -> 360. Raises ApplicationError naming the grammar."""
+    match = SCHEDULE_PATTERN.match(str(text or "").strip())
+    if not match:
+        raise validation_error(f"learnSchedule {text!r} is not a duration; write a number and a unit: \"30m\", "
+                               "\"6h\", \"24h\" or \"7d\"", field="learnSchedule")
+    minutes = int(match.group(1)) * SCHEDULE_UNIT_MINUTES[match.group(2)]
+    if minutes < MIN_SCHEDULE_MINUTES:
+        raise validation_error(f"learnSchedule must be at least {MIN_SCHEDULE_MINUTES}m", field="learnSchedule")
+    return minutes
+
+
+_UNSET = object()
+
+
+@transaction.atomic
+def model_set_cadence(*, model: AlgorithmModel, actor, auto_learn=_UNSET, learn_mode=_UNSET,
+                      learn_schedule=_UNSET) -> AlgorithmModel:
+    """Learning cadence (seed 001). A django-q2 schedule follows every change: it exists exactly when
+    a tabular model has autoLearn on, learnMode "scheduled" and a learnSchedule."""
+    from . import schedules
+    from .choices import LearnMode
+
+    model = _lock(model)
+    new = {
+        "auto_learn": model.auto_learn if auto_learn is _UNSET else auto_learn,
+        "learn_mode": model.learn_mode if learn_mode is _UNSET else learn_mode,
+        "learn_schedule": model.learn_schedule if learn_schedule is _UNSET else (learn_schedule or None),
+    }
+    if not isinstance(new["auto_learn"], bool):
+        raise validation_error("autoLearn must be true or false", field="autoLearn")
+    if new["learn_mode"] not in LearnMode.values:
+        raise validation_error(f"learnMode must be one of {', '.join(LearnMode.values)}", field="learnMode")
+    minutes = schedule_minutes(new["learn_schedule"]) if new["learn_schedule"] is not None else None
+    if new["learn_mode"] == LearnMode.SCHEDULED and minutes is None:
+        raise validation_error("learnMode \"scheduled\" needs a learnSchedule such as \"24h\"", field="learnSchedule")
+    before = {f: getattr(model, f) for f in new}
+    changed = [f for f in new if before[f] != new[f]]
+    if not changed:
+        return model
+    for f in changed:
+        setattr(model, f, new[f])
+    model.save(update_fields=[*changed, "updated_at"])
+    active = (model.auto_learn and model.learn_mode == LearnMode.SCHEDULED and minutes
+              and model.model_type in TABULAR_TYPES)
+    schedules.sync_cadence(model, interval_minutes=minutes if active else None)
+    event_record(model=model, actor=actor, action="cadence.changed",
+                 from_value=_cadence_label(before), to_value=_cadence_label(new),
+                 data={"before": before, "after": new, "scheduled": bool(active)})
+    return model
+
+
+def _cadence_label(values: dict) -> str:
+    if not values["auto_learn"] or values["learn_mode"] == "none":
+        return "off"
+    return f"every {values['learn_schedule']}"
+
+
+def model_scheduled_retrain(*, model_id: int) -> int | None:
+    """A cadence tick: retrain a serving model on the samples that arrived since its active version."""
+    model = AlgorithmModel.objects.select_related("active_version").filter(pk=model_id).first()
+    if model is None or not model.auto_learn or model.state != State.READY:
+        return None  # gone, switched off, not trained yet, archived or busy: the next tick tries again
+    last = model.active_version.run.sample_watermark if model.active_version and model.active_version.run else 0
+    if not Sample.objects.filter(model=model, id__gt=last).exists():
+        return None  # nothing new to learn from
+    try:
+        run = model_train_enqueue(model=model, actor="schedule", trigger="schedule", kind=RunKind.RETRAIN_BUFFERED)
+    except ApplicationError:
+        return None
+    return run.pk
+
+
 # --------------------------------------------------------------------------------------------- traits
 
 

@@ -9,3 +9,7 @@ def execute_run(run_id: int) -> None:
 
 def reap_stale_runs() -> list[int]:
     return services.runs_reap_stale()
+
+
+def scheduled_retrain(model_id: int):
+    return services.model_scheduled_retrain(model_id=model_id)

@@ -6,9 +6,9 @@ class RegistryConfig(AppConfig):
     verbose_name = "Registry"
 
     def ready(self):
-        from lifecycle.api.views import register_control
+        from lifecycle import controls
 
         from . import services
 
-        register_control("status", lambda *, model, actor, value: services.model_set_status(
-            model=model, actor=actor, status=value))
+        controls.register(("status",), lambda *, model, actor, values: services.model_set_status(
+            model=model, actor=actor, status=values["status"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from .. import selectors
-from ..choices import Effort, ModelType, OperationalStatus
+from ..choices import Effort, LearnMode, ModelType, OperationalStatus
 from ..models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun
 
 
@@ -219,6 +219,11 @@ class ModelCreateSerializer(StrictSerializer):
     traits = TraitInputSerializer(many=True, required=False)
     status = serializers.ChoiceField(choices=OperationalStatus.choices, required=False,
                                      help_text="Operational status (applied by the registry's rules)")
+    autoLearn = serializers.BooleanField(required=False)
+    learnMode = serializers.ChoiceField(choices=LearnMode.choices, required=False)
+    learnSchedule = serializers.CharField(required=False, allow_null=True, help_text='e.g. "6h", "24h", "7d"')
+    outcomeWeights = serializers.DictField(child=serializers.FloatField(), required=False, allow_null=True,
+                                           help_text="outcome key -> signed weight; null: +1 positive, -1 negative")
 
 
 class ModelUpdateSerializer(StrictSerializer):
@@ -230,6 +235,11 @@ class ModelUpdateSerializer(StrictSerializer):
     learningConfig = serializers.JSONField(required=False)
     status = serializers.ChoiceField(choices=OperationalStatus.choices, required=False,
                                      help_text="Operational status (applied by the registry's rules)")
+    autoLearn = serializers.BooleanField(required=False)
+    learnMode = serializers.ChoiceField(choices=LearnMode.choices, required=False)
+    learnSchedule = serializers.CharField(required=False, allow_null=True, help_text='e.g. "6h", "24h", "7d"')
+    outcomeWeights = serializers.DictField(child=serializers.FloatField(), required=False, allow_null=True,
+                                           help_text="outcome key -> signed weight; null: +1 positive, -1 negative")
 
     FIELD_MAP = {"name": "name", "description": "description", "config": "config", "targetField": "target_field",
                  "targetSchemaKey": "target_schema_key", "learningConfig": "learning_config"}

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from .. import controls as controls_registry
 from .. import selectors, services
 from ..choices import LearnMode, ModelType, OperationalStatus, RegistryStatus, SampleSource, State
 from . import serializers as s
@@ -25,30 +26,6 @@ def errors(*codes: int) -> dict:
         409: "draft_only, run_in_flight (X-Run-Id) or another rule",
     }
     return {code: OpenApiResponse(s.ErrorSerializer, description=described[code]) for code in codes}
-
-
-# The lifecycle controls that other apps own (operational status: registry; outcome weights: scoring)
-# register here, so one PUT sets them all through their owners' services, in one transaction.
-CONTROL_FIELDS: dict[str, object] = {}
-
-
-def register_control(name: str, apply) -> None:
-    """`apply(model=, actor=, value=)` validates and writes one control field of the model row."""
-    CONTROL_FIELDS[name] = apply
-
-
-def _apply_controls(model, actor, data: dict) -> None:
-    for name, apply in CONTROL_FIELDS.items():
-        if name in data:
-            apply(model=model, actor=actor, value=data[name])
-
-
-def _split_controls(data) -> tuple[dict, dict]:
-    data = dict(data) if hasattr(data, "items") else data
-    if not isinstance(data, dict):
-        return data, {}
-    return ({k: v for k, v in data.items() if k not in CONTROL_FIELDS},
-            {k: v for k, v in data.items() if k in CONTROL_FIELDS})
 
 
 MODEL_FILTER_PARAMS = [
@@ -99,7 +76,7 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     @extend_schema(request=s.ModelCreateSerializer, responses={201: s.AlgorithmModelSerializer, **errors(400, 401, 403)})
     def create(self, request):
-        fields, controls = _split_controls(request.data)
+        fields, controls = controls_registry.split(request.data)
         data = s.ModelCreateSerializer(data=fields)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -109,7 +86,7 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                 description=v.get("description", ""), config=v.get("config"), target_field=v.get("targetField", ""),
                 target_schema_key=v.get("targetSchemaKey", ""), learning_config=v.get("learningConfig"),
                 traits=fields.get("traits"))
-            _apply_controls(model, request.user, controls)
+            controls_registry.apply(model=model, actor=request.user, controls=controls)
         return self._detail(model, status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[MODEL_ID], request=s.ModelUpdateSerializer,
@@ -117,13 +94,13 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                    description="A partial update of the metadata (PUT and PATCH both accept a partial body).")
     def update(self, request, pk=None):
         model = self._model()
-        fields, controls = _split_controls(request.data)
+        fields, controls = controls_registry.split(request.data)
         data = s.ModelUpdateSerializer(data=fields)
         data.is_valid(raise_exception=True)
         with transaction.atomic():
             if data.changes():
                 model = services.model_update(model=model, actor=request.user, **data.changes())
-            _apply_controls(model, request.user, controls)
+            controls_registry.apply(model=model, actor=request.user, controls=controls)
         return self._detail(model)
 
     @extend_schema(parameters=[MODEL_ID], request=s.ModelUpdateSerializer,

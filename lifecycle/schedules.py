@@ -8,10 +8,14 @@ REAPER = "lifecycle.tasks.reap_stale_runs"
 def ensure_schedules() -> None:
     from django_q.models import Schedule
 
-    Schedule.objects.update_or_create(
-        name="reap stale training runs",
-        defaults={"func": REAPER, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
-    )
+    recurring = [
+        ("reap stale training runs", REAPER, 1),
+        ("watch champions' live success", "registry.tasks.watch_families", 5),
+        ("auto-promote experiment winners", "registry.tasks.auto_promote_experiments", 60),
+    ]
+    for name, func, minutes in recurring:
+        Schedule.objects.update_or_create(
+            name=name, defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1})
 
 
 CADENCE_FUNC = "lifecycle.tasks.scheduled_retrain"

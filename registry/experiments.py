@@ -184,3 +184,34 @@ def experiment_results(experiment: Experiment) -> dict:
                 row["significant"] = test[1] < 0.05
         out.append(row)
     return {"experimentId": experiment.pk, "key": experiment.key, "status": experiment.status, "arms": out}
+
+
+def experiments_auto_promote() -> list[int]:
+    """For opted-in experiments past their days: ask for champion for a challenger that beats the champion
+    by the threshold, significantly. The request goes through the same review as any other."""
+    from .services import model_promote
+
+    requested = []
+    now = timezone.now()
+    for experiment in Experiment.objects.filter(status=ExperimentStatus.ACTIVE, auto_promote=True,
+                                                started_at__isnull=False):
+        if experiment.started_at > now - timedelta(days=experiment.promote_after_days):
+            continue
+        results = experiment_results(experiment)["arms"]
+        winners = [r for r in results if r["modelKey"] and r["arm"] not in (CHAMPION_ARM, HOLDOUT_ARM)
+                   and r["significant"] and (r["upliftAbsolute"] or 0) >= experiment.promote_threshold]
+        if not winners:
+            continue
+        best = max(winners, key=lambda r: r["upliftAbsolute"])
+        model = AlgorithmModel.objects.get(key=best["modelKey"])
+        try:
+            result = model_promote(
+                model=model, actor=f"experiment:{experiment.key}", to_status="champion",
+                family=experiment.family or model.family,
+                comment=(f"Experiment {experiment.key}: {best['arm']} converts at {best['rate']:.1%}, "
+                         f"{best['upliftAbsolute']:+.1%} over the champion (p={best['pValue']})"))
+        except ApplicationError:
+            continue  # not promotable now (pending request, guard, rules): the next run tries again
+        if result.request:
+            requested.append(result.request.pk)
+    return requested

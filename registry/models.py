@@ -26,6 +26,7 @@ class PromotionRequest(models.Model):
     guard = models.JSONField(default=dict, blank=True)
     comment = models.TextField(blank=True, default="")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by_name = models.CharField(max_length=150, blank=True, default="")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     decision_comment = models.TextField(blank=True, default="")
@@ -112,3 +113,31 @@ class VariantAssignment(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["experiment", "customer_id"], name="one_assignment_per_customer")]
+
+
+class ChampionTenure(models.Model):
+    """A model's time as its family's champion, with the live outcomes it served then (for the watch)."""
+
+    model = models.ForeignKey(AlgorithmModel, on_delete=models.CASCADE, related_name="tenures")
+    family = models.CharField(max_length=255, db_index=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    trials = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["family"], condition=Q(ended_at__isnull=True),
+                                    name="one_open_tenure_per_family"),
+            models.CheckConstraint(condition=Q(successes__lte=models.F("trials")), name="tenure_successes_le_trials"),
+        ]
+
+
+class FamilyPolicy(models.Model):
+    """Per-family settings of the live watch."""
+
+    family = models.CharField(max_length=255, unique=True)
+    auto_rollback = models.BooleanField(default=False)
+    min_responses = models.PositiveIntegerField(default=200)
+    updated_at = models.DateTimeField(auto_now=True)

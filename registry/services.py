@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from lifecycle.choices import OperationalStatus as Status
@@ -22,7 +22,7 @@ from lifecycle.services import event_record
 
 from . import guard
 from .choices import LADDER, STATUS_TRANSITIONS, RequestState
-from .models import PromotionRequest
+from .models import ChampionTenure, FamilyPolicy, PromotionRequest
 
 
 def approval_required_for() -> frozenset[str]:
@@ -35,8 +35,27 @@ def _forbidden(actor, needed: str, what: str) -> ApplicationError:
 
 
 def _require(actor, perm: str, what: str) -> None:
+    if isinstance(actor, str):
+        return  # the product's own automation (live watch, experiment auto-promotion), named in the audit
     if not (getattr(actor, "is_authenticated", False) and actor.has_perm(perm)):
         raise _forbidden(actor, perm, what)
+
+
+def _can(actor, perm: str) -> bool:
+    return not isinstance(actor, str) and actor.has_perm(perm)
+
+
+def _actor_name(actor) -> str:
+    return actor if isinstance(actor, str) else actor.get_username()
+
+
+def _tenure_close(model: AlgorithmModel) -> None:
+    ChampionTenure.objects.filter(model=model, ended_at__isnull=True).update(ended_at=timezone.now())
+
+
+def _tenure_open(model: AlgorithmModel, family: str) -> None:
+    ChampionTenure.objects.filter(family=family, ended_at__isnull=True).update(ended_at=timezone.now())
+    ChampionTenure.objects.create(model=model, family=family)
 
 
 # ----------------------------------------------------------------------------------- operational status
@@ -156,6 +175,7 @@ def _apply_move(*, locked: dict[int, AlgorithmModel], model: AlgorithmModel, act
         if incumbent is not None:
             incumbent.registry_status = Rung.ARCHIVED
             incumbent.save(update_fields=["registry_status", "updated_at"])
+            _tenure_close(incumbent)
             event_record(model=incumbent, actor=actor, action="registry.demoted", from_value=Rung.CHAMPION,
                          to_value=Rung.ARCHIVED, message=f"Replaced as champion of {family} by {model.key}",
                          data={"replacedBy": model.key, "family": family,
@@ -168,6 +188,10 @@ def _apply_move(*, locked: dict[int, AlgorithmModel], model: AlgorithmModel, act
     if metrics_snapshot:
         model.metrics_snapshot = metrics_snapshot
     model.save(update_fields=["registry_status", "family", "metrics_snapshot", "updated_at"])
+    if to_status == Rung.CHAMPION and previous != Rung.CHAMPION:
+        _tenure_open(model, model.family)
+    elif previous == Rung.CHAMPION and to_status != Rung.CHAMPION:
+        _tenure_close(model)
     data = {"family": model.family, "metricsSnapshot": metrics_snapshot or {},
             "requestId": request.pk if request else None, "demoted": demoted.key if demoted else None}
     if verdict is not None:
@@ -202,7 +226,7 @@ def model_promote(*, model: AlgorithmModel, actor, to_status: str, family: str |
                 if verdict.breaches and not bypass_guard:
                     refused = verdict
             if refused is None:
-                if to_status in approval_required_for() and not actor.has_perm("registry.apply_without_review"):
+                if to_status in approval_required_for() and not _can(actor, "registry.apply_without_review"):
                     return PromotionResult(model=model, applied=False, verdict=verdict, request=_open_request(
                         model=model, actor=actor, to_status=to_status, family=family,
                         metrics_snapshot=metrics_snapshot, thresholds=thresholds, bypass=bypass_guard,
@@ -233,7 +257,7 @@ def _open_request(*, model, actor, to_status, family, metrics_snapshot, threshol
         model=model, from_status=model.registry_status, to_status=to_status, family=family,
         version=model.active_version, incumbent=incumbent, metrics_snapshot=metrics_snapshot or {},
         thresholds=thresholds or {}, bypass_guard=bypass, guard=verdict.as_dict() if verdict else {},
-        comment=comment, requested_by=actor)
+        comment=comment, requested_by=None if isinstance(actor, str) else actor, requested_by_name=_actor_name(actor))
     event_record(model=model, actor=actor, action="promotion.requested", from_value=model.registry_status,
                  to_value=to_status, message=comment,
                  data={"requestId": request.pk, "family": family, "metricsSnapshot": metrics_snapshot or {},
@@ -266,7 +290,7 @@ def promotion_request_approve(*, request: PromotionRequest, actor, comment: str 
         request = PromotionRequest.objects.select_for_update().get(pk=request.pk)
         if request.state != RequestState.PENDING:
             raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be approved")
-        if request.requested_by_id == actor.pk:
+        if request.requested_by_id is not None and request.requested_by_id == getattr(actor, "pk", None):
             raise ApplicationError("You requested this promotion; another reviewer must approve it (four eyes)",
                                    code="four_eyes", status=403)
         model = AlgorithmModel.objects.get(pk=request.model_id)
@@ -300,8 +324,7 @@ def promotion_request_approve(*, request: PromotionRequest, actor, comment: str 
             request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at", "guard"])
             event_record(model=model, actor=actor, action="promotion.approved", from_value=request.from_status,
                          to_value=request.to_status, message=comment,
-                         data={"requestId": request.pk, "requestedBy": request.requested_by.get_username()
-                               if request.requested_by else None})
+                         data={"requestId": request.pk, "requestedBy": request.requested_by_name})
             return PromotionResult(model=model, applied=True, request=request, verdict=verdict, demoted=demoted)
     if refused is not None:
         event_record(model=model, actor=actor, action="guard.refused", from_value=request.from_status,
@@ -332,7 +355,7 @@ def promotion_request_reject(*, request: PromotionRequest, actor, comment: str) 
 @transaction.atomic
 def promotion_request_cancel(*, request: PromotionRequest, actor, comment: str = "") -> PromotionRequest:
     request = PromotionRequest.objects.select_for_update().get(pk=request.pk)
-    if request.requested_by_id != actor.pk and not actor.has_perm("registry.apply_without_review"):
+    if request.requested_by_id != getattr(actor, "pk", None) and not _can(actor, "registry.apply_without_review"):
         raise ApplicationError("Only the author of a request (or an admin) can cancel it", code="forbidden", status=403)
     if request.state != RequestState.PENDING:
         raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be cancelled")
@@ -365,7 +388,7 @@ def previous_champion(family: str, *, current: AlgorithmModel | None) -> Algorit
     return None
 
 
-def family_rollback(*, family: str, actor, reason: str = "") -> PromotionResult:
+def family_rollback(*, family: str, actor, reason: str = "", data: dict | None = None) -> PromotionResult:
     """Put the previous champion back in one step; the current one is archived. Audited on both rows."""
     _require(actor, "registry.rollback_family", "roll a family back (reviewers can)")
     with transaction.atomic():
@@ -385,13 +408,113 @@ def family_rollback(*, family: str, actor, reason: str = "") -> PromotionResult:
         if current is not None:
             current.registry_status = Rung.ARCHIVED
             current.save(update_fields=["registry_status", "updated_at"])
+            _tenure_close(current)
             event_record(model=current, actor=actor, action="registry.rolled_back", from_value=Rung.CHAMPION,
                          to_value=Rung.ARCHIVED, message=reason,
-                         data={"family": family, "restored": previous.key})
+                         data={"family": family, "restored": previous.key, **(data or {})})
         before = previous.registry_status
         previous.registry_status = Rung.CHAMPION
         previous.save(update_fields=["registry_status", "updated_at"])
+        _tenure_open(previous, family)
         event_record(model=previous, actor=actor, action="registry.moved", from_value=before, to_value=Rung.CHAMPION,
                      message=reason or "family rollback",
                      data={"family": family, "rollback": True, "replaced": current.key if current else None})
         return PromotionResult(model=previous, applied=True, demoted=current)
+
+
+# ----------------------------------------------------------------------------------- live watch
+
+
+def live_record_outcome(*, model: AlgorithmModel, success: bool) -> None:
+    """One live response served by `model`; counts toward its open champion tenure (one atomic update)."""
+    ChampionTenure.objects.filter(model=model, ended_at__isnull=True).update(
+        trials=F("trials") + 1, successes=F("successes") + (1 if success else 0))
+
+
+def family_policy(family: str) -> FamilyPolicy:
+    return FamilyPolicy.objects.filter(family=family).first() or FamilyPolicy(family=family)
+
+
+@transaction.atomic
+def family_policy_set(*, family: str, actor, auto_rollback: bool | None = None,
+                      min_responses: int | None = None) -> FamilyPolicy:
+    if not AlgorithmModel.objects.filter(family=family).exists():
+        raise not_found(f"No family {family!r}")
+    policy, _ = FamilyPolicy.objects.select_for_update().get_or_create(family=family)
+    before = {"autoRollback": policy.auto_rollback, "minResponses": policy.min_responses}
+    if auto_rollback is not None:
+        policy.auto_rollback = bool(auto_rollback)
+    if min_responses is not None:
+        if isinstance(min_responses, bool) or not isinstance(min_responses, int) or min_responses < 10:
+            raise validation_error("minResponses must be a whole number of at least 10", field="minResponses")
+        policy.min_responses = min_responses
+    policy.save()
+    event_record(model=None, actor=actor, action="family.policy_changed", to_value=family,
+                 data={"family": family, "before": before,
+                       "after": {"autoRollback": policy.auto_rollback, "minResponses": policy.min_responses}})
+    return policy
+
+
+@dataclass
+class WatchVerdict:
+    family: str
+    status: str  # "no_champion", "no_predecessor", "collecting", "ok", "degraded"
+    current: dict | None = None
+    previous: dict | None = None
+    z: float | None = None
+    p_value: float | None = None
+    min_responses: int = 0
+
+    def as_dict(self) -> dict:
+        return {"family": self.family, "status": self.status, "current": self.current, "previous": self.previous,
+                "z": self.z, "pValue": self.p_value, "minResponses": self.min_responses}
+
+
+def _tenure_dict(t: ChampionTenure) -> dict:
+    return {"modelKey": t.model.key, "trials": t.trials, "successes": t.successes,
+            "rate": round(t.successes / t.trials, 6) if t.trials else None,
+            "startedAt": t.started_at.isoformat(), "endedAt": t.ended_at.isoformat() if t.ended_at else None}
+
+
+def family_watch(family: str) -> WatchVerdict:
+    """Is the champion doing significantly worse live than the one it replaced did?"""
+    from .stats import two_proportion_z
+
+    policy = family_policy(family)
+    current = ChampionTenure.objects.select_related("model").filter(family=family, ended_at__isnull=True).first()
+    if current is None:
+        return WatchVerdict(family, "no_champion", min_responses=policy.min_responses)
+    previous = (ChampionTenure.objects.select_related("model").filter(family=family, ended_at__isnull=False)
+                .exclude(model=current.model).order_by("-ended_at", "-id").first())
+    verdict = WatchVerdict(family, "no_predecessor", current=_tenure_dict(current),
+                           previous=_tenure_dict(previous) if previous else None, min_responses=policy.min_responses)
+    if previous is None:
+        return verdict
+    if current.trials < policy.min_responses or previous.trials < policy.min_responses:
+        verdict.status = "collecting"
+        return verdict
+    test = two_proportion_z(previous.successes, previous.trials, current.successes, current.trials)
+    if test is None:
+        verdict.status = "ok"
+        return verdict
+    verdict.z, verdict.p_value = round(test[0], 4), round(test[1], 6)
+    verdict.status = "degraded" if test[0] < 0 and test[1] < 0.05 else "ok"
+    return verdict
+
+
+def watch_families() -> list[str]:
+    """The scheduled check: roll back the opted-in families whose champion is significantly worse."""
+    rolled = []
+    for policy in FamilyPolicy.objects.filter(auto_rollback=True):
+        verdict = family_watch(policy.family)
+        if verdict.status != "degraded":
+            continue
+        try:
+            family_rollback(family=policy.family, actor="live-watch", data={"watch": verdict.as_dict()},
+                            reason=(f"Live success rate {verdict.current['rate']:.1%} over {verdict.current['trials']} "
+                                    f"responses is significantly below the previous champion's "
+                                    f"{verdict.previous['rate']:.1%} (p={verdict.p_value})"))
+        except ApplicationError:
+            continue
+        rolled.append(policy.family)
+    return rolled

@@ -47,7 +47,7 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
         return obj.incumbent.key if obj.incumbent_id else None
 
     def get_requestedBy(self, obj) -> str | None:
-        return obj.requested_by.get_username() if obj.requested_by_id else None
+        return obj.requested_by_name or (obj.requested_by.get_username() if obj.requested_by_id else None)
 
     def get_decidedBy(self, obj) -> str | None:
         return obj.decided_by.get_username() if obj.decided_by_id else None
@@ -77,6 +77,8 @@ class FamilySerializer(serializers.Serializer):
     shadows = AlgorithmModelSerializer(many=True)
     archived = AlgorithmModelSerializer(many=True)
     previousChampion = serializers.CharField(allow_null=True)
+    watch = serializers.DictField()
+    policy = serializers.DictField()
     history = serializers.ListField(child=serializers.DictField())
 
 
@@ -158,3 +160,8 @@ class ExperimentSerializer(serializers.Serializer):
 
 class AssignInputSerializer(StrictSerializer):
     customerId = serializers.CharField(max_length=255)
+
+
+class FamilyPolicySerializer(StrictSerializer):
+    autoRollback = serializers.BooleanField(required=False)
+    minResponses = serializers.IntegerField(required=False, min_value=10)

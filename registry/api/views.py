@@ -111,6 +111,7 @@ def family_payload(family: str) -> dict:
     if not members["members"]:
         raise not_found(f"No family {family!r}: a family gets its first member when a model is promoted with it")
     previous = services.previous_champion(family, current=members["champion"])
+    policy = services.family_policy(family)
     ser = AlgorithmModelSerializer
     return {
         "family": family,
@@ -119,14 +120,30 @@ def family_payload(family: str) -> dict:
         "shadows": ser(members["shadows"], many=True).data,
         "archived": ser(members["archived"], many=True).data,
         "previousChampion": previous.key if previous else None,
+        "watch": services.family_watch(family).as_dict(),
+        "policy": {"autoRollback": policy.auto_rollback, "minResponses": policy.min_responses},
         "history": EventSerializer(selectors.family_history(family), many=True).data,
     }
 
 
 class FamilyView(APIView):
+    write_permission = "registry.rollback_family"
+
     @extend_schema(parameters=[OpenApiParameter("family", str, OpenApiParameter.PATH)],
                    responses={200: s.FamilySerializer, **errors(401, 403, 404)})
     def get(self, request, family):
+        return Response(family_payload(family))
+
+    @extend_schema(parameters=[OpenApiParameter("family", str, OpenApiParameter.PATH)],
+                   request=s.FamilyPolicySerializer, responses={200: s.FamilySerializer, **errors(400, 401, 403, 404)},
+                   description="The live watch's policy: autoRollback (roll back automatically when the champion "
+                               "is significantly worse than its predecessor) and minResponses.")
+    def put(self, request, family):
+        data = s.FamilyPolicySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        services.family_policy_set(family=family, actor=request.user, auto_rollback=v.get("autoRollback"),
+                                   min_responses=v.get("minResponses"))
         return Response(family_payload(family))
 
 

@@ -84,7 +84,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "lifecycle.context_processors.roles",
             ],
-            "builtins": ["lifecycle.templatetags.lifecycle_tags"],
+            "builtins": ["lifecycle.templatetags.lifecycle_tags", "template_partials.templatetags.partials"],
         },
     },
 ]
@@ -193,6 +193,13 @@ LIFECYCLE_TRAINING_STEP_PAUSE = float(os.environ.get("LIFECYCLE_TRAINING_STEP_PA
 # Threads a training or scoring call may use: unbounded OpenMP pools collapse throughput on small hosts.
 LIFECYCLE_TRAINING_THREADS = env_int("LIFECYCLE_TRAINING_THREADS", 1)
 LIFECYCLE_VERSIONS_KEPT_UNTAGGED = env_int("LIFECYCLE_VERSIONS_KEPT_UNTAGGED", 20)
+
+# Hosts an external_endpoint model may call (comma-separated); nothing else is reachable from scoring.
+EXTERNAL_ENDPOINT_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("EXTERNAL_ENDPOINT_ALLOWED_HOSTS", "").split(",")
+                                   if h.strip()]
+SCORE_BATCH_MAX = env_int("SCORE_BATCH_MAX", 10_000)
+SCORE_REQUEST_RETENTION_DAYS = env_int("SCORE_REQUEST_RETENTION_DAYS", 30)
+DECISION_TRACE_SAMPLE_RATE = float(os.environ.get("DECISION_TRACE_SAMPLE_RATE", "1.0"))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_CLUSTER = {

@@ -4,6 +4,7 @@ becomes a message on the page. Forms post and redirect, so every button also wor
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -15,7 +16,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
-from .choices import STATE_COLORS, State
+from .choices import STATE_COLORS, TABULAR_TYPES, State
 from .errors import ApplicationError
 from .forms import ModelCreateForm, ModelEditForm, ModelFilterForm, SampleForm, TagForm, TrainForm, TraitForm, UploadForm
 from .roles import role_of
@@ -53,9 +54,9 @@ def _apply(request, model, action, success: str, anchor: str = ""):
     try:
         action()
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, exc.message, extra_tags=anchor)
     else:
-        messages.success(request, success)
+        messages.success(request, success, extra_tags=anchor)
     return _back(model, anchor)
 
 
@@ -71,10 +72,26 @@ def model_list(request):
     qs = selectors.model_list(search=filters.get("search", ""), state=filters.get("state"),
                               model_type=filters.get("model_type"))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page, "counts": selectors.model_counts_by_state(), "states": State,
-               "state_colors": STATE_COLORS}
-    template = "lifecycle/model_list.html#results" if request.htmx and not request.htmx.boosted else "lifecycle/model_list.html"
-    return render(request, template, context)
+    counts = selectors.model_counts_by_state()
+    context = {
+        "form": form,
+        "page": page,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "states": State,
+        "state_colors": STATE_COLORS,
+        "current_state": filters.get("state") or "",
+        "filtered": any(filters.values()),
+    }
+    # htmx asks for the results only; a boosted request or a history restore needs the whole page.
+    partial = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
+    if not partial:
+        return render(request, "lifecycle/model_list.html", context)
+    response = render(request, "lifecycle/model_list.html#results", context)
+    # The address bar follows the filter, without the empty fields a form sends.
+    query = urlencode([(k, v) for k, v in request.GET.items() if v])
+    response["HX-Push-Url"] = request.path + (f"?{query}" if query else "")
+    return response
 
 
 @permission_required("lifecycle.add_algorithmmodel")
@@ -102,13 +119,17 @@ def model_detail(request, ref):
     versions = list(selectors.version_list(model=model)[:20])
     events = list(selectors.event_list(model=model)[:30])
     samples = selectors.sample_list(model=model)
+    sample_count = samples.count()
     context = {
         "model": model,
         "traits": traits,
         "runs": runs,
         "versions": versions,
         "events": events,
-        "sample_count": samples.count(),
+        "sample_count": sample_count,
+        "traits_by_key": {t.key: t for t in traits},
+        "trainable": model.model_type in TABULAR_TYPES,
+        "next_steps": _next_steps(model, traits, sample_count),
         "recent_samples": list(samples[:10]),
         "unknown_label_keys": selectors.unknown_label_keys(model=model) if model.definition_editable else [],
         "operation": selectors.last_operation(model),
@@ -120,6 +141,31 @@ def model_detail(request, ref):
         "state_colors": STATE_COLORS,
     }
     return render(request, "lifecycle/model_detail.html", context)
+
+
+def _next_steps(model, traits, sample_count) -> list[dict]:
+    """What a model that has never served still needs before it can be trained, for the checklist."""
+    if model.has_been_ready or model.state not in (State.DRAFT, State.FAILED) or model.model_type not in TABULAR_TYPES:
+        return []
+    one_sided = [t.name for t in traits if not (t.positive_samples and t.negative_samples)]
+    return [
+        {"done": bool(traits), "text": "Define at least one trait", "anchor": "traits"},
+        {
+            "done": bool(traits) and sample_count > 0 and not one_sided,
+            "anchor": "samples",
+            "text": "Add labelled samples with positive and negative examples for every trait"
+            + (
+                f" (missing for {', '.join(one_sided)})"
+                if traits and sample_count and one_sided
+                else ""
+            ),
+        },
+        {
+            "done": False,
+            "text": "Train: the first successful run makes the model scorable",
+            "anchor": "",
+        },
+    ]
 
 
 @require_GET
@@ -139,10 +185,10 @@ def model_edit(request, ref):
     model = _model_or_404(ref)
     form = ModelEditForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the model a name.")
-        return _back(model)
+        messages.error(request, "Give the model a name.", extra_tags="edit")
+        return _back(model, "edit")
     return _apply(request, model, lambda: services.model_update(model=model, actor=request.user, **form.cleaned_data),
-                  "Saved.")
+                  "Saved.", "edit")
 
 
 @require_POST
@@ -151,7 +197,7 @@ def trait_add(request, ref):
     model = _model_or_404(ref)
     form = TraitForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A trait needs a name.")
+        messages.error(request, "A trait needs a name.", extra_tags="traits")
         return _back(model, "traits")
     data = form.cleaned_data
     spec = {"name": data["name"], "description": data["description"], "positiveLabel": data["positive_label"],
@@ -174,7 +220,8 @@ def sample_add(request, ref):
     model = _model_or_404(ref)
     form = SampleForm(request.POST, traits=model.traits.all())
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, "; ".join(f"{form.fields[k].label if k in form.fields else k}: {', '.join(v)}"
+                                          for k, v in form.errors.items()), extra_tags="samples")
         return _back(model, "samples")
     return _apply(request, model,
                   lambda: services.sample_add_batch(model=model, actor=request.user, samples=[form.as_sample()]),
@@ -187,23 +234,18 @@ def sample_upload(request, ref):
     model = _model_or_404(ref)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Choose a .jsonl or .csv file to upload.")
+        messages.error(request, "Choose a .jsonl or .csv file to upload.", extra_tags="samples")
         return _back(model, "samples")
     upload = form.cleaned_data["file"]
-
-    def do():
+    try:
         result = services.samples_upload(model=model, actor=request.user, data=upload.read(), filename=upload.name,
                                          content_type=upload.content_type or "")
-        do.count = len(result.ids)
-
-    try:
-        do()
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, exc.message, extra_tags="samples")
         for line in exc.details.get("errors", [])[1:10]:
-            messages.error(request, line)
+            messages.error(request, line, extra_tags="samples")
     else:
-        messages.success(request, f"Uploaded {do.count} samples from {upload.name}.")
+        messages.success(request, f"Uploaded {len(result.ids)} samples from {upload.name}.", extra_tags="samples")
     return _back(model, "samples")
 
 
@@ -266,7 +308,7 @@ def version_tag(request, ref, version_no):
     model = _model_or_404(ref)
     form = TagForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the tag a name.")
+        messages.error(request, "Give the tag a name.", extra_tags="versions")
         return _back(model, "versions")
     return _apply(request, model, lambda: services.version_tag(model=model, actor=request.user,
                                                                 version=f"v{version_no}", name=form.cleaned_data["name"]),

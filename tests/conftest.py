@@ -78,3 +78,35 @@ def chromium_path() -> str | None:
         if candidate and os.path.exists(candidate):
             return candidate
     return None
+
+
+@pytest.fixture
+def worker_env() -> dict:
+    """Extra environment for the `worker` fixture's process; override this fixture to change it."""
+    return {"LIFECYCLE_TRAINING_STEP_PAUSE": "0.4"}
+
+
+@pytest.fixture
+def worker(transactional_db, settings, monkeypatch, tmp_path, worker_env, _sync_tasks):
+    """One real worker for this test, on a cluster name of its own so that no other worker takes its tasks.
+
+    Runs are queued through the broker instead of executed in-process, and this process enqueues to the
+    cluster name the worker listens on.
+    """
+    import uuid
+
+    from django_q.conf import Conf
+
+    from tests.workers import start_worker, stop_worker, worker_log_tail
+
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    # django_q reads its settings once, at import: point this process's broker and signing salt at the name.
+    monkeypatch.setattr(Conf, "PREFIX", name)
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", name)
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "name": name, "sync": False}
+    proc = start_worker({**worker_env, "Q_CLUSTER_NAME": name}, log_path=tmp_path / "worker.log")
+    yield proc
+    exited = proc.poll() is not None
+    stop_worker(proc)
+    if exited:
+        pytest.fail(f"the worker exited early with {proc.returncode}:\n{worker_log_tail(proc)}")

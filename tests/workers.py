@@ -1,4 +1,9 @@
-"""Real django-q2 worker processes for the tests that need them, sharing the test database."""
+"""Real django-q2 workers (`manage.py qcluster`) on the test database, for worker tests and browser journeys.
+
+The `worker` fixture (tests/conftest.py) gives a test one; `start_worker` / `stop_worker` are the plain functions
+underneath, for tests that need several workers or their own environment. Tests using them must be
+`django_db(transaction=True)`: the rows they write must be committed for another process to see them.
+"""
 
 from __future__ import annotations
 
@@ -8,50 +13,92 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
-from django.db import connection
-
-REPO = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_database_url() -> str:
-    """The test database as a DATABASE_URL, so a child process opens the very same database."""
+def database_url() -> str:
+    """The URL of the database this test process uses (the test database), for a child process."""
+    from django.db import connection
+
     s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{Path(s['NAME']).resolve()}"
-    host = s.get("HOST") or "127.0.0.1"
-    port = s.get("PORT") or 5432
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{host}:{port}/{s['NAME']}"
+    vendor = connection.vendor
+    if vendor == "sqlite":
+        name = str(s["NAME"])
+        if name == ":memory:" or name.startswith("file:"):
+            raise RuntimeError("A worker process cannot share an in-memory SQLite database; use a file")
+        return f"sqlite:///{Path(name).resolve()}"  # an absolute path gives sqlite:////abs/path
+    if vendor == "postgresql":
+        user = quote(s.get("USER") or "", safe="")
+        password = quote(s.get("PASSWORD") or "", safe="")
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = s.get("HOST") or "localhost"
+        port = f":{s['PORT']}" if s.get("PORT") else ""
+        return f"postgres://{auth}{host}{port}/{quote(str(s['NAME']), safe='')}"
+    raise RuntimeError(f"No worker support for the {vendor} backend")
 
 
-def start_worker(**extra_env: str) -> subprocess.Popen:
-    """A `qcluster` on the test database. It keeps the cluster name: that names the queue it reads."""
+def current_cluster_name() -> str:
+    from django_q.conf import Conf
+
+    return Conf.CLUSTER_NAME
+
+
+def start_worker(extra_env: dict | None = None, *, log_path: Path | None = None) -> subprocess.Popen:
+    """Start `manage.py qcluster` on the test database, in its own process group (see `stop_worker`).
+
+    The worker listens on Q_CLUSTER_NAME; unless `extra_env` names one, it is the cluster this process enqueues
+    to. Its output goes to `log_path` (or is discarded); `proc.log_path` keeps the path for failure reports.
+    """
     env = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url(),
+        "Q_CLUSTER_NAME": current_cluster_name(),
+        "Q_SYNC": "0",
+        "Q_WORKERS": "1",
         "OMP_NUM_THREADS": "1",
-        **extra_env,
+        "PYTHONUNBUFFERED": "1",
+        **{k: str(v) for k, v in (extra_env or {}).items()},
     }
-    env.pop("Q_SYNC", None)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"], cwd=REPO, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115 - closed in stop_worker
+    proc = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=REPO_ROOT, env=env, stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log_path = log_path
+    proc.log_file = out if log_path else None
+    return proc
 
 
-def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
-    if proc.poll() is not None:
-        return
+def stop_worker(proc: subprocess.Popen, timeout: float = 2.0) -> None:
+    """Stop the worker and every process it forked (its whole process group): TERM, then KILL. qcluster's
+    graceful stop can hang for seconds after it has run a task; a test has nothing to gain by waiting."""
+    if proc.poll() is None:
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    # qcluster's worker processes may outlive the parent for a moment; the group goes with them.
     try:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=timeout)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=5)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if getattr(proc, "log_file", None):
+        proc.log_file.close()
+
+
+def worker_log_tail(proc: subprocess.Popen, lines: int = 40) -> str:
+    path = getattr(proc, "log_path", None)
+    if not path or not Path(path).exists():
+        return "(no worker log)"
+    return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+
+
 
 
 def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, what: str = "condition"):

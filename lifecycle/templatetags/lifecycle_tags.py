@@ -1,3 +1,5 @@
+import json
+
 from django import template
 
 register = template.Library()
@@ -26,3 +28,44 @@ def bar_height(count, counts):
     """Histogram bar height in percent of the tallest bar."""
     top = max(counts or [0]) or 1
     return round(100 * (count or 0) / top)
+
+
+@register.filter
+def messages_for(messages, section=""):
+    """The flash messages that belong to one panel of the page (tagged with its anchor when queued), so a
+    refusal shows next to the form that caused it; untagged messages belong to the top of the page."""
+    section = section or ""
+    return [m for m in (messages or []) if (m.extra_tags or "") == section]
+
+
+@register.filter
+def features_text(features):
+    """A sample's features as `name=value` pairs, the way a person writes them (not a Python repr)."""
+    if not features:
+        return ""
+    if not isinstance(features, dict):
+        return json.dumps(features, ensure_ascii=False)
+    return ", ".join(f"{k}={'–' if v is None else v}" for k, v in features.items())
+
+
+@register.filter
+def label_word(quality, trait=None):
+    """A stored label quality in words: the trait's own positive/negative label, or a share in between."""
+    try:
+        q = float(quality)
+    except (TypeError, ValueError):
+        return quality
+    positive = getattr(trait, "positive_label", None) or "positive"
+    negative = getattr(trait, "negative_label", None) or "negative"
+    if q >= 1.0:
+        return positive
+    if q <= 0.0:
+        return negative
+    return f"{q:.2f}"
+
+
+@register.filter
+def action_text(action):
+    """An audit action code (`run.queued`) as a phrase (`Run queued`); the code itself stays in the title."""
+    words = str(action or "").replace(".", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]

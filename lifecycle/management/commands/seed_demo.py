@@ -26,7 +26,8 @@ def churn_rows(n: int, seed: int) -> list[dict]:
         upsell = spend > 70 and not churn and rng.random() < 0.8
         rows.append({
             "features": {"tenure_months": tenure, "plan": plan, "support_tickets": tickets, "monthly_spend": spend},
-            "content": rng.choice(notes_pos if churn else notes_neg),
+            # Notes are a hint, not the answer: a quarter of them say the opposite.
+            "content": rng.choice(notes_pos if churn != (rng.random() < 0.25) else notes_neg),
             "labels": {"churn": "positive" if churn else "negative", "upsell": "positive" if upsell else "negative"},
         })
     return rows
@@ -72,7 +73,8 @@ class Command(BaseCommand):
 
         scorecard = services.model_create(actor=analyst, key="credit-scorecard", name="Credit scorecard",
                                           model_type="scorecard", traits=[{"name": "churn"}])
-        services.sample_add_batch(model=scorecard, actor=analyst, samples=churn_rows(600, 2))
+        services.sample_add_batch(model=scorecard, actor=analyst, samples=[
+            {**row, "labels": {"churn": row["labels"]["churn"]}} for row in churn_rows(600, 2)])
         self._quietly(train_inline, scorecard)
 
         tone = services.model_create(actor=analyst, key="support-tone", name="Support tone",

@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", login_not_required(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("scoring.api.urls")),
     path("api/v1/", include("registry.api.urls")),
     path("api/v1/", include("lifecycle.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

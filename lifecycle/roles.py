@@ -13,6 +13,8 @@ ROLE_EXTRA_PERMISSIONS = {
         "lifecycle.add_trait", "lifecycle.change_trait", "lifecycle.delete_trait", "lifecycle.add_sample",
         "registry.promote_model", "registry.add_promotionrequest",
         "registry.add_experiment", "registry.change_experiment", "registry.delete_experiment",
+        *(f"scoring.{verb}_{name}" for verb in ("add", "change", "delete")
+          for name in ("offer", "category", "channel", "outcometype", "decisionflow")),
     },
     "reviewer": {"registry.review_promotionrequest", "registry.rollback_family"},
     "admin": {"*"},

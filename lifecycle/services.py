@@ -465,20 +465,19 @@ def model_train_enqueue(*, model: AlgorithmModel, actor, effort: str = Effort.HI
     running = _in_flight_run(model)
     if running:
         raise run_in_flight(running)
-    if model.model_type not in TABULAR_TYPES:
-        raise ApplicationError(
-            f"Models of type {model.model_type} are not trained from samples by this worker; "
-            "use logistic_regression, gradient_boosted, scorecard or neural_cf",
-            code="unsupported_model_type", status=400)
     if model.state not in STATE_TRANSITIONS["train"]["from"]:
         hint = "restore it first" if model.state == State.ARCHIVED else "wait for the run in flight"
         raise invalid_transition(f"Cannot train a {model.state} model; {hint}", state=model.state)
     if effort not in Effort.values:
         raise validation_error(f"effort must be one of {', '.join(Effort.values)}", field="effort")
     params = _check_json_object("params", params if params is not None else {})
-    if not model.traits.exists():
+    if model.model_type in TABULAR_TYPES and not model.traits.exists():
         raise validation_error("This model has no traits yet; add at least one trait and labelled samples, "
                                "or run discovery, then train")
+    if model.model_type not in TABULAR_TYPES and model.state == State.READY:
+        raise invalid_transition(
+            f"A {model.model_type} model learns on every response (or scores through its endpoint); there is "
+            "nothing to retrain. Change its config on a new model instead.")
     if kind is None:
         if model.state == State.READY:
             kind = RunKind.RETUNE if reoptimize_params else RunKind.RETRAIN
@@ -599,7 +598,13 @@ def run_execute(*, run_id: int) -> None:
         examples, ids = _examples(model, run)
         progress(2, f"Loaded {len(examples)} samples")
         threads = settings.LIFECYCLE_TRAINING_THREADS
-        if run.kind == RunKind.DISCOVER:
+        if model.model_type not in TABULAR_TYPES:
+            from . import learners
+
+            result = learners.snapshot(model.model_type, model.config,
+                                       allowed_hosts=set(settings.EXTERNAL_ENDPOINT_ALLOWED_HOSTS), progress=progress)
+            run_succeed(run=run, result=result, data_profile={})
+        elif run.kind == RunKind.DISCOVER:
             known = list(model.traits.values_list("key", flat=True))
             found = discovery.discover(examples, known, effort=run.effort, seed=run.model_id, threads=threads,
                                        progress=progress)
@@ -653,10 +658,14 @@ def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion
         model.metrics = version.metrics
         model.predictors = version.predictors
     model.state = State.READY if previous_state != State.ARCHIVED else State.ARCHIVED
-    model.training_samples = result.sample_count
-    model.last_trained_at = now
-    model.last_learned_at = now
-    model.metrics_history = [*model.metrics_history, _history_entry(version)][-200:]
+    if model.model_type in TABULAR_TYPES:
+        # Every train writes both (seed 001); continuous learners only snapshot their priors here and
+        # advance lastLearnedAt alone, on responses.
+        model.training_samples = result.sample_count
+        model.last_trained_at = now
+        model.last_learned_at = now
+    if version.metrics:
+        model.metrics_history = [*model.metrics_history, _history_entry(version)][-200:]
     model.save()
     run.status = RunStatus.SUCCEEDED
     run.progress = 100

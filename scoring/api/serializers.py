@@ -1,0 +1,235 @@
+from rest_framework import serializers
+
+from lifecycle.api.serializers import StrictSerializer
+
+from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
+
+
+class ScoreInputItemSerializer(StrictSerializer):
+    features = serializers.DictField(required=False)
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    feedback = serializers.DictField(required=False)
+
+
+class ScoreInputSerializer(StrictSerializer):
+    features = serializers.DictField(required=False)
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    inputs = serializers.ListField(child=serializers.JSONField(), required=False, allow_empty=False)
+    traits = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
+    feedback = serializers.DictField(required=False)
+
+    def validate(self, attrs):
+        single = "features" in attrs or "content" in attrs
+        if single == ("inputs" in attrs):
+            raise serializers.ValidationError("Give one input (features and/or content) or inputs, not both")
+        return attrs
+
+
+class TraitDetailSerializer(serializers.Serializer):
+    label = serializers.CharField(allow_null=True)
+    breaks = serializers.DictField(allow_null=True)
+    band = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    native = serializers.FloatField()
+    headroom = serializers.IntegerField(allow_null=True)
+    confidence = serializers.CharField()
+
+
+class ScoreCardSerializer(serializers.Serializer):
+    scores = serializers.DictField(child=serializers.IntegerField())
+    composite = serializers.IntegerField()
+    confidence = serializers.CharField()
+    headroom = serializers.IntegerField(allow_null=True)
+    detail = serializers.DictField(child=TraitDetailSerializer())
+    metadata = serializers.DictField()
+
+
+class FeedbackInputSerializer(StrictSerializer):
+    feedback = serializers.DictField()
+    index = serializers.IntegerField(default=0, min_value=0)
+
+
+class FeedbackResultSerializer(serializers.Serializer):
+    requestId = serializers.CharField()
+    sampleIds = serializers.ListField(child=serializers.IntegerField())
+
+
+class RecommendInputSerializer(StrictSerializer):
+    customerId = serializers.CharField(max_length=255)
+    channel = serializers.CharField(required=False, allow_blank=True, default="")
+    placement = serializers.CharField(required=False, allow_blank=True, default="")
+    limit = serializers.IntegerField(required=False, default=5, min_value=1, max_value=50)
+    attributes = serializers.DictField(required=False, default=dict)
+    decisionFlowKey = serializers.CharField(required=False, allow_blank=True, default="")
+    family = serializers.CharField(required=False, allow_blank=True, default="",
+                                   help_text="whose champion decides when no flow says so")
+
+
+class RecommendedOfferSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    offerId = serializers.CharField()
+    offerName = serializers.CharField()
+    category = serializers.CharField(allow_null=True)
+    propensity = serializers.FloatField()
+    propensitySource = serializers.CharField()
+    modelKey = serializers.CharField()
+    versionNo = serializers.IntegerField()
+
+
+class RecommendationSerializer(serializers.Serializer):
+    recommendationId = serializers.CharField()
+    interactionId = serializers.CharField()
+    customerId = serializers.CharField()
+    channel = serializers.CharField()
+    placement = serializers.CharField()
+    decisionFlowKey = serializers.CharField()
+    experiment = serializers.DictField(allow_null=True)
+    offers = RecommendedOfferSerializer(many=True)
+    createdAt = serializers.DateTimeField()
+
+
+def recommendation_payload(rec) -> dict:
+    return {
+        "recommendationId": rec.recommendation_id, "interactionId": rec.recommendation_id,
+        "customerId": rec.customer_id, "channel": rec.channel, "placement": rec.placement,
+        "decisionFlowKey": rec.decision_flow_key,
+        "experiment": {"experimentKey": rec.experiment_key, "arm": rec.arm} if rec.experiment_key else None,
+        "offers": rec.offers, "createdAt": rec.created_at.isoformat(),
+    }
+
+
+class RespondInputSerializer(StrictSerializer):
+    customerId = serializers.CharField(max_length=255)
+    outcome = serializers.CharField(required=False, max_length=64)
+    interactionType = serializers.CharField(required=False, max_length=64, help_text="alias of outcome")
+    recommendationId = serializers.CharField(required=False, allow_blank=True, default="")
+    rank = serializers.IntegerField(required=False, min_value=1)
+    offerId = serializers.CharField(required=False, allow_blank=True, default="")
+    creativeId = serializers.CharField(required=False, allow_blank=True)
+    channelId = serializers.CharField(required=False, allow_blank=True, default="")
+    direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
+    context = serializers.DictField(required=False)
+    timestamp = serializers.DateTimeField(required=False)
+    conversionValue = serializers.FloatField(required=False)
+    idempotencyKey = serializers.CharField(required=False, max_length=255)
+
+    def validate(self, attrs):
+        if not attrs.get("outcome") and not attrs.get("interactionType"):
+            raise serializers.ValidationError({"outcome": ["This field is required."]})
+        return attrs
+
+
+class RespondResultSerializer(serializers.Serializer):
+    interactionId = serializers.IntegerField()
+    recommendationId = serializers.CharField(allow_null=True)
+    customerId = serializers.CharField()
+    offerId = serializers.CharField(allow_null=True)
+    rank = serializers.IntegerField(allow_null=True)
+    outcome = serializers.CharField()
+    classification = serializers.CharField()
+    weight = serializers.FloatField()
+    warning = serializers.CharField(allow_null=True)
+    modelKey = serializers.CharField(allow_null=True)
+    learned = serializers.BooleanField()
+    status = serializers.CharField()
+    timestamp = serializers.CharField()
+
+
+class TraceSerializer(serializers.ModelSerializer):
+    requestId = serializers.CharField(source="recommendation.recommendation_id")
+    customerId = serializers.CharField(source="customer_id")
+    decisionFlowKey = serializers.CharField(source="decision_flow_key")
+    pipeline = serializers.SerializerMethodField()
+    result = serializers.SerializerMethodField()
+    scoringResults = serializers.JSONField(source="scoring_results")
+    selectedOffers = serializers.JSONField(source="selected_offers")
+    experimentAssignment = serializers.JSONField(source="experiment_assignment")
+    totalDurationMs = serializers.FloatField(source="total_duration_ms")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = DecisionTrace
+        fields = ["id", "requestId", "customerId", "decisionFlowKey", "pipeline", "result", "funnel",
+                  "scoringResults", "selectedOffers", "experimentAssignment", "totalDurationMs", "createdAt"]
+
+    def get_pipeline(self, obj) -> list[dict]:
+        f = obj.funnel
+        return [{"stage": "candidates", "candidates": f.get("candidateCount"), "passed": f.get("candidateCount")},
+                {"stage": "qualification", "candidates": f.get("candidateCount"), "passed": f.get("afterQualification")},
+                {"stage": "ranking", "candidates": f.get("afterQualification"), "passed": f.get("finalCount")}]
+
+    def get_result(self, obj) -> dict:
+        return {"offers": obj.recommendation.offers}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if self.context.get("brief"):
+            data.pop("scoringResults")
+        return data
+
+
+class AdaptationSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    scopeId = serializers.CharField()
+    evidence = serializers.IntegerField()
+    positives = serializers.FloatField()
+    negatives = serializers.FloatField()
+    rate = serializers.FloatField(allow_null=True)
+    threshold = serializers.IntegerField()
+    trusted = serializers.BooleanField()
+    totalReward = serializers.FloatField()
+    updatedAt = serializers.CharField()
+
+
+# ------------------------------------------------------------------------------------------- catalog
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {n for n, f in self.fields.items() if not f.read_only})
+            if unknown:
+                raise serializers.ValidationError({n: ["Unknown or read-only field"] for n in unknown})
+        return super().to_internal_value(data)
+
+
+class CategorySerializer(StrictModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "key", "name"]
+
+
+class ChannelSerializer(StrictModelSerializer):
+    class Meta:
+        model = Channel
+        fields = ["id", "key", "name", "direction"]
+
+
+class OfferSerializer(StrictModelSerializer):
+    category = serializers.SlugRelatedField(slug_field="key", queryset=Category.objects.all(), allow_null=True,
+                                            required=False)
+    channels = serializers.SlugRelatedField(slug_field="key", queryset=Channel.objects.all(), many=True,
+                                            required=False)
+
+    class Meta:
+        model = Offer
+        fields = ["id", "key", "name", "category", "channels", "attributes", "active"]
+
+
+class OutcomeTypeSerializer(StrictModelSerializer):
+    isSystem = serializers.BooleanField(source="is_system", read_only=True)
+
+    class Meta:
+        model = OutcomeType
+        fields = ["id", "key", "name", "description", "classification", "category", "isSystem", "ordinal", "status",
+                  "version"]
+        read_only_fields = ["version"]
+
+
+class DecisionFlowSerializer(StrictModelSerializer):
+    offers = serializers.SlugRelatedField(slug_field="key", queryset=Offer.objects.all(), many=True, required=False)
+    modelKey = serializers.CharField(source="model_key", required=False, allow_blank=True)
+    experimentKey = serializers.CharField(source="experiment_key", required=False, allow_blank=True)
+
+    class Meta:
+        model = DecisionFlow
+        fields = ["id", "key", "name", "offers", "family", "modelKey", "experimentKey"]

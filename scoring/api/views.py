@@ -1,0 +1,219 @@
+"""Score, feedback, recommend, respond, traces, adaptations and the catalog over the API."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lifecycle import selectors as lifecycle_selectors
+from lifecycle.api.serializers import StrictSerializer
+from lifecycle.api.views import MODEL_ID, errors
+from lifecycle.errors import ApplicationError, not_found
+from lifecycle.services import event_record
+
+from .. import selectors, services
+from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
+from . import serializers as s
+
+
+class PlainTextParser(JSONParser):
+    """A raw text/plain body is one input's content (seed 000)."""
+
+    media_type = "text/plain"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {"content": stream.read().decode("utf-8", errors="replace")}
+
+
+def _card(card: dict, result, sample_ids: list[int]) -> dict:
+    return {**card, "metadata": {"requestId": result.request_id, "versionId": result.version.label,
+                                 "sampleIds": sample_ids}}
+
+
+class ScoreView(APIView):
+    parser_classes = [JSONParser, PlainTextParser]
+    write_permission = "lifecycle.view_algorithmmodel"  # scoring is a read of the model, for every role
+
+    @extend_schema(parameters=[MODEL_ID], request=s.ScoreInputSerializer,
+                   responses={200: s.ScoreCardSerializer, **errors(400, 401, 403, 404, 409)},
+                   description="One input (features or content; a text/plain body is content) answers with one score "
+                               "card; `inputs` (up to 10,000) answers {results: [cards], metadata}. Scores 0-100 per "
+                               "trait, composite (harmonic mean), confidence, tier and headroom per trait from the "
+                               "version's breaks. 409 not_scorable before the first ready or when archived.")
+    def post(self, request, pk):
+        model = lifecycle_selectors.model_get(pk)
+        data = s.ScoreInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        batch = "inputs" in v
+        wants_feedback = "feedback" in v or (batch and any(isinstance(i, dict) and i.get("feedback")
+                                                            for i in v["inputs"]))
+        if wants_feedback and not request.user.has_perm("lifecycle.add_sample"):
+            raise ApplicationError("Your role cannot add feedback samples; analysts can. Score without feedback.",
+                                   code="forbidden", status=403)
+        inputs = v["inputs"] if batch else [{k: v[k] for k in ("features", "content") if k in v}]
+        result = services.score(model=model, actor=request.user, inputs=inputs, traits=v.get("traits"),
+                                feedback=v.get("feedback"))
+        if not batch:
+            return Response(_card(result.cards[0], result, result.sample_ids[0]))
+        return Response({"results": [_card(c, result, ids) for c, ids in zip(result.cards, result.sample_ids)],
+                         "metadata": {"requestId": result.request_id, "versionId": result.version.label,
+                                      "count": len(result.cards)}})
+
+
+class FeedbackView(APIView):
+    write_permission = "lifecycle.add_sample"
+
+    @extend_schema(parameters=[OpenApiParameter("request_id", str, OpenApiParameter.PATH)],
+                   request=s.FeedbackInputSerializer, responses={201: s.FeedbackResultSerializer,
+                                                                 **errors(400, 401, 403, 404, 409)},
+                   description="Labels for content scored earlier: each becomes a sample (source feedback) for "
+                               "the next retrain, also on a serving model.")
+    def post(self, request, request_id):
+        data = s.FeedbackInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = services.feedback_by_request(request_id=request_id, actor=request.user,
+                                           feedback=data.validated_data["feedback"],
+                                           index=data.validated_data["index"])
+        return Response({"requestId": request_id, "sampleIds": ids}, status=status.HTTP_201_CREATED)
+
+
+class RecommendView(APIView):
+    write_permission = "lifecycle.view_algorithmmodel"
+
+    @extend_schema(request=s.RecommendInputSerializer, responses={200: s.RecommendationSerializer,
+                                                                  **errors(400, 401, 403, 409)})
+    def post(self, request):
+        data = s.RecommendInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        rec = services.recommend(actor=request.user, customer_id=v["customerId"], channel=v.get("channel", ""),
+                                 placement=v.get("placement", ""), limit=v["limit"], attributes=v.get("attributes"),
+                                 decision_flow_key=v.get("decisionFlowKey", ""), family=v.get("family", ""))
+        return Response(s.recommendation_payload(rec))
+
+
+class RespondView(APIView):
+    write_permission = "lifecycle.add_sample"
+
+    @extend_schema(request=s.RespondInputSerializer,
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+                   responses={201: s.RespondResultSerializer, 200: s.RespondResultSerializer,
+                              **errors(400, 401, 403, 404)},
+                   description="Record an outcome. An idempotency key is required (header or body); a retried call "
+                               "answers 200 with the first answer and counts once.")
+    def post(self, request):
+        data = s.RespondInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        key = request.headers.get("Idempotency-Key") or v.get("idempotencyKey", "")
+        answer, replayed = services.respond(
+            actor=request.user, idempotency_key=key, customer_id=v["customerId"],
+            outcome=v.get("outcome") or v.get("interactionType", ""), recommendation_id=v.get("recommendationId", ""),
+            rank=v.get("rank"), offer_id=v.get("offerId", ""), channel=v.get("channelId", ""),
+            direction=v.get("direction", ""), conversion_value=v.get("conversionValue"), timestamp=v.get("timestamp"))
+        response = Response(answer, status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class TraceFilterSerializer(serializers.Serializer):
+    customerId = serializers.CharField(required=False, default="")
+    requestId = serializers.CharField(required=False, default="")
+    offer = serializers.CharField(required=False, default="")
+    model = serializers.CharField(required=False, default="")
+    since = serializers.DateTimeField(required=False, default=None)
+    until = serializers.DateTimeField(required=False, default=None)
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=200)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+
+
+class DecisionTraceViewSet(viewsets.GenericViewSet):
+    serializer_class = s.TraceSerializer
+    queryset = DecisionTrace.objects.none()
+
+    @extend_schema(parameters=[OpenApiParameter(n, t) for n, t in (
+        ("customerId", str), ("requestId", str), ("offer", str), ("model", str), ("since", OpenApiTypes.DATETIME),
+        ("until", OpenApiTypes.DATETIME), ("limit", int), ("offset", int))],
+        responses={200: s.TraceSerializer(many=True), **errors(400, 401, 403)},
+        description="limit 50 by default, 200 at most.")
+    def list(self, request):
+        f = TraceFilterSerializer(data=request.query_params)
+        f.is_valid(raise_exception=True)
+        v = f.validated_data
+        qs = selectors.trace_list(customer_id=v["customerId"], request_id=v["requestId"], offer=v["offer"],
+                                  model=v["model"], since=v["since"], until=v["until"])
+        total = qs.count()
+        page = qs[v["offset"]:v["offset"] + v["limit"]]
+        return Response({"count": total, "limit": v["limit"], "offset": v["offset"],
+                         "results": s.TraceSerializer(page, many=True, context={"brief": True}).data})
+
+    @extend_schema(responses={200: s.TraceSerializer, **errors(401, 403, 404)})
+    def retrieve(self, request, pk=None):
+        trace = DecisionTrace.objects.select_related("recommendation").filter(pk=pk).first() if str(pk).isdigit() \
+            else DecisionTrace.objects.select_related("recommendation").filter(recommendation__recommendation_id=pk).first()
+        if trace is None:
+            raise not_found(f"No decision trace {pk!r}")
+        return Response(s.TraceSerializer(trace).data)
+
+
+class AdaptationsView(APIView):
+    @extend_schema(parameters=[MODEL_ID], responses={200: s.AdaptationSerializer(many=True),
+                                                     **errors(401, 403, 404)},
+                   description="Learned state per (scope, scopeId) cell, in read order, with its evidence threshold.")
+    def get(self, request, pk):
+        return Response(selectors.adaptations(lifecycle_selectors.model_get(pk)))
+
+
+# ------------------------------------------------------------------------------------------- catalog
+
+
+class CatalogViewSet(viewsets.ModelViewSet):
+    """Catalog rows by key; every write is audited."""
+
+    lookup_field = "key"
+    lookup_value_regex = "[^/]+"
+
+    def get_object(self):
+        obj = self.get_queryset().filter(key=self.kwargs["key"]).first()
+        if obj is None:
+            raise not_found(f"No {self.queryset.model._meta.verbose_name} {self.kwargs['key']!r}")
+        return obj
+
+    def _audit(self, action: str, instance):
+        event_record(model=None, actor=self.request.user, action=f"catalog.{action}",
+                     to_value=instance.key, data={"kind": instance._meta.model_name})
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            self._audit("created", serializer.save())
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            self._audit("updated", serializer.save())
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            self._audit("deleted", instance)
+            instance.delete()
+
+
+def _catalog(model_cls, serializer_cls, perm_model: str):
+    return type(f"{model_cls.__name__}ViewSet", (CatalogViewSet,), {
+        "queryset": model_cls.objects.all(), "serializer_class": serializer_cls,
+        "write_permission": f"scoring.change_{perm_model}",
+        "write_permissions": {"create": f"scoring.add_{perm_model}", "destroy": f"scoring.delete_{perm_model}"},
+    })
+
+
+OfferViewSet = _catalog(Offer, s.OfferSerializer, "offer")
+CategoryViewSet = _catalog(Category, s.CategorySerializer, "category")
+ChannelViewSet = _catalog(Channel, s.ChannelSerializer, "channel")
+OutcomeTypeViewSet = _catalog(OutcomeType, s.OutcomeTypeSerializer, "outcometype")
+DecisionFlowViewSet = _catalog(DecisionFlow, s.DecisionFlowSerializer, "decisionflow")

@@ -1,0 +1,170 @@
+"""Serving: the catalog, score requests, decisions, responses, learned state per scope, traces."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from lifecycle.models import AlgorithmModel, ModelVersion
+
+from .choices import Classification, Direction, OutcomeCategory, Scope
+
+
+class OutcomeType(models.Model):
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    classification = models.CharField(max_length=16, choices=Classification.choices)
+    category = models.CharField(max_length=16, choices=OutcomeCategory.choices, default=OutcomeCategory.RESPONSE)
+    is_system = models.BooleanField(default=False)
+    ordinal = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, default="active")
+    version = models.PositiveIntegerField(default=1)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["ordinal", "key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Category(models.Model):
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Channel(models.Model):
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.OUTBOUND)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Offer(models.Model):
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="offers")
+    channels = models.ManyToManyField(Channel, blank=True, related_name="offers")
+    attributes = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class DecisionFlow(models.Model):
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+    offers = models.ManyToManyField(Offer, blank=True, related_name="flows")
+    family = models.CharField(max_length=255, blank=True, default="",
+                              help_text="whose champion scores, unless a model key is pinned")
+    model_key = models.CharField(max_length=255, blank=True, default="",
+                                 help_text="the score node's pinned model key (bypasses the registry)")
+    experiment_key = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ScoreRequest(models.Model):
+    """Kept for feedback by request id, for SCORE_REQUEST_RETENTION_DAYS."""
+
+    request_id = models.CharField(max_length=40, unique=True)
+    model = models.ForeignKey(AlgorithmModel, on_delete=models.CASCADE, related_name="score_requests")
+    version = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    inputs = models.JSONField(default=list)
+    results = models.JSONField(default=list)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
+class ModelAdaptation(models.Model):
+    """Learned state of one model in one (scope, scopeId) cell."""
+
+    model = models.ForeignKey(AlgorithmModel, on_delete=models.CASCADE, related_name="adaptations")
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    scope_id = models.CharField(max_length=255, blank=True, default="")
+    evidence = models.PositiveIntegerField(default=0)
+    positives = models.FloatField(default=0.0)
+    negatives = models.FloatField(default=0.0)
+    total_reward = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["scope", "scope_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "scope", "scope_id"], name="one_cell_per_scope"),
+            models.CheckConstraint(condition=Q(positives__gte=0) & Q(negatives__gte=0), name="cell_counts_positive"),
+        ]
+
+
+class Recommendation(models.Model):
+    recommendation_id = models.CharField(max_length=40, unique=True)
+    customer_id = models.CharField(max_length=255, db_index=True)
+    channel = models.CharField(max_length=100, blank=True, default="")
+    direction = models.CharField(max_length=16, blank=True, default="")
+    placement = models.CharField(max_length=100, blank=True, default="")
+    decision_flow_key = models.CharField(max_length=100, blank=True, default="")
+    model = models.ForeignKey(AlgorithmModel, null=True, on_delete=models.SET_NULL, related_name="+")
+    version = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    experiment_key = models.CharField(max_length=255, blank=True, default="")
+    arm = models.CharField(max_length=255, blank=True, default="")
+    attributes = models.JSONField(default=dict, blank=True)
+    offers = models.JSONField(default=list)  # [{rank, offerId, propensity, propensitySource}]
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+
+class Interaction(models.Model):
+    """One /respond call, kept once per idempotency key."""
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    recommendation = models.ForeignKey(Recommendation, null=True, blank=True, on_delete=models.SET_NULL)
+    customer_id = models.CharField(max_length=255, db_index=True)
+    offer_key = models.CharField(max_length=100, blank=True, default="")
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=64)
+    classification = models.CharField(max_length=16)
+    weight = models.FloatField()
+    channel = models.CharField(max_length=100, blank=True, default="")
+    direction = models.CharField(max_length=16, blank=True, default="")
+    conversion_value = models.FloatField(null=True, blank=True)
+    model = models.ForeignKey(AlgorithmModel, null=True, on_delete=models.SET_NULL, related_name="+")
+    warning = models.CharField(max_length=255, blank=True, default="")
+    response = models.JSONField(default=dict)
+    timestamp = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class DecisionTrace(models.Model):
+    recommendation = models.OneToOneField(Recommendation, on_delete=models.CASCADE, related_name="trace")
+    customer_id = models.CharField(max_length=255, db_index=True)
+    decision_flow_key = models.CharField(max_length=100, blank=True, default="")
+    funnel = models.JSONField(default=dict)
+    scoring_results = models.JSONField(default=list)
+    selected_offers = models.JSONField(default=list)
+    experiment_assignment = models.JSONField(default=dict)
+    model_keys = models.JSONField(default=list)
+    total_duration_ms = models.FloatField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -12,6 +12,7 @@ def ensure_schedules() -> None:
         ("reap stale training runs", REAPER, 1),
         ("watch champions' live success", "registry.tasks.watch_families", 5),
         ("auto-promote experiment winners", "registry.tasks.auto_promote_experiments", 60),
+        ("prune old score requests", "scoring.tasks.prune_score_requests", 24 * 60),
     ]
     for name, func, minutes in recurring:
         Schedule.objects.update_or_create(

@@ -558,7 +558,9 @@ def _learn(model: AlgorithmModel, *, offer, channel, direction, weight, attribut
     now = timezone.now()
     if model.model_type in ("thompson_bandit", "epsilon_greedy", "bayesian"):
         _learn_cells(model, offer=offer, channel=channel, direction=direction, weight=weight)
-        AlgorithmModel.objects.filter(pk=model.pk).update(last_learned_at=now)
+        # trainingSamples counts what the active state learned from: for continuous learners, responses.
+        AlgorithmModel.objects.filter(pk=model.pk).update(last_learned_at=now,
+                                                          training_samples=F("training_samples") + 1)
         return True
     if model.model_type == "online_learner":
         _learn_cells(model, offer=offer, channel=channel, direction=direction, weight=weight)
@@ -573,7 +575,8 @@ def _learn(model: AlgorithmModel, *, offer, channel, direction, weight, attribut
         state["updates"] = int(state.get("updates", 0)) + 1
         locked.model_state = state
         locked.last_learned_at = now
-        locked.save(update_fields=["model_state", "last_learned_at", "updated_at"])
+        locked.training_samples += 1
+        locked.save(update_fields=["model_state", "last_learned_at", "training_samples", "updated_at"])
         return True
     if model.model_type in TABULAR_TYPES and offer is not None:
         # A weighted sample for the next retrain; the serving version does not change until then.

@@ -60,6 +60,7 @@ def test_recommend_then_respond_teaches_every_cell(api, admin_user, catalog):
                      ("direction", "outbound"): 1, ("global", ""): 1}
     model.refresh_from_db()
     assert model.last_learned_at is not None and model.last_trained_at is None  # continuous: learned, not trained
+    assert model.training_samples == 1
     adaptations = api.get("/api/v1/algorithm-models/nbo/adaptations").json()
     assert [a["scope"] for a in adaptations] == ["offer", "channel", "direction", "category", "global"]
     assert adaptations[0]["threshold"] == 50 and adaptations[0]["trusted"] is False

@@ -113,3 +113,17 @@ def test_batch_limit_and_unknown_traits(api, analyst, capture, settings):
     r = api.post(url, {**CHURNY, "traits": ["nope"]}, format="json")
     assert r.status_code == 400 and "nope" in r.json()["error"]["message"]
     assert ScoreRequest.objects.count() == 0
+
+
+def test_score_requests_are_kept_for_the_retention_period(api, analyst, capture, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scoring import services
+
+    model = ready_model(analyst, capture)
+    api.post(f"/api/v1/algorithm-models/{model.key}/score", CHURNY, format="json")
+    settings.SCORE_REQUEST_RETENTION_DAYS = 30
+    assert services.score_requests_prune() == 0
+    assert services.score_requests_prune(now=timezone.now() + timedelta(days=31)) == 1

@@ -1,0 +1,7 @@
+"""Worker entry points of scoring: call a service, nothing else."""
+
+from . import services
+
+
+def prune_score_requests() -> int:
+    return services.score_requests_prune()

@@ -93,20 +93,22 @@ def version_list(*, model: AlgorithmModel) -> QuerySet[ModelVersion]:
     return model.versions.defer("artifact", "data_profile").prefetch_related("tags")
 
 
+def version_by_number(model: AlgorithmModel, ref: str) -> ModelVersion | None:
+    match = re.fullmatch(r"v?(\d+)", str(ref).strip())
+    return model.versions.filter(version_no=int(match.group(1))).first() if match else None
+
+
+def version_by_tag(model: AlgorithmModel, name: str) -> ModelVersion | None:
+    tag = VersionTag.objects.filter(model=model, name=str(name).strip()).select_related("version").first()
+    return tag.version if tag else None
+
+
 def version_by_ref(model: AlgorithmModel, ref: str) -> ModelVersion:
-    ref = str(ref).strip()
-    match = re.fullmatch(r"v?(\d+)", ref)
-    version = None
-    if match:
-        version = model.versions.filter(version_no=int(match.group(1))).first()
-    if version is None:
-        tag = VersionTag.objects.filter(model=model, name=ref).select_related("version").first()
-        version = tag.version if tag else None
+    """"vN" or "N" is a version number; anything else, or a number that does not exist, a tag name."""
+    version = version_by_number(model, ref) or version_by_tag(model, ref)
     if version is None:
         raise not_found(f"Model {model.key} has no version or tag {ref!r}")
     return version
-
-
 
 
 def event_list(*, model: AlgorithmModel | None = None, action: str = "") -> QuerySet[ModelEvent]:

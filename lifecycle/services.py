@@ -31,7 +31,7 @@ from .choices import (
 )
 from .errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
 from .labels import parse_quality
-from .selectors import version_by_ref
+from .selectors import version_by_number, version_by_ref, version_by_tag
 from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 log = logging.getLogger(__name__)
@@ -764,7 +764,11 @@ def version_activate(*, model: AlgorithmModel, actor, version: str | None = None
     model = _lock(model)
     if model.state == State.ARCHIVED:
         raise invalid_transition("An archived model serves nothing; restore it before activating a version")
-    target = version_by_ref(model, version or tag)
+    # A tag is looked up as a tag, a version as a number: a tag may be called "v1" and still mean v2.
+    target = version_by_number(model, version) if version else version_by_tag(model, tag)
+    if target is None:
+        what = f"version {version!r}" if version else f"tag {tag!r}"
+        raise not_found(f"Model {model.key} has no {what}")
     if target.artifact is None:
         raise ApplicationError(f"{target.label} was pruned and cannot serve; tag versions to keep them",
                                code="version_pruned", status=409)

@@ -1,6 +1,6 @@
 """One envelope for every error: {"error": {"code", "message", "status", "details"?}}."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -39,6 +39,10 @@ def error_response(exc: ApplicationError) -> Response:
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         return error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(ApplicationError(
+            "The request body is larger than this server accepts; send fewer rows per call (or split the upload)",
+            code="payload_too_large", status=413))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found")
     elif isinstance(exc, PermissionDenied):

@@ -59,3 +59,28 @@ def test_seed_demo_loads_models_in_different_states_once():
     assert AlgorithmModel.objects.get(key="churn-risk").versions.count() == 2
     call_command("seed_demo", stdout=io.StringIO())  # not twice
     assert AlgorithmModel.objects.count() == len(states)
+
+
+def test_migrations_match_the_models():
+    call_command("makemigrations", "--check", "--dry-run", stdout=io.StringIO())
+
+
+def test_the_production_profile_passes_check_deploy():
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HTTPS": "1", "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(60),
+           "ALLOWED_HOSTS": "models.example.com"}
+    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env=env,
+                         capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                             os.path.abspath(__file__)))))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_an_oversized_body_is_a_413_with_a_message(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    r = api.post("/api/v1/algorithm-models", {"key": "k", "name": "x" * 2000, "modelType": "scorecard"},
+                 format="json")
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"

@@ -234,3 +234,18 @@ def test_events_are_append_only(analyst):
         event.delete()
     with pytest.raises(PermissionError):
         ModelEvent.objects.filter(model=model).update(message="x")
+
+
+def test_audit_rows_resist_a_plain_sql_update_on_postgresql(analyst):
+    from django.db import DatabaseError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigger is PostgreSQL's; SQLite relies on the model and queryset guards")
+    make_model(analyst)
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE lifecycle_modelevent SET message = 'tampered'")
+    with pytest.raises(DatabaseError, match="append-only"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM lifecycle_modelevent")
+    assert ModelEvent.objects.filter(message="tampered").count() == 0

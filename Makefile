@@ -43,3 +43,8 @@ test-fast: install
 
 clean:
 	rm -rf var/db.sqlite3* var/test.sqlite3* var/staticfiles
+
+# Serving benchmark (not a test): its own PostgreSQL database (BENCH_PG_URL, default
+# postgres://postgres@127.0.0.1:5432) and gunicorn; prints the figures. See docs/BENCHMARKS.md.
+bench: install
+	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_scoring.py $(BENCH_ARGS)

@@ -179,6 +179,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lifecycle.api.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "OperationalStatusEnum": "lifecycle.choices.OperationalStatus",
         "RunStatusEnum": "lifecycle.choices.RunStatus",

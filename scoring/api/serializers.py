@@ -160,11 +160,13 @@ class TraceSerializer(serializers.ModelSerializer):
     def get_result(self, obj) -> dict:
         return {"offers": obj.recommendation.offers}
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if self.context.get("brief"):
-            data.pop("scoringResults")
-        return data
+
+
+class TraceBriefSerializer(TraceSerializer):
+    """A trace in a list: everything but the per-candidate scoring results."""
+
+    class Meta(TraceSerializer.Meta):
+        fields = [f for f in TraceSerializer.Meta.fields if f != "scoringResults"]
 
 
 class AdaptationSerializer(serializers.Serializer):
@@ -209,6 +211,7 @@ class OfferSerializer(StrictModelSerializer):
                                             required=False)
     channels = serializers.SlugRelatedField(slug_field="key", queryset=Channel.objects.all(), many=True,
                                             required=False)
+    attributes = serializers.DictField(required=False)
 
     class Meta:
         model = Offer

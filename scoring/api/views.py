@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle.api.serializers import StrictSerializer
+from lifecycle.api.pagination import LimitOffsetPagination
 from lifecycle.api.views import MODEL_ID, errors
 from lifecycle.errors import ApplicationError, not_found
 from lifecycle.services import event_record
@@ -130,29 +131,32 @@ class TraceFilterSerializer(serializers.Serializer):
     model = serializers.CharField(required=False, default="")
     since = serializers.DateTimeField(required=False, default=None)
     until = serializers.DateTimeField(required=False, default=None)
-    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=200)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+
+class TracePagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
 
 
 class DecisionTraceViewSet(viewsets.GenericViewSet):
     serializer_class = s.TraceSerializer
     queryset = DecisionTrace.objects.none()
+    pagination_class = TracePagination
 
     @extend_schema(parameters=[OpenApiParameter(n, t) for n, t in (
         ("customerId", str), ("requestId", str), ("offer", str), ("model", str), ("since", OpenApiTypes.DATETIME),
-        ("until", OpenApiTypes.DATETIME), ("limit", int), ("offset", int))],
-        responses={200: s.TraceSerializer(many=True), **errors(400, 401, 403)},
-        description="limit 50 by default, 200 at most.")
+        ("until", OpenApiTypes.DATETIME))],
+        responses={200: s.TraceBriefSerializer(many=True), **errors(400, 401, 403)},
+        description="limit 50 by default, 200 at most (a larger limit is refused).")
     def list(self, request):
         f = TraceFilterSerializer(data=request.query_params)
         f.is_valid(raise_exception=True)
         v = f.validated_data
         qs = selectors.trace_list(customer_id=v["customerId"], request_id=v["requestId"], offer=v["offer"],
                                   model=v["model"], since=v["since"], until=v["until"])
-        total = qs.count()
-        page = qs[v["offset"]:v["offset"] + v["limit"]]
-        return Response({"count": total, "limit": v["limit"], "offset": v["offset"],
-                         "results": s.TraceSerializer(page, many=True, context={"brief": True}).data})
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(s.TraceBriefSerializer(page, many=True).data)
 
     @extend_schema(responses={200: s.TraceSerializer, **errors(401, 403, 404)})
     def retrieve(self, request, pk=None):

@@ -1,0 +1,737 @@
+#!/usr/bin/env python
+"""Serving benchmark: `make bench` (not a test; pytest collects only test_*.py).
+
+One run, on its own PostgreSQL database (created, migrated and dropped here) and its own gunicorn
+(2 sync workers, OMP_NUM_THREADS=1, a free 127.0.0.1 port), prints side by side:
+
+1. single-row score requests/s over HTTP against the /healthz floor (same client, same concurrency);
+2. batch scoring rows/s (1,000 and 10,000 rows per request) over HTTP and in-process through
+   scoring.services.score, against raw trainers.load(artifact).predict_proba of the same artifact;
+3. recommend latency (p50/p99) with 10 and with 200 offers (a thompson_bandit champion);
+4. respond throughput with 4 concurrent clients (a unique idempotency key per call);
+
+plus the RSS of the gunicorn workers, and the database queries per API call (in-process). Every loop
+is bounded in count and in time; every target is 127.0.0.1. Options: --seconds (per timed phase),
+--clients, --workers, --json PATH. Environment: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432);
+DB_CONN_MAX_AGE and the other settings pass through to gunicorn.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before numpy / scikit-learn are imported anywhere in this process (the in-process measurements).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+HOST = "127.0.0.1"
+FAMILY = "bench-offers"
+LR_KEY = "bench-lr"
+BANDIT_KEY = "bench-bandit"
+TRAIN_ROWS = 1000
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------ HTTP client
+
+
+class Client:
+    """One connection per thread, reused while the server keeps it open (gunicorn's sync workers close
+    it after every response; http.client then reconnects on the next request)."""
+
+    def __init__(self, port: int, token: str | None = None, timeout: float = 120) -> None:
+        self.port, self.timeout = port, timeout
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Token {token}"
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        hdrs = {**self.headers, **(headers or {})}
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=body, headers=hdrs)
+                resp = self.conn.getresponse()
+                data = resp.read()
+                if resp.will_close:
+                    self.conn.close()
+                return resp.status, data
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    http.client.CannotSendRequest, http.client.ResponseNotReady):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def pct(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    return sorted_values[i]
+
+
+def run_load(port: int, *, token: str | None, clients: int, seconds: float, max_requests: int, make_request,
+             expect: int | tuple = 200) -> dict:
+    """`clients` threads, each on its own connection, until `seconds` pass or `max_requests` are sent.
+    make_request(i) -> (method, path, body bytes | None, extra headers | None)."""
+    expect = (expect,) if isinstance(expect, int) else expect
+    lock = threading.Lock()
+    state = {"next": 0, "errors": 0, "first_error": None}
+    latencies: list[float] = []
+    samples: list[bytes] = []
+    barrier = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def take() -> int | None:
+        with lock:
+            if state["next"] >= max_requests or time.perf_counter() >= stop_at[0]:
+                return None
+            state["next"] += 1
+            return state["next"] - 1
+
+    def worker() -> None:
+        client = Client(port, token)
+        mine: list[float] = []
+        barrier.wait()
+        try:
+            while (i := take()) is not None:
+                method, path, body, headers = make_request(i)
+                t0 = time.perf_counter()
+                try:
+                    status, data = client.request(method, path, body, headers)
+                except Exception as exc:  # noqa: BLE001 - counted and shown
+                    status, data = -1, repr(exc).encode()
+                mine.append(time.perf_counter() - t0)
+                if status not in expect:
+                    with lock:
+                        state["errors"] += 1
+                        state["first_error"] = state["first_error"] or f"{status}: {data[:300]!r}"
+                elif not samples:
+                    samples.append(data)
+        finally:
+            client.close()
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    stop_at[0] = time.perf_counter() + seconds
+    started = time.perf_counter()
+    barrier.wait()
+    for t in threads:
+        t.join(seconds + 180)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    n = len(latencies)
+    return {"requests": n, "seconds": round(elapsed, 3), "rps": n / elapsed if elapsed else 0.0,
+            "p50_ms": pct(latencies, 0.50) * 1000, "p99_ms": pct(latencies, 0.99) * 1000,
+            "errors": state["errors"], "first_error": state["first_error"],
+            "sample": samples[0] if samples else b""}
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == master_pid:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def machine() -> dict:
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {"nproc": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
+            "python": platform.python_version(), "kernel": platform.release()}
+
+
+class Gunicorn:
+    def __init__(self, env: dict, workers: int, log_path: Path) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self.log_file = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.proc = subprocess.Popen(
+            [str(gunicorn), "config.wsgi", "--bind", f"{HOST}:{self.port}", "--workers", str(workers),
+             "--worker-class", "sync", "--timeout", "180", "--graceful-timeout", "5", "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.workers: list[int] = []
+
+    def wait_ready(self, expected_workers: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        client = Client(self.port)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                status, _ = client.request("GET", "/healthz")
+                self.workers = worker_pids(self.proc.pid)
+                if status == 200 and len(self.workers) >= expected_workers:
+                    client.close()
+                    return
+            except OSError:
+                client.close()
+                client = Client(self.port)
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def rss(self) -> dict[int, float]:
+        self.workers = worker_pids(self.proc.pid) or self.workers
+        return {pid: rss_mb(pid) for pid in self.workers}
+
+    def log_tail(self, n: int = 30) -> str:
+        try:
+            self.log_file.flush()
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        workers = worker_pids(self.proc.pid) or self.workers
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for pid in workers:  # orphans, if the master died first
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log_file.close()
+
+
+# ------------------------------------------------------------------------------------------ database
+
+
+def admin_url(base: str, db: str) -> str:
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}/{db}"
+
+
+def create_database(base: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url(base, "postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(base: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url(base, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(env: dict, *args: str) -> str:
+    out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+# ------------------------------------------------------------------------------------------ setup (in-process)
+
+
+def input_rows(n: int, seed: int) -> list[dict]:
+    from tests.factories import sample_rows
+
+    return [{"features": r["features"], "content": r["content"]} for r in sample_rows(n, seed=seed)]
+
+
+def setup_models(admin) -> dict:
+    from lifecycle import services as lifecycle_services
+    from lifecycle.models import AlgorithmModel
+    from tests.factories import sample_rows
+    from tests.scoring.conftest import live_model, make_catalog
+
+    t0 = time.perf_counter()
+    lr = lifecycle_services.model_create(actor=admin, key=LR_KEY, name="Bench churn (logistic regression)",
+                                         model_type="logistic_regression", traits=[{"name": "churn"}])
+    lifecycle_services.sample_add_batch(model=lr, actor=admin, samples=sample_rows(TRAIN_ROWS, seed=3))
+    run = lifecycle_services.model_train_enqueue(model=lr, actor=admin)
+    lifecycle_services.run_execute(run_id=run.pk)
+    lr = AlgorithmModel.objects.select_related("active_version").get(pk=lr.pk)
+    if not lr.is_scorable:
+        raise RuntimeError(f"{LR_KEY} did not train: {lr.state} {lr.last_operation if hasattr(lr, 'last_operation') else ''}")
+    train_s = time.perf_counter() - t0
+
+    make_catalog(10)  # channels email (outbound) and web (inbound), categories cards and loans, offers 0-9
+    bandit = live_model(admin, key=BANDIT_KEY, model_type="thompson_bandit", family=FAMILY)
+    if bandit.registry_status != "champion" or bandit.status != "active":
+        raise RuntimeError(f"{BANDIT_KEY} is {bandit.status}/{bandit.registry_status}, not an active champion")
+    return {"lr": lr, "bandit": bandit, "train_seconds": train_s}
+
+
+def add_offers(total: int) -> None:
+    from scoring.models import Category, Channel, Offer
+
+    channels = list(Channel.objects.filter(key__in=["email", "web"]))
+    cards, loans = Category.objects.get(key="cards"), Category.objects.get(key="loans")
+    have = Offer.objects.count()
+    for i in range(have, total):
+        offer = Offer.objects.create(key=f"offer-{i}", name=f"Offer {i}", category=cards if i % 2 else loans,
+                                     attributes={"apr": 10 + i})
+        offer.channels.set(channels)
+
+
+# ------------------------------------------------------------------------------------------ in-process timing
+
+
+def timed_repeat(fn, *, max_reps: int, seconds: float, min_reps: int = 1) -> list[float]:
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < max_reps and (len(times) < min_reps or time.perf_counter() < deadline):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def query_counts(admin_token: str, analyst_token: str, rows_1k: list[dict]) -> dict:
+    """Database queries per API call, through the whole Django stack (middleware, DRF, services)."""
+    from django.db import connection
+    from django.test import Client as DjangoClient
+    from django.test.utils import CaptureQueriesContext
+
+    def count(token: str | None, method: str, path: str, body: dict | None = None, **headers) -> tuple[int, int]:
+        client = DjangoClient(HTTP_HOST=HOST)
+        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+        if token:
+            extra["HTTP_AUTHORIZATION"] = f"Token {token}"
+        with CaptureQueriesContext(connection) as ctx:
+            if method == "GET":
+                resp = client.get(path, **extra)
+            else:
+                resp = client.post(path, data=json.dumps(body), content_type="application/json", **extra)
+        return resp.status_code, len(ctx.captured_queries)
+
+    one = rows_1k[0]
+    out = {}
+    # Warm: the version cache and the token's last-used stamp (written at most once a minute).
+    count(admin_token, "POST", f"/api/v1/algorithm-models/{LR_KEY}/score", one)
+    count(analyst_token, "POST", f"/api/v1/algorithm-models/{LR_KEY}/score", one)
+    out["healthz"] = count(None, "GET", "/healthz")
+    out["score 1 row (admin)"] = count(admin_token, "POST", f"/api/v1/algorithm-models/{LR_KEY}/score", one)
+    out["score 1 row (analyst)"] = count(analyst_token, "POST", f"/api/v1/algorithm-models/{LR_KEY}/score", one)
+    out["score 1,000 rows (admin)"] = count(admin_token, "POST", f"/api/v1/algorithm-models/{LR_KEY}/score",
+                                            {"inputs": rows_1k})
+    return out
+
+
+def count_recommend_respond(admin_token: str, label: str) -> dict:
+    from django.db import connection
+    from django.test import Client as DjangoClient
+    from django.test.utils import CaptureQueriesContext
+
+    client = DjangoClient(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Token {admin_token}")
+    body = {"customerId": "q-count", "channel": "email", "family": FAMILY, "limit": 5}
+    client.post("/api/v1/recommend", data=json.dumps(body), content_type="application/json")  # warm the cache
+    with CaptureQueriesContext(connection) as ctx:
+        resp = client.post("/api/v1/recommend", data=json.dumps(body), content_type="application/json")
+    out = {f"recommend ({label})": (resp.status_code, len(ctx.captured_queries))}
+    rec = resp.json()
+    with CaptureQueriesContext(connection) as ctx:
+        resp = client.post("/api/v1/respond", data=json.dumps({
+            "customerId": "q-count", "recommendationId": rec["recommendationId"], "rank": 1, "outcome": "click"}),
+            content_type="application/json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex)
+    out[f"respond (after recommend, {label})"] = (resp.status_code, len(ctx.captured_queries))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ main
+
+
+def fmt(x: float, digits: int = 1) -> str:
+    if x != x:  # nan
+        return "-"
+    return f"{x:,.{digits}f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 8)),
+                        help="length of each timed HTTP phase (default 8)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent client threads (default 4)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
+    args = parser.parse_args()
+    if not 1 <= args.clients <= 32 or not 1 <= args.workers <= 16 or not 1 <= args.seconds <= 60:
+        parser.error("clients 1-32, workers 1-16, seconds 1-60")
+
+    pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+    if urlsplit(pg_base).hostname not in ("127.0.0.1", "localhost"):
+        parser.error("BENCH_PG_URL must point at 127.0.0.1")
+    db_name = f"lifecycle_bench_{os.getpid()}"
+    db_url = admin_url(pg_base, db_name)
+    env = {**os.environ, "DATABASE_URL": db_url, "OMP_NUM_THREADS": "1", "DJANGO_SETTINGS_MODULE": "config.settings",
+           "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
+    env.pop("REDIS_URL", None)  # the broker is not measured here; nothing is enqueued while serving
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
+    os.environ.pop("REDIS_URL", None)
+
+    # SIGTERM runs the same clean-up as Ctrl-C.
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    results: dict = {"machine": machine(), "command": "make bench", "db": "postgresql",
+                     "settings": {"workers": args.workers, "clients": args.clients, "seconds": args.seconds,
+                                  "OMP_NUM_THREADS": "1",
+                                  "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "0 (default)")}}
+    m = results["machine"]
+    log(f"machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}")
+    log(f"database {db_name} on {urlsplit(pg_base).hostname}; gunicorn {args.workers} sync workers; "
+        f"{args.clients} client threads; {args.seconds:g} s per timed phase")
+    results["loadavg_start"] = os.getloadavg()
+    log(f"load average before: {' '.join(f'{x:.2f}' for x in results['loadavg_start'])} (other processes share "
+        "these CPUs: compare runs on a quiet machine)")
+    bench_started = time.perf_counter()
+    server: Gunicorn | None = None
+    created = False
+    log_dir = Path(tempfile.mkdtemp(prefix="lifecycle-bench-"))
+    try:
+        create_database(pg_base, db_name)
+        created = True
+        t0 = time.perf_counter()
+        manage(env, "migrate", "--noinput", "-v", "0")
+        admin_token = manage(env, "adduser", "bench-admin", "--role", "admin", "--token").strip().splitlines()[-1]
+        analyst_token = manage(env, "adduser", "bench-analyst", "--role", "analyst",
+                               "--token").strip().splitlines()[-1]
+        log(f"migrated and made users in {time.perf_counter() - t0:.1f} s")
+
+        import django
+
+        django.setup()
+        from django.contrib.auth import get_user_model
+        from django.db import connections
+
+        from lifecycle import trainers
+        from lifecycle.models import ModelVersion
+        from scoring import services as scoring_services
+        from scoring.models import ModelAdaptation
+
+        admin = get_user_model().objects.get(username="bench-admin")
+        models = setup_models(admin)
+        lr = models["lr"]
+        log(f"trained {LR_KEY} on {TRAIN_ROWS} rows in {models['train_seconds']:.1f} s "
+            f"({lr.active_version.label}); {BANDIT_KEY} is the active champion of {FAMILY} with 10 offers")
+        artifact = bytes(ModelVersion.objects.values_list("artifact", flat=True).get(pk=lr.active_version_id))
+        results["artifact_bytes"] = len(artifact)
+        rows_10k = input_rows(10_000, seed=11)
+        rows_1k = rows_10k[:1000]
+
+        # -------------------------------------------------------------- in-process: raw vs service
+        t0 = time.perf_counter()
+        raw = trainers.load(artifact, threads=1)
+        load_ms = (time.perf_counter() - t0) * 1000
+        loads = timed_repeat(lambda: trainers.load(artifact, threads=1), max_reps=20, seconds=2)
+        load_ms = min([load_ms, *[x * 1000 for x in loads]])
+        results["artifact_load_ms"] = load_ms
+        inproc: dict = {}
+        for n, rows in ((1, rows_1k[:1]), (1000, rows_1k), (10_000, rows_10k)):
+            reps = {1: 2000, 1000: 30, 10_000: 6}[n]
+            secs = {1: 2, 1000: 3, 10_000: 5}[n]
+            raw.predict_proba(rows)  # warm
+            raw_t = timed_repeat(lambda rows=rows: raw.predict_proba(rows), max_reps=reps, seconds=secs)
+            scoring_services.score(model=lr, actor=admin, inputs=rows)  # warm: the version cache
+            svc_t = timed_repeat(lambda rows=rows: scoring_services.score(model=lr, actor=admin, inputs=rows),
+                                 max_reps=reps, seconds=secs)
+            inproc[n] = {"raw_rows_s": n / (sorted(raw_t)[len(raw_t) // 2]),
+                         "service_rows_s": n / (sorted(svc_t)[len(svc_t) // 2]),
+                         "raw_ms": sorted(raw_t)[len(raw_t) // 2] * 1000,
+                         "service_ms": sorted(svc_t)[len(svc_t) // 2] * 1000,
+                         "reps": (len(raw_t), len(svc_t))}
+        results["inprocess"] = inproc
+        log(f"in-process: artifact load {load_ms:.1f} ms; raw predict_proba 1 row "
+            f"{inproc[1]['raw_ms']:.2f} ms, services.score 1 row {inproc[1]['service_ms']:.2f} ms")
+
+        queries = query_counts(admin_token, analyst_token, rows_1k)
+        queries.update(count_recommend_respond(admin_token, "10 offers"))
+        connections.close_all()
+
+        # -------------------------------------------------------------- gunicorn
+        server = Gunicorn(env, args.workers, log_dir / "gunicorn.log")
+        server.wait_ready(args.workers)
+        rss = {"boot": server.rss()}
+        log(f"gunicorn on {HOST}:{server.port}, workers {server.workers}, "
+            f"RSS {', '.join(fmt(v) for v in rss['boot'].values())} MiB")
+
+        score_path = f"/api/v1/algorithm-models/{LR_KEY}/score"
+        single_bodies = [json.dumps(r).encode() for r in rows_1k[:200]]
+        # Warm-up: every worker loads the version once (then it stays cached per process).
+        run_load(server.port, token=admin_token, clients=args.clients, seconds=3, max_requests=8 * args.workers,
+                 make_request=lambda i: ("POST", score_path, single_bodies[i % 200], None))
+        run_load(server.port, token=None, clients=args.clients, seconds=2, max_requests=20,
+                 make_request=lambda i: ("GET", "/healthz", None, None))
+
+        log(f"1/4 /healthz floor: {args.clients} clients, {args.seconds:g} s")
+        floor = run_load(server.port, token=None, clients=args.clients, seconds=args.seconds, max_requests=100_000,
+                         make_request=lambda i: ("GET", "/healthz", None, None))
+        log(f"1/4 single-row score: {args.clients} clients, {args.seconds:g} s")
+        single = run_load(server.port, token=admin_token, clients=args.clients, seconds=args.seconds,
+                          max_requests=100_000,
+                          make_request=lambda i: ("POST", score_path, single_bodies[i % 200], None))
+        card = json.loads(single["sample"] or b"{}")
+        if "scores" not in card or "churn" not in card.get("scores", {}):
+            raise RuntimeError(f"unexpected score answer: {single['sample'][:300]!r} / {single['first_error']}")
+        short = max(2.0, args.seconds / 2)
+        log(f"1/4 the same with one client (uncontended latency), {short:g} s each")
+        floor_1 = run_load(server.port, token=None, clients=1, seconds=short, max_requests=50_000,
+                           make_request=lambda i: ("GET", "/healthz", None, None))
+        single_1 = run_load(server.port, token=admin_token, clients=1, seconds=short, max_requests=50_000,
+                            make_request=lambda i: ("POST", score_path, single_bodies[i % 200], None))
+        results["single"] = {"healthz": floor, "score": single, "healthz_1": floor_1, "score_1": single_1}
+        rss["after single-row"] = server.rss()
+
+        log("2/4 batch scoring over HTTP: 1,000 and 10,000 rows per request, one client")
+        batch_http = {}
+        for n, rows, reps, secs in ((1000, rows_1k, 20, 6), (10_000, rows_10k, 5, 15)):
+            body = json.dumps({"inputs": rows}).encode()
+            res = run_load(server.port, token=admin_token, clients=1, seconds=secs, max_requests=reps,
+                           make_request=lambda i, body=body: ("POST", score_path, body, None))
+            answer = json.loads(res["sample"] or b"{}")
+            if answer.get("metadata", {}).get("count") != n:
+                raise RuntimeError(f"batch of {n}: unexpected answer {res['first_error'] or res['sample'][:300]!r}")
+            res["rows_s"] = n / (res["p50_ms"] / 1000)
+            res["request_mb"] = len(body) / 1e6
+            batch_http[n] = res
+        results["batch_http"] = batch_http
+        rss["after batch"] = server.rss()
+
+        log(f"3/4 recommend, 10 offers: 1 client, {args.seconds:g} s")
+        def recommend_request(i: int):
+            body = {"customerId": f"cust-{i % 500}", "channel": "email", "family": FAMILY, "limit": 5}
+            return "POST", "/api/v1/recommend", json.dumps(body).encode(), None
+
+        def recommend_phase(label: str) -> dict:
+            res = run_load(server.port, token=admin_token, clients=1, seconds=args.seconds, max_requests=5000,
+                           make_request=recommend_request)
+            answer = json.loads(res["sample"] or b"{}")
+            if not answer.get("recommendationId") or len(answer.get("offers", [])) != 5:
+                raise RuntimeError(f"recommend ({label}): unexpected answer "
+                                   f"{res['first_error'] or res['sample'][:300]!r}")
+            return res
+
+        recommend = {"10": recommend_phase("10 offers")}
+        add_offers(200)
+        queries.update(count_recommend_respond(admin_token, "200 offers"))
+        connections.close_all()
+        log(f"3/4 recommend, 200 offers: 1 client, {args.seconds:g} s")
+        recommend["200"] = recommend_phase("200 offers")
+        results["recommend"] = recommend
+
+        # Recommendations to respond to: a pool made here (customers must match), reused with fresh keys.
+        pool = []
+        setup_client = Client(server.port, admin_token)
+        for i in range(40):
+            status, data = setup_client.request("POST", "/api/v1/recommend", json.dumps(
+                {"customerId": f"resp-{i}", "channel": "email", "family": FAMILY, "limit": 5}).encode())
+            if status != 200:
+                raise RuntimeError(f"recommend for respond: {status} {data[:300]!r}")
+            pool.append((f"resp-{i}", json.loads(data)["recommendationId"]))
+        setup_client.close()
+
+        def global_evidence() -> int:
+            cell = ModelAdaptation.objects.filter(model=models["bandit"], scope="global", scope_id="").first()
+            return cell.evidence if cell else 0
+
+        evidence_before = global_evidence()
+        connections.close_all()
+        outcomes = ("click", "dismiss", "accept", "decline")
+
+        def respond_request(i: int):
+            customer, rec_id = pool[i % len(pool)]
+            body = {"customerId": customer, "recommendationId": rec_id, "rank": 1 + i % 5,
+                    "outcome": outcomes[i % len(outcomes)]}
+            return "POST", "/api/v1/respond", json.dumps(body).encode(), {"Idempotency-Key": uuid.uuid4().hex}
+
+        log(f"4/4 respond: 1 client, {short:g} s, then 4 clients, {args.seconds:g} s; a unique idempotency key "
+            "per call")
+        respond_1 = run_load(server.port, token=admin_token, clients=1, seconds=short, max_requests=10_000,
+                             make_request=respond_request, expect=201)
+        respond = run_load(server.port, token=admin_token, clients=4, seconds=args.seconds, max_requests=20_000,
+                           make_request=respond_request, expect=201)
+        answer = json.loads(respond["sample"] or b"{}")
+        if not answer.get("learned"):
+            raise RuntimeError(f"respond did not learn: {respond['first_error'] or respond['sample'][:300]!r}")
+        respond["evidence_delta"] = global_evidence() - evidence_before
+        respond["ok"] = respond["requests"] - respond["errors"] + respond_1["requests"] - respond_1["errors"]
+        connections.close_all()
+        results["respond"] = respond
+        results["respond_1"] = respond_1
+        rss["end"] = server.rss()
+        results["rss_mb"] = {k: list(v.values()) for k, v in rss.items()}
+        results["queries"] = queries
+        results["total_seconds"] = time.perf_counter() - bench_started
+        results["loadavg_end"] = os.getloadavg()
+        report(results)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2, default=lambda o: o.decode(errors="replace")[:200]
+                                            if isinstance(o, bytes) else str(o)))
+        failed = [name for name, r in (("healthz", floor), ("score", single), ("respond", respond),
+                                       ("healthz 1", floor_1), ("score 1", single_1), ("respond 1", respond_1),
+                                       ("recommend 10", recommend["10"]), ("recommend 200", recommend["200"]))
+                  if r["errors"]]
+        if failed:
+            log(f"errors in {failed}; gunicorn log tail:\n{server.log_tail()}")
+            return 1
+        if respond["evidence_delta"] != respond["ok"]:
+            log(f"respond: {respond['ok']} calls answered 201 but the global cell gained {respond['evidence_delta']}")
+            return 1
+        return 0
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+        return 130
+    finally:
+        if server is not None:
+            server.stop()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001 - django may not be set up yet
+            pass
+        if created and not args.keep_db:
+            drop_database(pg_base, db_name)
+            log(f"dropped database {db_name}")
+        for f in log_dir.iterdir():
+            f.unlink()
+        log_dir.rmdir()
+
+
+def report(r: dict) -> None:
+    m, s = r["machine"], r["settings"]
+    single, floor = r["single"]["score"], r["single"]["healthz"]
+    line = "-" * 100
+    print()
+    print(line)
+    print(f"Benchmark: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, Python {m['python']}; PostgreSQL; "
+          f"gunicorn {s['workers']} sync workers, OMP_NUM_THREADS=1, DB_CONN_MAX_AGE={s['DB_CONN_MAX_AGE']}")
+    print(line)
+    single_1, floor_1 = r["single"]["score_1"], r["single"]["healthz_1"]
+    print(f"1. Single-row requests over HTTP (POST .../score against GET /healthz on the same server)")
+    print(f"   {'':34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'errors':>8}")
+    for name, x in ((f"/healthz, {s['clients']} clients", floor), (f"score 1 row, {s['clients']} clients", single),
+                    ("/healthz, 1 client", floor_1), ("score 1 row, 1 client", single_1)):
+        print(f"   {name:34}{fmt(x['rps']):>10}{fmt(x['p50_ms'], 2):>10}{fmt(x['p99_ms'], 2):>10}"
+              f"{x['requests']:>10}{x['errors']:>8}")
+    print(f"   ratio score / floor: {single['rps'] / floor['rps']:.2f} with {s['clients']} clients, "
+          f"{single_1['rps'] / floor_1['rps']:.2f} with 1 client")
+    print()
+    ip = r["inprocess"]
+    print("2. Scoring rows per second, one stream (median call; HTTP batches: one client)")
+    print(f"   {'rows per call':>14}{'raw predict_proba':>19}{'services.score':>16}{'HTTP':>12}"
+          f"{'service/raw':>13}{'HTTP/raw':>10}{'HTTP/service':>14}")
+    for n in (1, 1000, 10_000):
+        raw, svc = ip[n]["raw_rows_s"], ip[n]["service_rows_s"]
+        over_http = 1000 / single_1["p50_ms"] if n == 1 else r["batch_http"][n]["rows_s"]
+        print(f"   {n:>14,}{fmt(raw, 0):>19}{fmt(svc, 0):>16}{fmt(over_http, 0):>12}"
+              f"{svc / raw:>13.2f}{over_http / raw:>10.3f}{over_http / svc:>14.2f}")
+    print(f"   per call, 1 row: raw {ip[1]['raw_ms']:.2f} ms, services.score {ip[1]['service_ms']:.2f} ms, "
+          f"HTTP {single_1['p50_ms']:.2f} ms (1 client p50); artifact {r['artifact_bytes'] / 1024:.1f} KiB, "
+          f"trainers.load {r['artifact_load_ms']:.1f} ms (once per worker: cached)")
+    for n in (1000, 10_000):
+        b = r["batch_http"][n]
+        print(f"   HTTP {n:,} rows: {b['requests']} requests, p50 {fmt(b['p50_ms'], 0)} ms, "
+              f"request body {b['request_mb']:.2f} MB; in-process services.score {ip[n]['service_ms']:.0f} ms, "
+              f"raw {ip[n]['raw_ms']:.0f} ms")
+    print()
+    rec = r["recommend"]
+    print("3. Recommend (thompson_bandit champion, limit 5, one client)")
+    print(f"   {'offers':>8}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>10}{'requests':>10}{'errors':>8}")
+    for k in ("10", "200"):
+        x = rec[k]
+        print(f"   {k:>8}{fmt(x['p50_ms'], 2):>10}{fmt(x['p99_ms'], 2):>10}{fmt(x['rps']):>10}"
+              f"{x['requests']:>10}{x['errors']:>8}")
+    print(f"   ratio 200 / 10 offers: p50 {rec['200']['p50_ms'] / rec['10']['p50_ms']:.2f}, "
+          f"p99 {rec['200']['p99_ms'] / rec['10']['p99_ms']:.2f}")
+    print()
+    rp, rp1 = r["respond"], r["respond_1"]
+    print("4. Respond on PostgreSQL (a unique idempotency key per call; the bandit learns on every call)")
+    print(f"   {'clients':>8}{'resp/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'errors':>8}")
+    for k, x in (("1", rp1), ("4", rp)):
+        print(f"   {k:>8}{fmt(x['rps']):>10}{fmt(x['p50_ms'], 2):>10}{fmt(x['p99_ms'], 2):>10}"
+              f"{x['requests']:>10}{x['errors']:>8}")
+    print(f"   ratio 4 clients / 1 client {rp['rps'] / rp1['rps']:.2f}; 4 clients / floor {rp['rps'] / floor['rps']:.2f}; "
+          f"global cell evidence +{rp['evidence_delta']} for {rp['ok']} answered calls "
+          f"({'exact' if rp['evidence_delta'] == rp['ok'] else 'MISMATCH'})")
+    print()
+    print("RSS of the gunicorn workers (MiB, per worker)")
+    for k, v in r["rss_mb"].items():
+        print(f"   {k:20}{'  '.join(fmt(x) for x in v)}")
+    print()
+    print("Database queries per API call (in-process Django test client, same stack)")
+    for k, (status, n) in r["queries"].items():
+        print(f"   {k:40}{n:>4}   (HTTP {status})")
+    print(line)
+    print(f"total {r['total_seconds']:.0f} s; load average before {r['loadavg_start'][0]:.2f}, "
+          f"after {r['loadavg_end'][0]:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

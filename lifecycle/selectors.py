@@ -15,7 +15,9 @@ MODEL_FILTERS = ("state", "status", "registry_status", "family", "model_type")
 
 def model_get(ref, *, for_update: bool = False) -> AlgorithmModel:
     """A model by numeric id or by key."""
-    qs = AlgorithmModel.objects.select_related("active_version", "last_run")
+    # The version comes along without its artifact and data profile (large, and not needed to serve).
+    qs = AlgorithmModel.objects.select_related("active_version", "last_run").defer(
+        "active_version__artifact", "active_version__data_profile")
     ref = str(ref)
     model = qs.filter(pk=int(ref)).first() if ref.isdigit() else qs.filter(key=ref).first()
     if model is None:

@@ -159,7 +159,11 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
                                    "own feedback")
         cleaned[0]["feedback"] = feedback
     # One read of the active version: the whole request is answered by it, whatever swaps meanwhile.
-    version = ModelVersion.objects.defer("artifact", "data_profile").get(pk=model.active_version_id)
+    # model_get brought the version along (without its artifact); otherwise read it once, also without.
+    if AlgorithmModel.active_version.is_cached(model):
+        version = model.active_version
+    else:
+        version = ModelVersion.objects.defer("artifact", "data_profile").get(pk=model.active_version_id)
     known = list(version.trait_keys) or list(learning_traits(version))
     wanted = traits or known
     missing = [t for t in wanted if t not in known]
@@ -263,16 +267,14 @@ def _family_for(flow: DecisionFlow | None, family: str) -> str:
 
 def _cells_for(model: AlgorithmModel, offers: list[Offer], channel: Channel | None, direction: str):
     """Every cell the candidates may read, in one query."""
-    keys = [(Scope.OFFER, o.key) for o in offers] + [(Scope.CATEGORY, o.category.key) for o in offers
-                                                      if o.category_id]
-    keys += [(Scope.GLOBAL, "")]
-    if channel:
-        keys.append((Scope.CHANNEL, channel.key))
-    if direction:
-        keys.append((Scope.DIRECTION, direction))
+    # One IN list per scope, not one OR term per cell: the SQL stays small with 200 offers.
+    wanted = {Scope.OFFER: {o.key for o in offers}, Scope.CATEGORY: {o.category.key for o in offers if o.category_id},
+              Scope.GLOBAL: {""}, Scope.CHANNEL: {channel.key} if channel else set(),
+              Scope.DIRECTION: {direction} if direction else set()}
     q = Q()
-    for scope, scope_id in set(keys):
-        q |= Q(scope=scope, scope_id=scope_id)
+    for scope, ids in wanted.items():
+        if ids:
+            q |= Q(scope=scope, scope_id__in=sorted(ids))
     rows = ModelAdaptation.objects.filter(q, model=model).values_list("scope", "scope_id", "evidence",
                                                                       "positives", "negatives")
     return {(s, i): learning.Cell(e, p, n) for s, i, e, p, n in rows}

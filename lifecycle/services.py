@@ -451,7 +451,15 @@ def _start_run(*, model: AlgorithmModel, actor, kind: str, effort: str, params: 
 
 
 def _enqueue_run(run_id: int) -> None:
-    task_id = queue.enqueue("lifecycle.tasks.execute_run", run_id, name=f"run-{run_id}")
+    try:
+        task_id = queue.enqueue("lifecycle.tasks.execute_run", run_id, name=f"run-{run_id}")
+    except Exception as exc:  # the broker is down: say so on the run rather than leave it queued for hours
+        log.exception("could not enqueue run %s", run_id)
+        run = TrainingRun.objects.filter(pk=run_id).first()
+        if run is not None:
+            run_fail(run=run, error=f"The task queue is unavailable ({type(exc).__name__}: {exc}). Nothing was "
+                                    "trained; train again when the queue is back.", actor="queue")
+        return
     if task_id:
         TrainingRun.objects.filter(pk=run_id, task_id="").update(task_id=str(task_id)[:64])
 

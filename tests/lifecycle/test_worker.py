@@ -67,3 +67,23 @@ def test_a_killed_worker_leaves_no_model_busy(analyst, settings, retrain):
     else:
         assert model.state == State.FAILED and model.active_version is None
     assert model.events.filter(action="run.failed", actor_name="reaper").exists()
+
+
+@pytest.mark.django_db
+def test_an_unreachable_broker_fails_the_run_with_the_reason(analyst, settings, monkeypatch, capture):
+    """A real Redis client pointed at a closed port: the request is accepted, the run says what happened,
+    and the model is back where it was (draft here), not busy for hours."""
+    from django_q.conf import Conf
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(Conf, "SYNC", False)
+    model = make_model(analyst)
+    add_samples(model, analyst)
+    with capture(execute=True):
+        run = services.model_train_enqueue(model=model, actor=analyst)
+    run.refresh_from_db()
+    model.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "task queue is unavailable" in run.error
+    assert model.state == State.FAILED and model.active_version is None

@@ -109,3 +109,46 @@ def wait_for(predicate, *, timeout: float = 60, interval: float = 0.2, what: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def tick() -> None:
+    """A scheduled task for the scale-out test: one audit row per execution, so executions can be counted."""
+    from lifecycle.models import ModelEvent
+
+    ModelEvent.objects.create(action="test.tick", actor_name="schedule")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_web(extra_env: dict | None = None, *, workers: int = 2, log_path: Path | None = None):
+    """gunicorn on the test database, on a free loopback port; returns (process, base URL)."""
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url(), "OMP_NUM_THREADS": "1", "DEBUG": "0",
+           **{k: str(v) for k, v in (extra_env or {}).items()}}
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--bind",
+                             f"127.0.0.1:{port}", "--workers", str(workers)], cwd=REPO_ROOT, env=env, stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log_path, proc.log_file = log_path, out if log_path else None
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(f"{url}/healthz"), timeout=30, what="gunicorn to answer")
+    return proc, url
+
+
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False

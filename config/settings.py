@@ -114,6 +114,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
 ]
 LOGIN_URL = "login"
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 15 * 60)
 LOGIN_REDIRECT_URL = "lifecycle:model-list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -217,6 +219,12 @@ SCORE_REQUEST_RETENTION_DAYS = env_int("SCORE_REQUEST_RETENTION_DAYS", 30)
 DECISION_TRACE_SAMPLE_RATE = float(os.environ.get("DECISION_TRACE_SAMPLE_RATE", "1.0"))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# The login brake and other counters need one cache that every web process sees: Redis when there is
+# one, else the database (`createcachetable` runs in `make migrate`).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "lifecycle_cache"}
+}
 Q_CLUSTER = {
     "name": os.environ.get("Q_CLUSTER_NAME", "lifecycle"),
     "workers": env_int("Q_WORKERS", 1),

@@ -84,3 +84,14 @@ def test_an_oversized_body_is_a_413_with_a_message(api, settings):
     r = api.post("/api/v1/algorithm-models", {"key": "k", "name": "x" * 2000, "modelType": "scorecard"},
                  format="json")
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+
+def test_login_is_braked_after_repeated_failures(client, analyst):
+    from tests.factories import PASSWORD
+
+    for _ in range(5):
+        r = client.post("/login/", {"username": "analyst", "password": "wrong-password"})
+        assert r.status_code == 200 and "didn&#x27;t match" in r.content.decode()
+    r = client.post("/login/", {"username": "analyst", "password": PASSWORD})
+    assert r.status_code == 429 and "Too many failed attempts" in r.content.decode()
+    assert "_auth_user_id" not in client.session  # not even the right password gets through now

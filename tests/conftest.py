@@ -14,6 +14,9 @@ def _sync_tasks(request):
     settings = request.getfixturevalue("settings")
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
     settings.LIFECYCLE_TRAINING_STEP_PAUSE = 0
+    # A cache of each test's own: counters (the login brake) must not leak between tests through Redis.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": request.node.nodeid}}
     # No collectstatic in tests: serve static files straight from static/.
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

@@ -1,6 +1,7 @@
 """One envelope for every error: {"error": {"code", "message", "status", "details"?}}."""
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -39,6 +40,12 @@ def error_response(exc: ApplicationError) -> Response:
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         return error_response(exc)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        response = error_response(ApplicationError(
+            "The database did not answer (it may be restarting). Nothing was changed by this request; retry "
+            "in a moment.", code="unavailable", status=503))
+        response["Retry-After"] = "1"
+        return response
     if isinstance(exc, RequestDataTooBig):
         return error_response(ApplicationError(
             "The request body is larger than this server accepts; send fewer rows per call (or split the upload)",

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("lifecycle.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("registry.urls")),
     path("", include("lifecycle.urls")),
 ]
 

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from . import views
+
+app_name = "registry"
+
+urlpatterns = [
+    path("models/<str:ref>/status/", views.model_status, name="model-status"),
+    path("models/<str:ref>/promote/", views.model_promote, name="model-promote"),
+    path("models/<str:ref>/guard/", views.model_guard, name="model-guard"),
+    path("models/<str:ref>/cadence/", views.model_cadence, name="model-cadence"),
+    path("models/<str:ref>/weights/", views.model_weights, name="model-weights"),
+    path("reviews/", views.review_queue, name="review-queue"),
+    path("reviews/count/", views.review_count, name="review-count"),
+    path("reviews/<int:pk>/", views.request_detail, name="request-detail"),
+    path("reviews/<int:pk>/approve/", views.request_approve, name="request-approve"),
+    path("reviews/<int:pk>/reject/", views.request_reject, name="request-reject"),
+    path("reviews/<int:pk>/cancel/", views.request_cancel, name="request-cancel"),
+    path("families/", views.family_list, name="family-list"),
+    path("families/<str:family>/", views.family_detail, name="family-detail"),
+    path("families/<str:family>/rollback/", views.family_rollback, name="family-rollback"),
+    path("families/<str:family>/policy/", views.family_policy, name="family-policy"),
+    path("audit/", views.audit_log, name="audit-log"),
+    path("audit/export.csv", views.audit_export, name="audit-export"),
+]

@@ -1,0 +1,542 @@
+"""Registry pages: the path to live on the model page, the review queue, families and the audit log.
+
+The same shape as lifecycle's pages: validate input, call one service or selector, render. A refusal from a
+service becomes a message where the person acted (in place for htmx, after a redirect otherwise)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from lifecycle import controls
+from lifecycle import selectors as lifecycle_selectors
+from lifecycle import services as lifecycle_services
+from lifecycle.api.views import audit_csv_response
+from lifecycle.choices import OperationalStatus as Status
+from lifecycle.choices import RegistryStatus as Rung
+from lifecycle.errors import ApplicationError
+from lifecycle.models import ModelEvent
+from lifecycle.roles import role_of
+
+from . import experiments, selectors, services
+from .choices import RequestState
+from .forms import (AuditFilterForm, CadenceForm, DecisionForm, FamilyPolicyForm, OutcomeWeightsForm, PromoteForm,
+                    RollbackForm)
+from .models import Experiment, PromotionRequest
+
+# The writes of these pages: (permission, what it does, who may). The same words explain a disabled button.
+OPERATE = ("lifecycle.change_algorithmmodel", "change a model's status, learning cadence or outcome weights",
+           "analysts and admins")
+TRAIN = ("lifecycle.train_algorithmmodel", "train models", "analysts and admins")
+PROMOTE = ("registry.promote_model", "move models on the registry ladder", "analysts and admins")
+REVIEW = ("registry.review_promotionrequest", "approve or reject promotion requests", "reviewers and admins")
+ROLLBACK = ("registry.rollback_family", "roll a family back or change its live-watch policy", "reviewers and admins")
+
+LIVE = "live"  # the message tag and anchor of the path-to-live panel on the model page
+
+
+def refusal(user, write: tuple[str, str, str]) -> str:
+    """Why this user may not make this write ("" when they may)."""
+    perm, what, who = write
+    if user.has_perm(perm):
+        return ""
+    return f"Your role ({role_of(user) or 'none'}) cannot {what}; {who} can."
+
+
+def requires(write: tuple[str, str, str]):
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            reason = refusal(request.user, write)
+            if reason:
+                raise PermissionDenied(reason)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _partial(request) -> bool:
+    return bool(request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request)
+
+
+def _model_or_404(ref):
+    try:
+        return lifecycle_selectors.model_get(ref)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from None
+
+
+def _back_to_model(model):
+    return redirect(reverse("lifecycle:model-detail", args=[model.key]) + f"#{LIVE}")
+
+
+def _on_model(request, model, action, success):
+    """Run one service call for the model page; its refusal or its success becomes the panel's message."""
+    try:
+        result = action()
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags=LIVE)
+    else:
+        messages.success(request, success(result) if callable(success) else success, extra_tags=LIVE)
+    return _back_to_model(model)
+
+
+def _next_url(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return default
+
+
+# ------------------------------------------------------------------------------------ the model page's panel
+
+
+@require_POST
+@requires(OPERATE)
+def model_status(request, ref):
+    model = _model_or_404(ref)
+    status = request.POST.get("status", "")
+    said = {Status.ACTIVE: "Active: recommend considers this model and it can move up the ladder.",
+            Status.PAUSED: "Paused: recommend skips this model until you resume it."}
+    return _on_model(request, model, lambda: services.model_set_status(model=model, actor=request.user, status=status),
+                     said.get(status, f"Status set to {status}."))
+
+
+@require_POST
+@requires(PROMOTE)
+def model_promote(request, ref):
+    model = _model_or_404(ref)
+    form = PromoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.problems(), extra_tags=LIVE)
+        return _back_to_model(model)
+    data = form.cleaned_data
+
+    def promote():
+        return services.model_promote(model=model, actor=request.user, to_status=data["to_status"],
+                                      family=data["family"].strip() or None, metrics_snapshot=form.metrics_snapshot(),
+                                      bypass_guard=data["bypass_guard"], comment=data["comment"])
+
+    def said(result):
+        if not result.applied:
+            req = result.request
+            return format_html(
+                "Requested: {} for champion of {} is now <strong>pending</strong> as request #{}. A reviewer must "
+                "approve it before it serves as champion. <a href=\"{}\">Open request #{}</a>",
+                model.key, req.family, req.pk, reverse("registry:request-detail", args=[req.pk]), req.pk)
+        moved = result.model
+        text = f"Moved to {moved.registry_status}"
+        if moved.family:
+            text += f" in family {moved.family}"
+        if result.demoted:
+            text += f"; {result.demoted.key} was champion and is now archived"
+        return text + "."
+
+    return _on_model(request, model, promote, said)
+
+
+@require_GET
+def model_guard(request, ref):
+    """The guard's verdict on making this model champion with what the form holds now (no change)."""
+    model = _model_or_404(ref)
+    form = PromoteForm({**request.GET.dict(), "to_status": Rung.CHAMPION})
+    form.is_valid()
+    data = form.cleaned_data
+    family = (data.get("family") or model.family or "").strip()
+    context = {"model": model, "family": family, "invalid": form.problems() if form.errors else ""}
+    if not form.errors:
+        try:
+            verdict = services.guard_verdict(model=model, family=family, metrics_snapshot=form.metrics_snapshot(),
+                                             thresholds=None)
+            context["verdict"] = verdict.as_dict()
+        except ApplicationError as exc:
+            context["invalid"] = exc.message
+        context["incumbent"] = selectors.family_members(family)["champion"] if family else None
+    return render(request, "registry/partials/guard_preview.html", context)
+
+
+@require_POST
+@requires(OPERATE)
+def model_cadence(request, ref):
+    model = _model_or_404(ref)
+    form = CadenceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a learning mode.", extra_tags=LIVE)
+        return _back_to_model(model)
+    data = form.cleaned_data
+
+    def said(m):
+        if m.auto_learn and m.learn_mode == "scheduled" and m.learn_schedule:
+            return f"Learning on: the model retrains every {m.learn_schedule} when new samples have arrived."
+        return "Learning off: the model keeps its scores until someone retrains it."
+
+    return _on_model(request, model, lambda: lifecycle_services.model_set_cadence(
+        model=model, actor=request.user, auto_learn=data["auto_learn"], learn_mode=data["learn_mode"],
+        learn_schedule=data["learn_schedule"].strip() or None), said)
+
+
+@require_POST
+@requires(OPERATE)
+def model_weights(request, ref):
+    model = _model_or_404(ref)
+    if request.POST.get("reset"):
+        return _on_model(request, model, lambda: controls.apply(model=model, actor=request.user,
+                                                                controls={"outcomeWeights": None}),
+                         "Outcome weights reset to the default: +1 for positive outcomes, -1 for negative ones.")
+    form = OutcomeWeightsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Outcome weights not saved: " + "; ".join(form.errors) + ".", extra_tags=LIVE)
+        return _back_to_model(model)
+    return _on_model(request, model, lambda: controls.apply(model=model, actor=request.user,
+                                                            controls={"outcomeWeights": form.weights}),
+                     f"Saved {len(form.weights)} outcome weight{'s' if len(form.weights) != 1 else ''}.")
+
+
+# ------------------------------------------------------------------------------------ reviews
+
+METRICS = (("auc", "AUC", 3, "higher"), ("logLoss", "Log loss", 3, "lower"), ("accuracy", "Accuracy", 3, "higher"),
+           ("baseRate", "Base rate", 2, None))
+
+
+def _metric_rows(candidate, champion) -> list[dict]:
+    """Per trait and metric, the candidate's number beside the champion's, and which way the difference goes."""
+    a_metrics = (candidate.metrics if candidate else None) or {}
+    b_metrics = (champion.metrics if champion else None) or {}
+    rows = []
+    for trait in dict.fromkeys([*a_metrics, *b_metrics]):
+        a_trait, b_trait = a_metrics.get(trait), b_metrics.get(trait)
+        a_trait = a_trait if isinstance(a_trait, dict) else {}
+        b_trait = b_trait if isinstance(b_trait, dict) else {}
+        for key, label, digits, better in METRICS:
+            a, b = a_trait.get(key), b_trait.get(key)
+            if a is None and b is None:
+                continue
+            numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
+            delta = a - b if numbers else None
+            tone = ""
+            if delta and better and abs(delta) >= 0.0005:
+                tone = "better" if (delta > 0) == (better == "higher") else "worse"
+            rows.append({"trait": trait, "label": label, "key": key, "candidate": a, "champion": b, "delta": delta,
+                         "digits": digits, "tone": tone})
+    return rows
+
+
+def _review(req: PromotionRequest, user) -> dict:
+    """Everything a reviewer weighs for one request: the candidate beside the family's champion."""
+    model = lifecycle_selectors.model_get(req.model_id)
+    pending = req.state == RequestState.PENDING
+    if pending:
+        members = selectors.family_members(req.family) if req.family else {"champion": None}
+        champion = members["champion"] if members["champion"] and members["champion"].pk != model.pk else None
+    else:
+        # A decided request is read against the champion it was weighed against, not today's.
+        champion = lifecycle_selectors.model_get(req.incumbent_id) if req.incumbent_id else None
+    guard_now = None
+    stale = ""
+    if pending:
+        # Approval re-runs the guard and the staleness rules; show what it would find now.
+        # The service's own staleness rule, so the page can never disagree with approval; it belongs in
+        # registry.selectors as a public read.
+        stale = services._stale_reason(req, model)
+        if req.to_status == Rung.CHAMPION and not stale:
+            try:
+                guard_now = services.guard_verdict(model=model, family=req.family,
+                                                   metrics_snapshot=req.metrics_snapshot,
+                                                   thresholds=req.thresholds).as_dict()
+            except ApplicationError:
+                guard_now = None
+    watch = services.family_watch(req.family).as_dict() if pending and req.family and champion else None
+    own = req.requested_by_id is not None and req.requested_by_id == user.pk
+    block = refusal(user, REVIEW)
+    if not block and own:
+        block = "You requested this promotion; another reviewer must approve it (four eyes)."
+    return {
+        "req": req,
+        "model": model,
+        "candidate_version": req.version,
+        "champion": champion,
+        "champion_version": champion.active_version if champion else None,
+        "incumbent_changed": pending and (champion.pk if champion else None) != req.incumbent_id,
+        "sample_delta": (req.version.sample_count - champion.active_version.sample_count
+                         if req.version and champion and champion.active_version else None),
+        "rows": _metric_rows(req.version, champion.active_version if champion else None),
+        "guard_then": req.guard or None,
+        "guard_now": guard_now,
+        "stale_now": stale,
+        "watch": watch,
+        "own": own,
+        "approve_block": block,
+        "reject_block": refusal(user, REVIEW),
+        "can_cancel": pending and (own or user.has_perm("registry.apply_without_review")),
+    }
+
+
+@require_GET
+def review_queue(request):
+    decided = list(selectors.request_list().exclude(state=RequestState.PENDING)[:20])
+    if _partial(request):  # the "recently decided" panel refreshing itself after a decision in place
+        return render(request, "registry/review_queue.html#decided", {"decided": decided})
+    pending = list(selectors.request_list(state=RequestState.PENDING).order_by("created_at", "id"))
+    return render(request, "registry/review_queue.html", {
+        "reviews": [_review(r, request.user) for r in pending],
+        "decided": decided,
+        "can_review": not refusal(request.user, REVIEW),
+        "back": reverse("registry:review-queue"),
+    })
+
+
+def _request_or_404(pk) -> PromotionRequest:
+    req = selectors.request_list().filter(pk=pk).first()
+    if req is None:
+        raise Http404(f"No promotion request {pk}")
+    return req
+
+
+@require_GET
+def request_detail(request, pk):
+    req = _request_or_404(pk)
+    # Every row that names the request: the candidate's and the champion it demoted.
+    events = lifecycle_selectors.event_list().filter(data__requestId=req.pk).order_by("created_at", "id")
+    return render(request, "registry/request_detail.html", {
+        "r": _review(req, request.user),
+        "events": events,
+        "back": reverse("registry:request-detail", args=[req.pk]),
+    })
+
+
+@require_GET
+def review_count(request):
+    """The navigation's pending count, refreshed after each decision (HX-Trigger: reviewDecided)."""
+    current = (request.htmx.current_url_abs_path if request.htmx else "") or ""
+    return render(request, "registry/partials/nav_reviews.html",
+                  {"reviews_current": current.startswith(reverse("registry:review-queue"))})
+
+
+def _on_queue(request) -> bool:
+    return (request.htmx.current_url_abs_path or "").split("?")[0] == reverse("registry:review-queue")
+
+
+def _decided(request, req: PromotionRequest, *, level: str, text):
+    """After approve/reject/cancel: the card again, in place, with what happened; or a redirect without htmx."""
+    if _partial(request):
+        req = _request_or_404(req.pk)
+        response = render(request, "registry/partials/request_card.html", {
+            "r": _review(req, request.user), "flash": {"level": level, "text": text},
+            "back": _next_url(request, reverse("registry:review-queue")),
+            # The queue's heading counts the pending requests; the request's own page has no such heading.
+            "queue_count": selectors.pending_count() if _on_queue(request) else None})
+        response["HX-Trigger"] = "reviewDecided"
+        return response
+    (messages.success if level == "success" else messages.error)(request, text)
+    return redirect(_next_url(request, reverse("registry:review-queue")))
+
+
+def _decision_comment(request) -> str:
+    form = DecisionForm(request.POST)
+    return form.cleaned_data["comment"].strip() if form.is_valid() else ""
+
+
+@require_POST
+@requires(REVIEW)
+def request_approve(request, pk):
+    req = _request_or_404(pk)
+    try:
+        result = services.promotion_request_approve(request=req, actor=request.user, comment=_decision_comment(request))
+    except ApplicationError as exc:
+        if exc.code == "stale_request":  # the service closed it as stale: an outcome, not a refusal of the reviewer
+            return _decided(request, req, level="warning", text=f"Closed as stale. {exc.message}")
+        return _decided(request, req, level="error", text=exc.message)
+    model = result.model
+    if model.registry_status == Rung.CHAMPION:
+        text = format_html("Approved: {} is now champion of <a href=\"{}\">{}</a>{}.", model.key,
+                           reverse("registry:family-detail", args=[model.family]), model.family,
+                           f"; {result.demoted.key} is archived" if result.demoted else "")
+    else:
+        text = f"Approved: {model.key} moved to {model.registry_status}."
+    return _decided(request, req, level="success", text=text)
+
+
+@require_POST
+@requires(REVIEW)
+def request_reject(request, pk):
+    req = _request_or_404(pk)
+    try:
+        services.promotion_request_reject(request=req, actor=request.user, comment=_decision_comment(request))
+    except ApplicationError as exc:
+        return _decided(request, req, level="error", text=exc.message)
+    return _decided(request, req, level="success", text=f"Rejected: {req.model.key} stays {req.from_status}; "
+                                                          f"{req.requested_by_name or 'the author'} sees your comment.")
+
+
+@require_POST
+def request_cancel(request, pk):
+    req = _request_or_404(pk)
+    try:
+        services.promotion_request_cancel(request=req, actor=request.user, comment=_decision_comment(request))
+    except ApplicationError as exc:
+        return _decided(request, req, level="error", text=exc.message)
+    return _decided(request, req, level="success", text=f"Cancelled request #{req.pk}.")
+
+
+# ------------------------------------------------------------------------------------ families
+
+
+def _when(iso: str | None):
+    return datetime.fromisoformat(iso) if iso else None
+
+
+@require_GET
+def family_list(request):
+    rows = []
+    pending = {}
+    for req in selectors.request_list(state=RequestState.PENDING):
+        pending[req.family] = pending.get(req.family, 0) + 1
+    for name in selectors.family_names():
+        members = selectors.family_members(name)
+        rows.append({"family": name, **members, "watch": services.family_watch(name), "pending": pending.get(name, 0)})
+    return render(request, "registry/family_list.html", {"families": rows})
+
+
+@require_GET
+def family_detail(request, family):
+    members = selectors.family_members(family)
+    if not members["members"]:
+        raise Http404(f"No family {family!r}: a family gets its first member when a model is promoted with it")
+    champion = members["champion"]
+    previous = services.previous_champion(family, current=champion)
+    watch = services.family_watch(family).as_dict()
+    policy = services.family_policy(family)
+    rollback_block = refusal(request.user, ROLLBACK)
+    if not rollback_block:
+        if previous is None:
+            rollback_block = "There is no previous champion to roll back to."
+        elif not previous.is_scorable:
+            rollback_block = f"{previous.key} cannot score any more (archived or never ready); restore it first."
+        elif previous.status != Status.ACTIVE:
+            rollback_block = f"{previous.key} is {previous.status}; activate it before rolling back to it."
+    family_experiments = [
+        {"experiment": e, "results": experiments.experiment_results(e)}
+        for e in (Experiment.objects.filter(family=family).select_related("champion_model")
+                  .prefetch_related("arms__model"))
+    ]
+    return render(request, "registry/family_detail.html", {
+        "family": family,
+        **members,
+        "previous": previous,
+        "rungs": [([champion] if champion else [], Rung.CHAMPION), (members["challengers"], Rung.CHALLENGER),
+                  (members["shadows"], Rung.SHADOW), (members["archived"], Rung.ARCHIVED),
+                  ([m for m in members["members"] if m.registry_status == Rung.DRAFT], Rung.DRAFT)],
+        "watch": watch,
+        "champion_since": _when((watch.get("current") or {}).get("startedAt")),
+        "policy": policy,
+        "policy_form": FamilyPolicyForm(initial={"auto_rollback": policy.auto_rollback,
+                                                 "min_responses": policy.min_responses}),
+        "rollback_block": rollback_block,
+        "policy_block": refusal(request.user, ROLLBACK),
+        "pending": list(selectors.request_list(state=RequestState.PENDING).filter(family=family)),
+        "experiments": family_experiments,
+        "history": list(selectors.family_history(family)),
+    })
+
+
+def _back_to_family(family: str):
+    return redirect(reverse("registry:family-detail", args=[family]))
+
+
+@require_POST
+@requires(ROLLBACK)
+def family_rollback(request, family):
+    form = RollbackForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        result = services.family_rollback(family=family, actor=request.user, reason=reason)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        text = f"Rolled back: {result.model.key} is champion of {family} again"
+        messages.success(request, text + (f"; {result.demoted.key} is archived." if result.demoted else "."))
+    return _back_to_family(family)
+
+
+@require_POST
+@requires(ROLLBACK)
+def family_policy(request, family):
+    form = FamilyPolicyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Minimum responses must be a whole number of at least 10.")
+        return _back_to_family(family)
+    data = form.cleaned_data
+    try:
+        policy = services.family_policy_set(family=family, actor=request.user, auto_rollback=data["auto_rollback"],
+                                            min_responses=data["min_responses"])
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        if policy.auto_rollback:
+            text = (f"Automatic rollback on: when the champion does significantly worse than its predecessor over "
+                    f"{policy.min_responses} responses, the family rolls back by itself.")
+        else:
+            text = f"Automatic rollback off: the live watch only warns (after {policy.min_responses} responses)."
+        messages.success(request, text)
+    return _back_to_family(family)
+
+
+# ------------------------------------------------------------------------------------ audit log
+
+
+def _audit_filters(request) -> tuple[AuditFilterForm, dict]:
+    form = AuditFilterForm(request.GET or None)
+    if not form.is_bound:
+        return form, {}
+    form.is_valid()
+    return form, {k: v for k, v in getattr(form, "cleaned_data", {}).items() if v}
+
+
+def _action_choices() -> list[str]:
+    """Suggestions for the action filter: each prefix ("registry.") before the full actions it covers."""
+    actions = set(ModelEvent.objects.values_list("action", flat=True).distinct())
+    return sorted(actions | {a.split(".", 1)[0] + "." for a in actions if "." in a})
+
+
+@require_GET
+def audit_log(request):
+    form, filters = _audit_filters(request)
+    rows = lifecycle_selectors.audit_log(**filters).select_related("actor")
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    query = urlencode([(k, v) for k, v in request.GET.items() if v and k != "page"])
+    context = {
+        "form": form,
+        "page": page,
+        "filtered": bool(filters),
+        "export_url": reverse("registry:audit-export") + (f"?{query}" if query else ""),
+        "actions": _action_choices(),
+    }
+    if not _partial(request):
+        return render(request, "registry/audit_log.html", context)
+    response = render(request, "registry/audit_log.html#results", context)
+    response["HX-Push-Url"] = request.path + (f"?{query}" if query else "")
+    return response
+
+
+@require_GET
+def audit_export(request):
+    form, filters = _audit_filters(request)
+    if form.is_bound and form.errors:
+        return HttpResponseBadRequest("; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()),
+                                      content_type="text/plain")
+    return audit_csv_response(lifecycle_selectors.audit_log(**filters))
+

@@ -9,6 +9,7 @@ import numpy as np
 
 MAX_CATEGORIES = 20
 QUANTILE_BINS = 10
+MIN_PER_BIN = 50
 SAMPLE_SIZE = 500
 
 
@@ -27,7 +28,9 @@ def profile(rows: list[dict | None]) -> dict:
             arr = arr[np.isfinite(arr)]
             if arr.size == 0:
                 continue
-            edges = np.unique(np.quantile(arr, np.linspace(0, 1, QUANTILE_BINS + 1)))
+            # Fewer bins for small samples: ten bins over a hundred rows measure noise, not drift.
+            bins = int(min(QUANTILE_BINS, max(2, arr.size // MIN_PER_BIN)))
+            edges = np.unique(np.quantile(arr, np.linspace(0, 1, bins + 1)))
             counts = np.histogram(arr, bins=edges if edges.size > 1 else 1)[0]
             # A deterministic sample of the values lets a later version be binned on these edges.
             picked = np.sort(arr)[np.linspace(0, arr.size - 1, min(arr.size, SAMPLE_SIZE)).astype(int)]

@@ -4,7 +4,7 @@ from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.models import AlgorithmModel, ModelEvent
 
 from .choices import LADDER, RequestState
-from .models import PromotionRequest
+from .models import Experiment, PromotionRequest
 
 
 def request_list(*, state: str = "", model: AlgorithmModel | None = None) -> QuerySet[PromotionRequest]:
@@ -38,8 +38,33 @@ def family_members(family: str) -> dict:
 
 
 def family_history(family: str, limit: int = 50) -> QuerySet[ModelEvent]:
-    return ModelEvent.objects.filter(family=family, action__regex=r"^(registry|promotion|guard)\.")[:limit]
+    return ModelEvent.objects.filter(family=family, action__regex=r"^(registry|promotion|guard|family)\.")[:limit]
 
 
 def family_names() -> list[str]:
     return list(AlgorithmModel.objects.exclude(family="").values_list("family", flat=True).distinct().order_by("family"))
+
+
+def request_stale_reason(request: PromotionRequest, model: AlgorithmModel | None = None) -> str:
+    """Why a pending request can no longer be approved ("" when it still can): the approval's own rule."""
+    from lifecycle.choices import OperationalStatus as Status
+    from lifecycle.choices import State
+
+    model = model or request.model
+    if model.active_version_id != request.version_id:
+        return "the model's active version changed since the request"
+    if model.state == State.ARCHIVED or model.status == Status.ARCHIVED:
+        return "the model was archived"
+    if model.registry_status != request.from_status:
+        return f"the model moved to {model.registry_status} since the request"
+    if request.to_status == Rung.CHAMPION:
+        current = (AlgorithmModel.objects.filter(family=request.family, registry_status=Rung.CHAMPION)
+                   .exclude(pk=model.pk).first())
+        if (current.pk if current else None) != request.incumbent_id:
+            return "the family's champion changed since the request"
+    return ""
+
+
+def experiment_list(*, family: str = "") -> QuerySet[Experiment]:
+    qs = Experiment.objects.select_related("champion_model").prefetch_related("arms__model")
+    return qs.filter(family=family) if family else qs

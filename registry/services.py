@@ -20,7 +20,7 @@ from lifecycle.models import AlgorithmModel
 from lifecycle.roles import role_of
 from lifecycle.services import event_record
 
-from . import guard
+from . import guard, selectors
 from .choices import LADDER, STATUS_TRANSITIONS, RequestState
 from .models import ChampionTenure, FamilyPolicy, PromotionRequest
 
@@ -75,8 +75,9 @@ def model_set_status(*, model: AlgorithmModel, actor, status: str, reason: str =
     if status == Status.DRAFT and model.registry_status not in (Rung.DRAFT, Rung.ARCHIVED):
         raise invalid_transition(f"A {model.registry_status} model cannot be draft-status; move it to draft or "
                                  "archived on the ladder first")
-    if status == Status.ARCHIVED and model.registry_status == Rung.CHAMPION:
-        raise invalid_transition("The champion cannot be archived while it serves its family; promote another "
+    if status in (Status.ARCHIVED, Status.PAUSED) and model.registry_status == Rung.CHAMPION:
+        # recommend considers only active models: the family would silently have nobody deciding.
+        raise invalid_transition(f"The champion cannot be {status} while it serves its family; promote another "
                                  "model to champion, or roll the family back, first")
     previous = model.status
     model.status = status
@@ -258,7 +259,8 @@ def _open_request(*, model, actor, to_status, family, metrics_snapshot, threshol
         version=model.active_version, incumbent=incumbent, metrics_snapshot=metrics_snapshot or {},
         thresholds=thresholds or {}, bypass_guard=bypass, guard=verdict.as_dict() if verdict else {},
         comment=comment, requested_by=None if isinstance(actor, str) else actor, requested_by_name=_actor_name(actor))
-    event_record(model=model, actor=actor, action="promotion.requested", from_value=model.registry_status,
+    event_record(model=model, family=family, actor=actor, action="promotion.requested",
+                 from_value=model.registry_status,
                  to_value=to_status, message=comment,
                  data={"requestId": request.pk, "family": family, "metricsSnapshot": metrics_snapshot or {},
                        "guard": request.guard, "incumbent": incumbent.key if incumbent else None})
@@ -266,20 +268,6 @@ def _open_request(*, model, actor, to_status, family, metrics_snapshot, threshol
 
 
 # ----------------------------------------------------------------------------------- reviews
-
-
-def _stale_reason(request: PromotionRequest, model: AlgorithmModel) -> str:
-    if model.active_version_id != request.version_id:
-        return "the model's active version changed since the request"
-    if model.state == State.ARCHIVED or model.status == Status.ARCHIVED:
-        return "the model was archived"
-    if model.registry_status != request.from_status:
-        return f"the model moved to {model.registry_status} since the request"
-    if request.to_status == Rung.CHAMPION:
-        current = _champion_of(request.family, exclude=model.pk)
-        if (current.pk if current else None) != request.incumbent_id:
-            return "the family's champion changed since the request"
-    return ""
 
 
 def promotion_request_approve(*, request: PromotionRequest, actor, comment: str = "") -> PromotionResult:
@@ -296,7 +284,7 @@ def promotion_request_approve(*, request: PromotionRequest, actor, comment: str 
         model = AlgorithmModel.objects.get(pk=request.model_id)
         locked = _lock_family(model, request.family)
         model = AlgorithmModel.objects.select_related("active_version").get(pk=request.model_id)
-        stale = _stale_reason(request, model)
+        stale = selectors.request_stale_reason(request, model)
         if stale:
             request.state = RequestState.STALE
             request.stale_reason = stale
@@ -449,7 +437,7 @@ def family_policy_set(*, family: str, actor, auto_rollback: bool | None = None,
             raise validation_error("minResponses must be a whole number of at least 10", field="minResponses")
         policy.min_responses = min_responses
     policy.save()
-    event_record(model=None, actor=actor, action="family.policy_changed", to_value=family,
+    event_record(model=None, family=family, actor=actor, action="family.policy_changed", to_value=family,
                  data={"family": family, "before": before,
                        "after": {"autoRollback": policy.auto_rollback, "minResponses": policy.min_responses}})
     return policy

@@ -33,7 +33,7 @@ from . import experiments, selectors, services
 from .choices import RequestState
 from .forms import (AuditFilterForm, CadenceForm, DecisionForm, FamilyPolicyForm, OutcomeWeightsForm, PromoteForm,
                     RollbackForm)
-from .models import Experiment, PromotionRequest
+from .models import PromotionRequest
 
 # The writes of these pages: (permission, what it does, who may). The same words explain a disabled button.
 OPERATE = ("lifecycle.change_algorithmmodel", "change a model's status, learning cadence or outcome weights",
@@ -249,9 +249,8 @@ def _review(req: PromotionRequest, user) -> dict:
     stale = ""
     if pending:
         # Approval re-runs the guard and the staleness rules; show what it would find now.
-        # The service's own staleness rule, so the page can never disagree with approval; it belongs in
-        # registry.selectors as a public read.
-        stale = services._stale_reason(req, model)
+        # The approval's own staleness rule, so the page can never disagree with approval.
+        stale = selectors.request_stale_reason(req, model)
         if req.to_status == Rung.CHAMPION and not stale:
             try:
                 guard_now = services.guard_verdict(model=model, family=req.family,
@@ -430,8 +429,7 @@ def family_detail(request, family):
             rollback_block = f"{previous.key} is {previous.status}; activate it before rolling back to it."
     family_experiments = [
         {"experiment": e, "results": experiments.experiment_results(e)}
-        for e in (Experiment.objects.filter(family=family).select_related("champion_model")
-                  .prefetch_related("arms__model"))
+        for e in selectors.experiment_list(family=family)
     ]
     return render(request, "registry/family_detail.html", {
         "family": family,

@@ -132,7 +132,7 @@ def path_to_live(context, model):
     if family_champion and family_champion.pk == model.pk:
         family_champion = None
     # The service's staleness rule, so the note agrees with what a reviewer's approval would find.
-    pending_stale = services._stale_reason(pending, model) if pending else ""
+    pending_stale = selectors.request_stale_reason(pending, model) if pending else ""
     steps = _steps(model, pending, family_champion)
     moves = _moves(model, user, pending)
     auc, auc_source = _suggested_auc(model)

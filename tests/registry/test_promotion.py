@@ -241,3 +241,30 @@ def test_audit_log_filters_and_csv(api, live):
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
     text = b"".join(r.streaming_content).decode()
     assert text.splitlines()[0].startswith("id,createdAt,actor,action") and "registry.moved" in text
+
+
+def test_the_champion_cannot_be_paused_or_archived_while_it_serves(admin_user, live):
+    admin = token_client(admin_user)
+    live("m")
+    promote(admin, "m", toStatus="shadow")
+    promote(admin, "m", toStatus="champion", family="f")
+    for status in ("paused", "archived"):
+        body = error_of(admin.put(f"{API}/m", {"status": status}, format="json"), 400, "invalid_transition")
+        assert "promote another model" in body["message"]
+
+
+def test_same_population_different_samples_passes_the_psi_guard(analyst, capture):
+    """Two models trained on independent draws of one population: no drift, whatever the sample noise."""
+    from lifecycle.profiles import profile, psi
+    from tests.factories import sample_rows
+
+    a = profile([r["features"] for r in sample_rows(120, seed=1)])
+    b = profile([r["features"] for r in sample_rows(120, seed=2)])
+    assert max(v for f in a if (v := psi(a[f], b[f])) is not None) < 0.25
+
+
+def test_policy_changes_and_requests_are_filed_under_their_family(api, reviewer_api, live):
+    live("m")
+    promote(api, "m", toStatus="shadow")
+    promote(api, "m", toStatus="champion", family="newfam")  # the model has no family yet
+    assert ModelEvent.objects.get(action="promotion.requested").family == "newfam"

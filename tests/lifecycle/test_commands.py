@@ -95,3 +95,18 @@ def test_login_is_braked_after_repeated_failures(client, analyst):
     r = client.post("/login/", {"username": "analyst", "password": PASSWORD})
     assert r.status_code == 429 and "Too many failed attempts" in r.content.decode()
     assert "_auth_user_id" not in client.session  # not even the right password gets through now
+
+
+def test_expired_tokens_stop_working():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    out = io.StringIO()
+    call_command("adduser", "carol", role="viewer", token=True, token_days=1, stdout=out)
+    key = out.getvalue().strip().splitlines()[-1]
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/algorithm-models").status_code == 200
+    ApiToken.objects.filter(user__username="carol").update(expires_at=timezone.now() - timedelta(seconds=1))
+    r = client.get("/api/v1/algorithm-models")
+    assert r.status_code == 401 and "expired" in r.json()["error"]["message"]

@@ -1,7 +1,10 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
+from datetime import timedelta
+
 from django.db import transaction
+from django.utils import timezone
 
 from lifecycle.roles import ROLES, ensure_roles
 from lifecycle.services import api_token_create
@@ -16,9 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="set this password (default: leave unchanged, or unusable when new)")
         parser.add_argument("--email", default="")
         parser.add_argument("--token", action="store_true", help="create an API token and print it last")
+        parser.add_argument("--token-days", type=int, default=None,
+                            help="the token expires after this many days (default: until revoked)")
 
     @transaction.atomic
-    def handle(self, *args, username, role, password, email, token, **options):
+    def handle(self, *args, username, role, password, email, token, token_days=None, **options):
         if not Group.objects.filter(name=role).exists():
             ensure_roles()
         User = get_user_model()
@@ -37,5 +42,10 @@ class Command(BaseCommand):
         user.groups.set([Group.objects.get(name=role)])
         self.stdout.write(f"{'Created' if created else 'Updated'} user {username} with role {role}")
         if token:
-            _, key = api_token_create(user=user, actor=user, name=f"{username} (command line)")
+            expires = None
+            if token_days is not None:
+                if token_days < 1:
+                    raise CommandError("--token-days must be at least 1")
+                expires = timezone.now() + timedelta(days=token_days)
+            _, key = api_token_create(user=user, actor=user, name=f"{username} (command line)", expires_at=expires)
             self.stdout.write(key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -99,7 +99,17 @@ class PromotionResult:
     demoted: AlgorithmModel | None = None
 
 
+def _family_lock(family: str) -> None:
+    """Serialise every move in a family, including the first champion of a family with no members yet
+    (no rows to lock then): a transaction-scoped advisory lock on the family's name. SQLite serialises
+    writers anyway."""
+    if family and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"registry-family:{family}"])
+
+
 def _lock_family(model: AlgorithmModel, family: str) -> dict[int, AlgorithmModel]:
+    _family_lock(family)
     rows = AlgorithmModel.objects.select_for_update().filter(Q(pk=model.pk) | Q(family=family) if family else
                                                              Q(pk=model.pk)).order_by("pk")
     return {m.pk: m for m in rows}
@@ -380,6 +390,7 @@ def family_rollback(*, family: str, actor, reason: str = "", data: dict | None =
     """Put the previous champion back in one step; the current one is archived. Audited on both rows."""
     _require(actor, "registry.rollback_family", "roll a family back (reviewers can)")
     with transaction.atomic():
+        _family_lock(family)
         members = list(AlgorithmModel.objects.select_for_update().filter(family=family).order_by("pk"))
         if not members:
             raise not_found(f"No family {family!r}")

@@ -62,3 +62,25 @@ def test_concurrent_champion_promotions_leave_one_champion(analyst, django_captu
         for m in AlgorithmModel.objects.filter(family="race", registry_status="archived"):
             registry.model_promote(model=m, actor=admin, to_status="draft")
             registry.model_promote(model=m, actor=admin, to_status="challenger")
+
+
+def test_concurrent_approvals_in_one_family_leave_one_champion(analyst, django_capture_on_commit_callbacks):
+    admin = make_user("admin", username="admin")
+    reviewers = [make_user("reviewer", username=f"rev-{i}") for i in range(4)]
+    for round_ in range(4):
+        requests = []
+        for i in range(4):
+            model = ready_model(analyst, django_capture_on_commit_callbacks, key=f"r{round_}-{i}")
+            registry.model_set_status(model=model, actor=admin, status="active")
+            registry.model_promote(model=model, actor=analyst, to_status="shadow")
+            requests.append(registry.model_promote(model=model, actor=analyst, to_status="champion",
+                                                   family="approvals").request)
+        outcomes = _race([
+            (lambda r=r, who=who: registry.promotion_request_approve(request=r, actor=who))
+            for r, who in zip(requests, reviewers)
+        ])
+        assert AlgorithmModel.objects.filter(family="approvals", registry_status="champion").count() == 1, outcomes
+        approved = [o for o in outcomes if not isinstance(o, ApplicationError)]
+        refused = [o for o in outcomes if isinstance(o, ApplicationError)]
+        # The first approval wins; the others find the champion changed under them (stale), never two champions.
+        assert len(approved) >= 1 and all(e.code == "stale_request" for e in refused), outcomes

@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("registry.urls")),
+    path("", include("scoring.urls")),
     path("", include("lifecycle.urls")),
 ]
 

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from lifecycle.models import AlgorithmModel
 
 from .choices import EVIDENCE_THRESHOLDS, READ_ORDER
-from .models import DecisionTrace, ModelAdaptation
+from .models import DecisionTrace, ModelAdaptation, OutcomeType
 
 
 def trace_list(*, customer_id: str = "", request_id: str = "", offer: str = "", model: str = "", since=None,
@@ -37,3 +37,14 @@ def adaptations(model: AlgorithmModel) -> list[dict]:
                     "trusted": c.evidence >= threshold, "totalReward": round(c.total_reward, 6),
                     "updatedAt": c.updated_at.isoformat()})
     return out
+
+
+
+def outcome_type_list() -> QuerySet[OutcomeType]:
+    """The outcome types in use; the defaults appear on first access if the table is empty."""
+    qs = OutcomeType.objects.filter(deleted_at__isnull=True)
+    if not OutcomeType.objects.exists():
+        from .services import outcome_types_ensure_defaults
+
+        outcome_types_ensure_defaults()
+    return qs

@@ -77,7 +77,7 @@ from lifecycle.learners import CONTINUOUS_TYPES, EXTERNAL_TYPE  # noqa: E402
 from lifecycle.models import ModelVersion  # noqa: E402
 from lifecycle.services import sample_add_batch  # noqa: E402
 
-from . import cards, external, learning, serving  # noqa: E402
+from . import cards, external, learning, selectors, serving  # noqa: E402
 from .choices import Classification, Scope  # noqa: E402
 from .models import (  # noqa: E402
     Channel,
@@ -442,7 +442,7 @@ def outcome_weight(model: AlgorithmModel | None, outcome: OutcomeType) -> tuple[
     if weights is not None and outcome.key in weights:
         return float(weights[outcome.key]), ""
     default = {Classification.POSITIVE: 1.0, Classification.NEGATIVE: -1.0}.get(outcome.classification, 0.0)
-    if outcome.category == "impression" and weights is None:
+    if outcome.category == "impression" and (weights is None or outcome.key not in weights):
         return default, ""  # impressions are neutral by design, not a misconfiguration
     if default == 0.0 or weights is not None:
         return default, f"no explicit weight for outcome {outcome.key}; using default ({default:+g})"
@@ -489,9 +489,9 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
         return previous.response, True
     if not customer_id:
         raise validation_error("customerId is required", field="customerId")
-    outcome_type = OutcomeType.objects.filter(key=outcome, deleted_at__isnull=True).first()
+    outcome_type = selectors.outcome_type_list().filter(key=outcome).first()
     if outcome_type is None:
-        known = ", ".join(OutcomeType.objects.filter(deleted_at__isnull=True).values_list("key", flat=True))
+        known = ", ".join(selectors.outcome_type_list().values_list("key", flat=True))
         raise validation_error(f"Unknown outcome {outcome!r}; registered outcome types: {known}", field="outcome")
     recommendation = None
     if recommendation_id:
@@ -590,3 +590,18 @@ def _learn(model: AlgorithmModel, *, offer, channel, direction, weight, attribut
                 "labels": {trait: 1.0 if weight > 0 else 0.0}, "weight": min(abs(weight), 1000.0)}])
             return True
     return False
+
+
+
+def outcome_types_ensure_defaults() -> int:
+    """The ten default outcome types, made on first access when the table is empty (as the seed product
+    does; the migration makes them too, but a flushed database must not lose them for good)."""
+    from .choices import DEFAULT_OUTCOME_TYPES
+
+    created = 0
+    for ordinal, (key, name, classification, category) in enumerate(DEFAULT_OUTCOME_TYPES):
+        _, made = OutcomeType.objects.get_or_create(key=key, defaults={
+            "name": name, "classification": classification, "category": category, "is_system": True,
+            "ordinal": ordinal})
+        created += made
+    return created

@@ -191,3 +191,45 @@ def test_recommend_validation(api, admin_user, catalog):
     r = api.post("/api/v1/recommend", {"customerId": "c", "family": "offers"}, format="json")
     assert r.status_code == 409  # recommend considers only active models
     assert DecisionTrace.objects.count() == 0
+
+
+def test_a_flow_pinned_to_a_model_key_bypasses_the_registry(api, admin_user, catalog):
+    from lifecycle import services as lifecycle_services
+    from registry import services as registry_services
+    from scoring.models import DecisionFlow, Offer
+
+    live_model(admin_user, key="champ", model_type="bayesian")
+    pinned = lifecycle_services.model_create(actor=admin_user, key="special", name="Special",
+                                             model_type="thompson_bandit")
+    run = lifecycle_services.model_train_enqueue(model=pinned, actor=admin_user)
+    lifecycle_services.run_execute(run_id=run.pk)
+    flow = DecisionFlow.objects.create(key="checkout", name="Checkout", model_key="special")
+    flow.offers.set(Offer.objects.filter(key__in=["offer-0", "offer-1"]))
+    r = api.post("/api/v1/recommend", {"customerId": "c", "decisionFlowKey": "checkout"}, format="json")
+    assert r.status_code == 409  # registry draft is fine, but the pinned model must be active
+    registry_services.model_set_status(model=pinned, actor=admin_user, status="active")
+    body = api.post("/api/v1/recommend", {"customerId": "c", "decisionFlowKey": "checkout"}, format="json").json()
+    assert {o["modelKey"] for o in body["offers"]} == {"special"}
+    assert {o["offerId"] for o in body["offers"]} == {"offer-0", "offer-1"}  # the flow's offers only
+
+
+def test_default_outcome_types_come_back_on_first_access(api, admin_user, catalog):
+    from scoring.models import OutcomeType
+
+    OutcomeType.objects.all().delete()
+    r = api.get("/api/v1/outcome-types")
+    live_model(admin_user, key="nbo", model_type="thompson_bandit")
+    rec = api.post("/api/v1/recommend", {"customerId": "c1", "family": "offers"}, format="json").json()
+    r = api.post("/api/v1/respond", {"customerId": "c1", "recommendationId": rec["recommendationId"], "rank": 1,
+                                     "outcome": "click", "idempotencyKey": "x"}, format="json")
+    assert r.status_code == 201 and OutcomeType.objects.count() == 10
+
+
+def test_impressions_never_warn_even_with_weights_set(admin_user, catalog):
+    from scoring.models import OutcomeType
+    from scoring.services import outcome_types_ensure_defaults, outcome_weight
+
+    outcome_types_ensure_defaults()
+    model = live_model(admin_user, key="nbo", model_type="thompson_bandit")
+    model.outcome_weights = {"convert": 1.0}
+    assert outcome_weight(model, OutcomeType.objects.get(key="impression")) == (0.0, "")

@@ -91,7 +91,54 @@ class Command(BaseCommand):
 
         services.model_create(actor=analyst, key="next-best-offer", name="Next best offer",
                               model_type="thompson_bandit", description="Learns from responses.")
+        self._decisioning(analyst)
         self.stdout.write(self.style.SUCCESS(f"Demo data: {AlgorithmModel.objects.count()} models"))
+
+    def _decisioning(self, analyst):
+        """A catalog, a flow and a live bandit champion that has learned from a few hundred responses."""
+        from django.contrib.auth import get_user_model
+
+        from registry import services as registry_services
+        from scoring import services as scoring_services
+        from scoring.models import Category, Channel, DecisionFlow, Offer
+
+        admin = get_user_model().objects.get(username="admin")
+        email = Channel.objects.create(key="email", name="Email", direction="outbound")
+        web = Channel.objects.create(key="web", name="Web", direction="inbound")
+        cards = Category.objects.create(key="cards", name="Credit cards")
+        loans = Category.objects.create(key="loans", name="Loans")
+        offers = []
+        for key, name, category, apr in [("platinum-card", "Platinum card", cards, 19.9),
+                                         ("cashback-card", "Cashback card", cards, 22.9),
+                                         ("travel-card", "Travel card", cards, 24.9),
+                                         ("personal-loan", "Personal loan", loans, 7.9),
+                                         ("car-loan", "Car loan", loans, 5.9)]:
+            offer = Offer.objects.create(key=key, name=name, category=category, attributes={"apr": apr})
+            offer.channels.set([email, web])
+            offers.append(offer)
+        flow = DecisionFlow.objects.create(key="homepage", name="Homepage hero", family="card-offers")
+        flow.offers.set(offers)
+        bandit = services.model_create(actor=analyst, key="offers-bandit", name="Offers bandit",
+                                       model_type="thompson_bandit",
+                                       description="Ranks the card and loan offers; learns on every response.")
+        run = services.model_train_enqueue(model=bandit, actor=analyst)
+        services.run_execute(run_id=run.pk)
+        registry_services.model_set_status(model=bandit, actor=analyst, status="active")
+        registry_services.model_promote(model=bandit, actor=analyst, to_status="challenger", family="card-offers")
+        registry_services.model_promote(model=bandit, actor=admin, to_status="champion", family="card-offers")
+        scoring_services.model_set_outcome_weights(model=bandit, actor=analyst,
+                                                   weights={"convert": 1.0, "click": 0.3, "dismiss": -0.2})
+        rng = random.Random(7)
+        appeal = {"platinum-card": 0.35, "cashback-card": 0.2, "travel-card": 0.1, "personal-loan": 0.25,
+                  "car-loan": 0.15}
+        for i in range(300):
+            rec = scoring_services.recommend(actor=analyst, customer_id=f"cust-{i % 120}",
+                                             channel=rng.choice(["email", "web"]), decision_flow_key="homepage",
+                                             limit=3, seed=i)
+            top = rec.offers[0]["offerId"]
+            outcome = "convert" if rng.random() < appeal[top] else rng.choice(["click", "dismiss", "dismiss"])
+            scoring_services.respond(actor=analyst, idempotency_key=f"demo-{i}", customer_id=rec.customer_id,
+                                     outcome=outcome, recommendation_id=rec.recommendation_id, rank=1)
 
     def _quietly(self, fn, *args):
         import logging

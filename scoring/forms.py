@@ -1,0 +1,198 @@
+"""Page forms of scoring: they only shape input; the services decide (and their refusals are shown in place)."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+
+from lifecycle.choices import LearnMode
+
+from .models import Category, Channel, DecisionFlow, Offer, OutcomeType
+
+DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+NUMBER_ERROR = "Write a number such as 1.0 or -1.5, or leave it blank for the default."
+
+
+def weight_field_name(key: str) -> str:
+    return f"weight__{key}"
+
+
+class OutcomeWeightsForm(forms.Form):
+    """One optional weight per outcome key; a blank row is left to the default."""
+
+    def __init__(self, *args, keys=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keys = list(keys)
+        for key in self.keys:
+            self.fields[weight_field_name(key)] = forms.FloatField(
+                required=False, label=f"Weight for {key}", error_messages={"invalid": NUMBER_ERROR},
+                widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}))
+
+    def weights(self) -> dict[str, float] | None:
+        """The map to save: every filled row; None (the default) when every row is blank."""
+        chosen = {k: self.cleaned_data[weight_field_name(k)] for k in self.keys
+                  if self.cleaned_data.get(weight_field_name(k)) is not None}
+        return chosen or None
+
+    def draft(self) -> dict[str, float] | None:
+        """What the rows say so far, for the preview: unparsable rows count as blank."""
+        data = getattr(self, "cleaned_data", None)
+        if data is None:
+            self.is_valid()
+            data = self.cleaned_data
+        chosen = {k: data[weight_field_name(k)] for k in self.keys if data.get(weight_field_name(k)) is not None}
+        return chosen or None
+
+    def raw(self, key: str) -> str:
+        return (self.data.get(weight_field_name(key)) or "").strip() if self.is_bound else ""
+
+
+class CadenceForm(forms.Form):
+    auto_learn = forms.BooleanField(required=False, label="autoLearn: retrain on a schedule")
+    learn_mode = forms.ChoiceField(choices=LearnMode.choices, label="learnMode")
+    # Not validated here: lifecycle.services.schedule_minutes owns the grammar, and its refusal is shown in place.
+    learn_schedule = forms.CharField(required=False, max_length=16, label="learnSchedule",
+                                     widget=forms.TextInput(attrs={"list": "learn-schedules", "placeholder": "24h",
+                                                                   "autocomplete": "off", "spellcheck": "false"}))
+
+    FIELDS = {"autoLearn": "auto_learn", "learnMode": "learn_mode", "learnSchedule": "learn_schedule"}
+
+
+def _json_object(raw: str, example: str):
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise forms.ValidationError(f"Not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}). "
+                                    f"Write an object such as {example}.") from None
+    if not isinstance(value, dict):
+        raise forms.ValidationError(f"Give a JSON object such as {example}, not a {type(value).__name__}.")
+    return value
+
+
+class TryScoreForm(forms.Form):
+    features = forms.CharField(
+        required=False, label="Features (JSON object)",
+        help_text='Numbers, categories and text by name, e.g. {"tenure": 4, "plan": "basic"}.',
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false",
+                                     "placeholder": '{"tenure": 4, "plan": "basic", "spend": 42.5}'}))
+    content = forms.CharField(required=False, label="Content (text)", widget=forms.Textarea(attrs={"rows": 3}),
+                              help_text="Free text such as a note or a message; give features, content or both.")
+    traits = forms.MultipleChoiceField(required=False, label="Traits", widget=forms.CheckboxSelectMultiple,
+                                       help_text="Leave all unticked to score every trait.")
+
+    def __init__(self, *args, trait_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["traits"].choices = list(trait_choices)
+
+    def clean_features(self):
+        return _json_object(self.cleaned_data["features"], '{"tenure": 4}')
+
+    def score_input(self) -> dict:
+        data = self.cleaned_data
+        return {k: v for k, v in (("features", data["features"]), ("content", data["content"])) if v}
+
+
+class FeedbackForm(forms.Form):
+    trait = forms.CharField(max_length=100)
+    label = forms.ChoiceField(choices=[("positive", "positive"), ("negative", "negative")])
+
+
+class TraceFilterForm(forms.Form):
+    customer = forms.CharField(required=False, label="Customer", max_length=255,
+                               widget=forms.TextInput(attrs={"placeholder": "customer id", "type": "search"}))
+    offer = forms.CharField(required=False, label="Offer returned", max_length=100,
+                            widget=forms.TextInput(attrs={"placeholder": "offer key", "list": "trace-offers"}))
+    model = forms.CharField(required=False, label="Model", max_length=255,
+                            widget=forms.TextInput(attrs={"placeholder": "model key", "list": "trace-models"}))
+    since = forms.DateTimeField(required=False, label="Since (UTC)", input_formats=DATETIME_LOCAL,
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    until = forms.DateTimeField(required=False, label="Until (UTC)", input_formats=DATETIME_LOCAL,
+                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+
+    def filters(self) -> dict:
+        """The valid filters; a field with an error is shown on the form and left out."""
+        data = {}
+        if self.is_bound:
+            self.is_valid()
+            data = self.cleaned_data
+        return {"customer_id": (data.get("customer") or "").strip(), "offer": (data.get("offer") or "").strip(),
+                "model": (data.get("model") or "").strip(), "since": data.get("since"), "until": data.get("until")}
+
+
+# ------------------------------------------------------------------------------------------- catalog
+
+
+class CatalogForm(forms.ModelForm):
+    """A catalog row by key; the key names the row in scripts and traces, so it is fixed once created."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["key"].disabled = True
+            self.fields["key"].help_text = "Fixed: scripts, weights and traces refer to it."
+        else:
+            self.fields["key"].help_text = "Letters, digits, '-' or '_'; used by the API and in traces."
+
+
+class CategoryForm(CatalogForm):
+    class Meta:
+        model = Category
+        fields = ["key", "name"]
+
+
+class ChannelForm(CatalogForm):
+    class Meta:
+        model = Channel
+        fields = ["key", "name", "direction"]
+        help_texts = {"direction": "Inbound: the customer comes to you (web, app); outbound: you reach out (email)."}
+
+
+class OfferForm(CatalogForm):
+    attributes = forms.CharField(
+        required=False, label="Attributes (JSON object)",
+        help_text="What tabular models see as offer_<name> features, e.g. {\"apr\": 12.9, \"tier\": \"gold\"}.",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "placeholder": '{"apr": 12.9}'}))
+
+    class Meta:
+        model = Offer
+        fields = ["key", "name", "category", "channels", "attributes", "active"]
+        widgets = {"channels": forms.CheckboxSelectMultiple}
+        help_texts = {"channels": "None ticked: offered on every channel.",
+                      "active": "Only active offers are candidates for recommend."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].empty_label = "No category"
+        if self.instance.pk and not self.is_bound:
+            self.initial["attributes"] = json.dumps(self.instance.attributes or {}, ensure_ascii=False)
+
+    def clean_attributes(self):
+        return _json_object(self.cleaned_data["attributes"], '{"apr": 12.9}') or {}
+
+
+class OutcomeTypeForm(CatalogForm):
+    class Meta:
+        model = OutcomeType
+        fields = ["key", "name", "description", "classification", "category", "ordinal"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        help_texts = {
+            "classification": "With no outcome weights, positive counts +1, negative -1, neutral 0 (with a warning).",
+            "category": "Impressions are neutral by design; responses are what customers do.",
+            "ordinal": "Order in lists and in the outcome-weights editor.",
+        }
+
+
+class DecisionFlowForm(CatalogForm):
+    class Meta:
+        model = DecisionFlow
+        fields = ["key", "name", "offers", "family", "model_key", "experiment_key"]
+        widgets = {"offers": forms.CheckboxSelectMultiple}
+        labels = {"model_key": "Pinned model key", "experiment_key": "Experiment key"}
+        help_texts = {"offers": "None ticked: the whole active catalog is considered.",
+                      "family": "Whose champion scores, unless a model key is pinned.",
+                      "model_key": "Bypasses the registry: this model scores every call of the flow.",
+                      "experiment_key": "Routes customers of this flow through an active experiment."}

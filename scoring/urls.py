@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import views
+
+app_name = "scoring"
+
+# /models/<ref>/weights/ and /cadence/ are the registry's POST endpoints of the model page's path-to-live panel,
+# so these pages live beside them.
+urlpatterns = [
+    path("models/<str:ref>/outcome-weights/", views.model_weights, name="model-weights"),
+    path("models/<str:ref>/outcome-weights/preview/", views.model_weights_preview, name="model-weights-preview"),
+    path("models/<str:ref>/learning/", views.model_cadence, name="model-cadence"),
+    path("models/<str:ref>/try/", views.model_try, name="model-try"),
+    path("models/<str:ref>/try/<str:request_id>/feedback/", views.score_feedback, name="score-feedback"),
+    path("models/<str:ref>/adaptations/", views.model_adaptations, name="model-adaptations"),
+    path("traces/", views.trace_list, name="trace-list"),
+    path("traces/<str:ref>/", views.trace_detail, name="trace-detail"),
+    path("catalog/", views.catalog, name="catalog"),
+    path("catalog/<str:kind>/new/", views.catalog_create, name="catalog-create"),
+    path("catalog/<str:kind>/<str:key>/edit/", views.catalog_edit, name="catalog-edit"),
+]

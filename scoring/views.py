@@ -1,0 +1,735 @@
+"""Scoring pages: outcome weights, learning cadence, try a score, adaptations, decision traces and the catalog.
+
+The same shape as the other apps' pages: validate input, call one service or selector, render. A refusal from a
+service is shown where the person acted: next to the field it names, or at the top of the panel. htmx requests get
+the page's partial; every form also works as a plain post."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from lifecycle import selectors as lifecycle_selectors
+from lifecycle import services as lifecycle_services
+from lifecycle.choices import TABULAR_TYPES, ModelType
+from lifecycle.errors import ApplicationError
+from lifecycle.learners import CONTINUOUS_TYPES
+from lifecycle.models import AlgorithmModel
+from lifecycle.roles import role_of
+from lifecycle.schedules import cadence_schedule_name
+
+from . import cards, selectors, services
+from .choices import COLD_START_PROPENSITY, EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Classification, Scope
+from .forms import (CadenceForm, CategoryForm, ChannelForm, DecisionFlowForm, FeedbackForm, OfferForm,
+                    OutcomeTypeForm, OutcomeWeightsForm, TraceFilterForm, TryScoreForm, weight_field_name)
+from .models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
+
+# The writes of these pages: (permission, what it does, who may). The same words explain a missing control.
+OPERATE = ("lifecycle.change_algorithmmodel", "change a model's learning cadence or outcome weights",
+           "analysts and admins")
+FEEDBACK = ("lifecycle.add_sample", "give feedback on scores (feedback becomes training samples)",
+            "analysts and admins")
+
+
+def refusal(user, write: tuple[str, str, str]) -> str:
+    """Why this user may not make this write ("" when they may)."""
+    perm, what, who = write
+    if user.has_perm(perm):
+        return ""
+    return f"Your role ({role_of(user) or 'none'}) cannot {what}; {who} can."
+
+
+def _require(user, write: tuple[str, str, str]) -> None:
+    reason = refusal(user, write)
+    if reason:
+        raise PermissionDenied(reason)
+
+
+def requires(write: tuple[str, str, str]):
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            _require(request.user, write)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def _partial(request) -> bool:
+    return bool(request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request)
+
+
+def _model_or_404(ref) -> AlgorithmModel:
+    try:
+        return lifecycle_selectors.model_get(ref)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from None
+
+
+def _render(request, template: str, partial: str, context: dict, *, trigger: str = ""):
+    """The page, or only its partial for htmx."""
+    name = f"{template}#{partial}" if _partial(request) else template
+    response = render(request, name, context)
+    if trigger:
+        response["HX-Trigger"] = trigger
+    return response
+
+
+def _model_kind(model: AlgorithmModel) -> str:
+    if model.model_type in TABULAR_TYPES:
+        return "tabular"
+    if model.model_type == ModelType.EXTERNAL_ENDPOINT:
+        return "external"
+    return "continuous"
+
+
+def _model_context(model: AlgorithmModel, tab: str) -> dict:
+    return {"model": model, "tab": tab, "kind": _model_kind(model)}
+
+
+# ============================================================================================ outcome weights
+
+SIGN = {Classification.POSITIVE: 1, Classification.NEGATIVE: -1, Classification.NEUTRAL: 0}
+WEIGHTS = "weights"  # message tag and anchor of the editor
+
+
+def _signal(weight: float) -> str:
+    if weight > 0:
+        return f"a success worth {weight:g}"
+    if weight < 0:
+        return f"a failure worth {abs(weight):g}"
+    return "recorded, nothing learned"
+
+
+def _assess(outcome: OutcomeType, probe: AlgorithmModel, draft: dict | None) -> dict:
+    """How one outcome type maps under the draft weights, by the rule /respond applies (scoring.services)."""
+    weight, warning = services.outcome_weight(probe, outcome)
+    explicit = draft is not None and outcome.key in draft
+    sign, cls = SIGN.get(outcome.classification, 0), outcome.classification
+    if explicit:
+        if sign and weight and (weight > 0) != (sign > 0):
+            want = "positive" if sign > 0 else "negative"
+            level = "contradiction"
+            text = (f"Contradicts its classification: {outcome.key} is {cls}, yet {weight:+g} teaches the model it "
+                    f"is a {'failure' if weight < 0 else 'success'}. Use a {want} number unless you mean to invert it.")
+        elif sign and weight == 0:
+            level, text = "warn", f"Weight 0 on a {cls} outcome: these responses are recorded but teach nothing."
+        elif not sign and weight:
+            level, text = "note", (f"A neutral outcome weighted {weight:+g}: it teaches as a "
+                                   f"{'success' if weight > 0 else 'failure'}.")
+        else:
+            level, text = "ok", "Explicit weight."
+    elif warning and weight == 0:
+        level, text = "warn", (f"Left to the default: counts 0, so the model learns nothing from it, and /respond "
+                               f"warns “{warning}”.")
+    elif warning:
+        level, text = "warn", f"Missing from the map: falls back to {weight:+g} and /respond warns “{warning}”."
+    elif outcome.category == "impression" and weight == 0:
+        level, text = "note", "Default 0: impressions are neutral by design (no warning)."
+    else:
+        level, text = "warn", f"Left to the default ({weight:+g}, from its classification)."
+    return {"weight": weight, "explicit": explicit, "level": level, "text": text, "signal": _signal(weight)}
+
+
+def _weights_rows(model: AlgorithmModel, form: OutcomeWeightsForm, types: list[OutcomeType]) -> list[dict]:
+    draft = form.draft() if form.is_bound else model.outcome_weights
+    probe = AlgorithmModel(outcome_weights=draft)  # never saved: outcome_weight only reads its weights
+    rows = []
+    for index, key in enumerate(form.keys, start=1):
+        field = form[weight_field_name(key)]
+        outcome = next((t for t in types if t.key == key), None)
+        if field.errors:
+            assessment = {"weight": None, "explicit": False, "level": "error", "text": field.errors[0], "signal": ""}
+        elif outcome is None:
+            value = (draft or {}).get(key)
+            assessment = {"weight": value, "explicit": value is not None, "level": "warn", "signal": "",
+                          "text": f"Not a registered outcome type: /respond refuses the outcome {key!r}, so this "
+                                  "weight is never used. Clear it to drop it, or add the type to the catalog."}
+        else:
+            assessment = _assess(outcome, probe, draft)
+        rows.append({"index": index, "key": key, "outcome": outcome, "field": field, **assessment})
+    return rows
+
+
+def _weights_context(request, model: AlgorithmModel, form: OutcomeWeightsForm | None = None) -> dict:
+    types = list(selectors.outcome_type_list())
+    known = [t.key for t in types]
+    extra = [k for k in (model.outcome_weights or {}) if k not in known]
+    if form is None:
+        initial = {weight_field_name(k): f"{v:g}" for k, v in (model.outcome_weights or {}).items()}
+        form = OutcomeWeightsForm(initial=initial, keys=known + extra)
+    rows = _weights_rows(model, form, types)
+    draft = form.draft() if form.is_bound else model.outcome_weights
+    return {
+        **_model_context(model, "weights"),
+        "form": form,
+        "rows": rows,
+        "summary": {
+            "explicit": sum(1 for r in rows if r["explicit"]),
+            "default": sum(1 for r in rows if not r["explicit"] and r["outcome"] is not None),
+            "warnings": sum(1 for r in rows if r["level"] in ("warn", "contradiction", "error")),
+            "draft_is_default": draft is None,
+            "unsaved": form.is_bound and draft != model.outcome_weights,
+        },
+        "saved": sorted((model.outcome_weights or {}).items(), key=lambda kv: kv[0]),
+        "write_block": refusal(request.user, OPERATE),
+    }
+
+
+def _weights_said(before, after) -> str:
+    if before == after:
+        return "Nothing changed: these weights were saved already."
+    if after is None:
+        return ("Outcome weights reset to the default (null): +1 for positive outcomes, -1 for negative ones and 0 "
+                "(with a warning) for neutral ones.")
+    listed = ", ".join(f"{k} {v:+g}" for k, v in after.items())
+    return f"Saved {len(after)} outcome weight{'s' if len(after) != 1 else ''}: {listed}."
+
+
+@require_http_methods(["GET", "POST"])
+def model_weights(request, ref):
+    model = _model_or_404(ref)
+    if request.method == "GET":
+        return render(request, "scoring/weights.html", _weights_context(request, model))
+    _require(request.user, OPERATE)
+    before = model.outcome_weights
+    form = None
+    if request.POST.get("reset"):
+        weights = None
+    else:
+        known = list(selectors.outcome_type_list().values_list("key", flat=True))
+        form = OutcomeWeightsForm(request.POST, keys=known + [k for k in (before or {}) if k not in known])
+        if not form.is_valid():
+            messages.error(request, "Not saved: fix the rows marked below.", extra_tags=WEIGHTS)
+            return _render(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
+        weights = form.weights()
+    try:
+        model = services.model_set_outcome_weights(model=model, actor=request.user, weights=weights)
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags=WEIGHTS)
+        return _render(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
+    messages.success(request, _weights_said(before, model.outcome_weights), extra_tags=WEIGHTS)
+    if not _partial(request):
+        return redirect(reverse("scoring:model-weights", args=[model.key]) + f"#{WEIGHTS}")
+    return _render(request, "scoring/weights.html", "editor", _weights_context(request, model),
+                   trigger="weightsChanged")
+
+
+@require_GET
+def model_weights_preview(request, ref):
+    """How each outcome would map with what the editor holds now (nothing is saved)."""
+    model = _model_or_404(ref)
+    known = list(selectors.outcome_type_list().values_list("key", flat=True))
+    form = OutcomeWeightsForm(request.GET, keys=known + [k for k in (model.outcome_weights or {}) if k not in known])
+    form.is_valid()
+    return render(request, "scoring/weights.html#preview", {**_weights_context(request, model, form), "preview": True})
+
+
+# ============================================================================================ cadence
+
+CADENCE = "cadence"
+UNIT_WORDS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _cadence_status(model: AlgorithmModel) -> dict:
+    """What runs, in words: the django-q2 schedule that follows the cadence, or why there is none."""
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.filter(name=cadence_schedule_name(model.pk)).first()
+    kind = _model_kind(model)
+    if schedule is not None:
+        return {"on": True, "schedule": schedule, "next_run": schedule.next_run,
+                "text": f"A retrain every {model.learn_schedule} when new samples have arrived since the serving "
+                        "version."}
+    if kind == "continuous":
+        why = "This model learns from every response as it serves; it needs no schedule and none is kept."
+    elif kind == "external":
+        why = "External endpoint models are never trained here, so nothing is scheduled."
+    elif not model.auto_learn:
+        why = "Nothing is scheduled: autoLearn is off, so the model keeps its scores until someone retrains it."
+    elif model.learn_mode != "scheduled":
+        why = "Nothing is scheduled: learnMode is none. Choose scheduled and an interval."
+    else:
+        why = "Nothing is scheduled yet."
+    return {"on": False, "schedule": None, "next_run": None, "text": why}
+
+
+def _cadence_context(request, model: AlgorithmModel, form: CadenceForm | None = None) -> dict:
+    if form is None:
+        form = CadenceForm(initial={"auto_learn": model.auto_learn, "learn_mode": model.learn_mode,
+                                    "learn_schedule": model.learn_schedule or ""})
+    last = lifecycle_selectors.run_list(model=model).filter(trigger="schedule").first()
+    return {
+        **_model_context(model, "cadence"),
+        "form": form,
+        "status": _cadence_status(model),
+        "last_scheduled_run": last,
+        "suggestions": ("6h", "24h", "7d"),
+        "units": [(unit, UNIT_WORDS.get(unit, f"{minutes} minutes"))
+                  for unit, minutes in lifecycle_services.SCHEDULE_UNIT_MINUTES.items()],
+        "minimum": lifecycle_services.MIN_SCHEDULE_MINUTES,
+        "write_block": refusal(request.user, OPERATE),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def model_cadence(request, ref):
+    model = _model_or_404(ref)
+    if request.method == "GET":
+        return render(request, "scoring/cadence.html", _cadence_context(request, model))
+    _require(request.user, OPERATE)
+    form = CadenceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not saved: fix the fields marked below.", extra_tags=CADENCE)
+        return _render(request, "scoring/cadence.html", "panel", _cadence_context(request, model, form))
+    data = form.cleaned_data
+    try:
+        model = lifecycle_services.model_set_cadence(
+            model=model, actor=request.user, auto_learn=data["auto_learn"], learn_mode=data["learn_mode"],
+            learn_schedule=data["learn_schedule"].strip() or None)
+    except ApplicationError as exc:
+        field = CadenceForm.FIELDS.get(exc.details.get("field", ""))
+        if field:
+            form.add_error(field, exc.message)
+            messages.error(request, "Not saved: fix the fields marked below.", extra_tags=CADENCE)
+        else:
+            messages.error(request, exc.message, extra_tags=CADENCE)
+        return _render(request, "scoring/cadence.html", "panel", _cadence_context(request, model, form))
+    status = _cadence_status(model)
+    if status["on"]:
+        said = f"Saved. Learning on: retrains every {model.learn_schedule}; the next run is due " \
+               f"{status['next_run']:%Y-%m-%d %H:%M} UTC."
+    else:
+        said = "Saved. " + status["text"]
+    messages.success(request, said, extra_tags=CADENCE)
+    if not _partial(request):
+        return redirect(reverse("scoring:model-cadence", args=[model.key]) + f"#{CADENCE}")
+    return _render(request, "scoring/cadence.html", "panel", _cadence_context(request, model),
+                   trigger="cadenceChanged")
+
+
+# ============================================================================================ try a score
+
+TRY = "try"
+TIER_NAMES = cards.TIERS
+
+
+def _bar(score: int, breaks: dict | None) -> list[dict]:
+    """Segments of the 0-100 bar, one per tier, from the version's breaks."""
+    if not breaks:
+        return []
+    edges = [0, breaks["developing"], breaks["solid"], breaks["strong"], 100]
+    out = []
+    for i, name in enumerate(TIER_NAMES):
+        low, high = max(0.0, float(edges[i])), min(100.0, float(edges[i + 1]))
+        current = low <= score < high or (name == "Strong" and score >= low)
+        out.append({"name": name, "left": round(low, 2), "width": round(max(high - low, 0.0), 2),
+                    "range": f"{round(low)}–{round(high)}", "current": current})
+    return out
+
+
+def _card_rows(card: dict, traits: dict) -> list[dict]:
+    rows = []
+    for index, (key, score) in enumerate(card["scores"].items(), start=1):
+        d = card["detail"][key]
+        trait = traits.get(key)
+        label = d["label"]
+        following = TIER_NAMES[TIER_NAMES.index(label) + 1] if label and label != "Strong" else None
+        if label is None:
+            tier_text = ("No tier: the version's evaluation is too thin to place breaks (confidence low)."
+                         if d["confidence"] == "low" else "No tier: this version has no breaks for the trait.")
+        elif following:
+            tier_text = f"{label}: {d['headroom']} point{'s' if d['headroom'] != 1 else ''} below {following}."
+        else:
+            tier_text = "Strong: the top tier."
+        segments = _bar(score, d["breaks"] if label else None)
+        rows.append({"index": index, "key": key, "name": trait.name if trait else key, "trait": trait,
+                     "score": score, "label": label, "tier_text": tier_text, "detail": d,
+                     "segments": segments,
+                     "breaks_text": ", ".join(f"{s['name']} {s['range']}" for s in segments),
+                     "positive": trait.positive_label if trait else "positive",
+                     "negative": trait.negative_label if trait else "negative"})
+    return rows
+
+
+def _trait_choices(model: AlgorithmModel, traits: dict) -> list[tuple[str, str]]:
+    version = model.active_version
+    keys = list(version.trait_keys or services.learning_traits(version)) if version else []
+    return [(k, traits[k].name if k in traits else k) for k in keys]
+
+
+def _try_context(request, model: AlgorithmModel, form: TryScoreForm | None = None, result=None) -> dict:
+    version = model.active_version
+    traits = {t.key: t for t in model.traits.all()}
+    if form is None:
+        form = TryScoreForm(trait_choices=_trait_choices(model, traits))
+    card = result.cards[0] if result else None
+    if model.model_type in CONTINUOUS_TYPES:
+        note = (f"A {model.get_model_type_display()} model ranks offers for /recommend; it has no score card. "
+                "Scoring it here is refused; look at its adaptations and decision traces instead.")
+    elif model.state == "archived":
+        note = "Archived: this model serves nothing. Restore it to score again."
+    elif not model.is_scorable:
+        note = "Not scorable yet: scoring starts with the first successful train (version 1)."
+    else:
+        note = ""
+    return {
+        **_model_context(model, "try"),
+        "form": form,
+        "version": version,
+        "note": note,
+        "result": result,
+        "card": card,
+        "rows": _card_rows(card, traits) if card else [],
+        "feedback_block": refusal(request.user, FEEDBACK),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def model_try(request, ref):
+    """Scoring is a read of the model, open to every role (as over the API); feedback is a write."""
+    model = _model_or_404(ref)
+    if request.method == "GET":
+        return render(request, "scoring/try.html", _try_context(request, model))
+    form = TryScoreForm(request.POST, trait_choices=_trait_choices(model, {t.key: t for t in model.traits.all()}))
+    if not form.is_valid():
+        return _render(request, "scoring/try.html", "panel", _try_context(request, model, form))
+    try:
+        result = services.score(model=model, actor=request.user, inputs=[form.score_input()],
+                                traits=form.cleaned_data["traits"] or None)
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags=TRY)
+        return _render(request, "scoring/try.html", "panel", _try_context(request, model, form))
+    return _render(request, "scoring/try.html", "panel", _try_context(request, model, form, result))
+
+
+@require_POST
+@requires(FEEDBACK)
+def score_feedback(request, ref, request_id):
+    model = _model_or_404(ref)
+    form = FeedbackForm(request.POST)
+    index = request.POST.get("row", "")
+    context = {"model": model, "request_id": request_id, "index": index, "trait_key": request.POST.get("trait", "")}
+    if not form.is_valid():
+        context["refused"] = "Choose a trait and positive or negative."
+    else:
+        trait, label = form.cleaned_data["trait"], form.cleaned_data["label"]
+        try:
+            ids = services.feedback_by_request(request_id=request_id, actor=request.user, feedback={trait: label})
+        except ApplicationError as exc:
+            context["refused"] = exc.message
+        else:
+            found = model.traits.filter(key=trait).first()
+            word = (found.positive_label if label == "positive" else found.negative_label) if found else label
+            context["recorded"] = {"trait": found.name if found else trait, "word": word, "label": label, "ids": ids}
+    if _partial(request):
+        return render(request, "scoring/try.html#feedback-result", context)
+    if "refused" in context:
+        messages.error(request, context["refused"], extra_tags=TRY)
+    else:
+        r = context["recorded"]
+        messages.success(request, f"Feedback recorded: {r['trait']} is {r['word']} (sample "
+                                  f"{', '.join(f'#{i}' for i in r['ids'])}) for the next retrain.", extra_tags=TRY)
+    return redirect(reverse("scoring:model-try", args=[model.key]) + f"#{TRY}")
+
+
+# ============================================================================================ adaptations
+
+
+def _evidence_bar(evidence: int, threshold: int) -> dict:
+    scale = max(threshold * 1.5, evidence, 1)
+    return {"fill": round(100 * min(evidence, scale) / scale, 2), "mark": round(100 * threshold / scale, 2)}
+
+
+@require_GET
+def model_adaptations(request, ref):
+    model = _model_or_404(ref)
+    cells = selectors.adaptations(model)
+    groups = []
+    for scope in READ_ORDER:
+        rows = [{**c, "bar": _evidence_bar(c["evidence"], c["threshold"]),
+                 "missing": max(c["threshold"] - c["evidence"], 0), "updated": datetime.fromisoformat(c["updatedAt"])}
+                for c in cells if c["scope"] == scope]
+        groups.append({"scope": scope, "label": Scope(scope).label, "threshold": EVIDENCE_THRESHOLDS[scope],
+                       "rows": rows, "trusted": sum(1 for r in rows if r["trusted"])})
+    return render(request, "scoring/adaptations.html", {
+        **_model_context(model, "adaptations"),
+        "groups": groups,
+        "count": len(cells),
+        "read_order": [(s, Scope(s).label, EVIDENCE_THRESHOLDS[s]) for s in READ_ORDER],
+        "smoothing_weight": SMOOTHING_WEIGHT,
+        "cold_start": COLD_START_PROPENSITY,
+    })
+
+
+# ============================================================================================ decision traces
+
+TRACES_PER_PAGE = 25
+
+
+def _traces_query(request) -> str:
+    return urlencode([(k, v) for k, v in request.GET.items() if v and k != "page"])
+
+
+@require_GET
+def trace_list(request):
+    form = TraceFilterForm(request.GET or None)
+    filters = form.filters()
+    qs = selectors.trace_list(**filters).select_related("recommendation__version")
+    page = Paginator(qs, TRACES_PER_PAGE).get_page(request.GET.get("page"))
+    query = _traces_query(request)
+    context = {
+        "form": form,
+        "page": page,
+        "filtered": any(filters.values()),
+        "offer_keys": list(Offer.objects.values_list("key", flat=True)[:300]),
+        "model_keys": list(AlgorithmModel.objects.values_list("key", flat=True)[:300]),
+    }
+    if not _partial(request):
+        return render(request, "scoring/trace_list.html", context)
+    response = render(request, "scoring/trace_list.html#results", context)
+    response["HX-Push-Url"] = request.path + (f"?{query}" if query else "")
+    return response
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.1f}%"
+
+
+SOURCE_WORDS = {
+    "offer": "Its own evidence decided: the offer's cell has at least {offer} responses (the offer threshold), so "
+             "its own success rate is its propensity.",
+    "offer_blend": "Its own evidence is thin (1 to {offer_less} responses, below the offer threshold of {offer}), so "
+                   "its rate was blended with the strongest broader tier at smoothing weight {k}.",
+    "channel": "The offer has no response of its own yet, so the channel tier answered: the channel's cell has at "
+               "least {channel} responses.",
+    "direction": "The offer has no response of its own yet and the channel has fewer than {channel}, so the "
+                 "direction tier answered (at least {direction} responses).",
+    "category": "The offer has no response of its own yet and neither channel nor direction has enough, so its "
+                "category answered (at least {category} responses).",
+    "global": "Neither the offer nor its channel, direction or category has enough evidence, so the model's global "
+              "rate answered (at least {global_} responses).",
+    "default": "No tier has enough evidence yet (offer {offer}, channel {channel}, direction {direction}, category "
+               "{category}, global {global_}), so it starts from the cold-start {cold}.",
+    "model": "The model scored this offer from the customer's attributes and the offer's own features.",
+    "holdout": "This customer is in the experiment's holdout: no model decides, the offers come in random order "
+               "(the baseline the models are measured against).",
+}
+
+
+def _source_words(source: str) -> str:
+    t = EVIDENCE_THRESHOLDS
+    template = SOURCE_WORDS.get(source)
+    if template is None:
+        return f"Source: {source}."
+    return template.format(offer=t[Scope.OFFER], offer_less=t[Scope.OFFER] - 1, k=f"{SMOOTHING_WEIGHT:g}",
+                           channel=t[Scope.CHANNEL], direction=t[Scope.DIRECTION], category=t[Scope.CATEGORY],
+                           global_=t[Scope.GLOBAL], cold=f"{COLD_START_PROPENSITY:g}")
+
+
+def _arm_words(arm: str | None, experiment: dict) -> str:
+    if not arm:
+        return "No experiment routed this call."
+    key = experiment.get("experimentKey") or "the experiment"
+    if arm == "__champion__":
+        return f"Experiment {key} sent this customer to the champion arm."
+    if arm == "__holdout__":
+        return f"Experiment {key} put this customer in its holdout."
+    return f"Experiment {key} sent this customer to the challenger arm: {arm}."
+
+
+def _type_label(model_type: str) -> str:
+    return ModelType(model_type).label if model_type in ModelType.values else model_type
+
+
+def _explain(trace: DecisionTrace) -> dict:
+    """Per candidate, in plain words: where it ranked and why, who scored it and what the shadows said."""
+    results = list(trace.scoring_results or [])
+    names = dict(Offer.objects.filter(key__in=[r["offerId"] for r in results]).values_list("key", "name"))
+    ranked = sorted((r for r in results if r.get("rank")), key=lambda r: r["rank"])
+    unranked = sorted((r for r in results if not r.get("rank")), key=lambda r: -r["score"])
+    limit_cut = len(unranked)
+    shadow_keys = list(dict.fromkeys(s["modelKey"] for r in results for s in r.get("shadowScores") or []))
+    shadow_rank = {}
+    for key in shadow_keys:
+        scored = [(s["score"], r["offerId"]) for r in results for s in r.get("shadowScores") or []
+                  if s["modelKey"] == key]
+        for i, (_, offer) in enumerate(sorted(scored, key=lambda x: (-x[0], x[1])), start=1):
+            shadow_rank[(key, offer)] = i
+    candidates = []
+    total = len(results)
+    for r in ranked + unranked:
+        rank = r.get("rank")
+        score = float(r["score"])
+        why = r.get("why") or ""
+        explored = "posterior draw" in why or "explored" in why
+        words = []
+        if rank:
+            words.append(f"Ranked {_ordinal(rank)} of {total} with a propensity of {score:.3f} ({_pct(score)}).")
+            above = ranked[rank - 2] if rank > 1 else None
+            below = ranked[rank] if rank < len(ranked) else None
+            if above is not None and float(above["score"]) < score:
+                words.append(f"Its estimate is higher than {above['offerId']}'s ({float(above['score']):.3f}) above "
+                             "it: the model's exploration put it here, not its estimate.")
+            elif above is not None and float(above["score"]) == score and not explored:
+                words.append(f"Tied with {above['offerId']} above it ({score:.3f}): equal estimates are ordered by "
+                             "offer key.")
+            elif above is not None:
+                words.append(f"Below {above['offerId']} ({float(above['score']):.3f}).")
+            if below is not None and float(below["score"]) > score:
+                words.append(f"It stays above {below['offerId']} ({float(below['score']):.3f}) although that estimate "
+                             "is higher: exploration again.")
+            elif below is not None:
+                words.append(f"Above {below['offerId']} ({float(below['score']):.3f}).")
+        else:
+            words.append(f"Scored {score:.3f} ({_pct(score)}) but left out: the answer had room for "
+                         f"{len(ranked)} offer{'s' if len(ranked) != 1 else ''} and this one ranked below them.")
+        exploration = ""
+        if "posterior draw" in why:
+            exploration = ("Thompson sampling ranks by a random draw from each offer's posterior, so while evidence "
+                           "is thin an offer can rank above one with a higher estimate.")
+        elif "explored" in why:
+            exploration = "Epsilon-greedy explored on this call: the ranking was random."
+        shadows = [{**s, "would_rank": shadow_rank.get((s["modelKey"], r["offerId"])),
+                    "delta": float(s["score"]) - score} for s in r.get("shadowScores") or []]
+        candidates.append({
+            "offer": r["offerId"], "name": names.get(r["offerId"], ""), "rank": rank, "score": score,
+            "source": r.get("propensitySource") or "", "source_words": _source_words(r.get("propensitySource") or ""),
+            "why": why, "exploration": exploration, "words": words, "model_key": r.get("modelKey"),
+            "model_type": _type_label(r.get("modelType") or ""), "version_no": r.get("versionNo"), "arm": r.get("arm"),
+            "arm_words": _arm_words(r.get("arm"), trace.experiment_assignment or {}), "shadows": shadows,
+        })
+    funnel = trace.funnel or {}
+    cand, qual, final = (funnel.get("candidateCount"), funnel.get("afterQualification"), funnel.get("finalCount"))
+    return {"candidates": candidates, "shadow_keys": shadow_keys, "left_out": limit_cut,
+            "funnel": [
+                {"stage": "Candidates", "count": cand,
+                 "words": f"offers of flow {trace.decision_flow_key}" if trace.decision_flow_key else
+                          "active offers in the catalog"},
+                {"stage": "Qualified", "count": qual,
+                 "words": (f"offered on channel {trace.recommendation.channel}" if trace.recommendation.channel
+                           else "no channel given: all qualify"),
+                 "dropped": (cand - qual) if cand is not None and qual is not None else None},
+                {"stage": "Returned", "count": final, "words": "ranked, up to the answer's limit",
+                 "dropped": (qual - final) if qual is not None and final is not None else None},
+            ]}
+
+
+def _trace_or_404(ref: str) -> DecisionTrace:
+    qs = DecisionTrace.objects.select_related("recommendation", "recommendation__model", "recommendation__version")
+    trace = qs.filter(pk=ref).first() if str(ref).isdigit() else None
+    trace = trace or qs.filter(recommendation__recommendation_id=ref).first()
+    if trace is None:
+        raise Http404(f"No decision trace {ref!r}: traces are kept for sampled recommendations only")
+    return trace
+
+
+@require_GET
+def trace_detail(request, ref):
+    trace = _trace_or_404(ref)
+    return render(request, "scoring/trace_detail.html", {"trace": trace, "rec": trace.recommendation,
+                                                         **_explain(trace)})
+
+
+# ============================================================================================ catalog
+
+CATALOG = {
+    # kind in the URL: (model, form, permission suffix, title, singular)
+    "offers": (Offer, OfferForm, "offer", "Offers", "offer"),
+    "categories": (Category, CategoryForm, "category", "Categories", "category"),
+    "channels": (Channel, ChannelForm, "channel", "Channels", "channel"),
+    "outcome-types": (OutcomeType, OutcomeTypeForm, "outcometype", "Outcome types", "outcome type"),
+    "flows": (DecisionFlow, DecisionFlowForm, "decisionflow", "Decision flows", "decision flow"),
+}
+
+
+def _catalog_kind(kind: str):
+    if kind not in CATALOG:
+        raise Http404(f"No catalog list {kind!r}; there are {', '.join(CATALOG)}")
+    return CATALOG[kind]
+
+
+def _catalog_write(kind: str, verb: str) -> tuple[str, str, str]:
+    _, _, perm, title, singular = CATALOG[kind]
+    what = {"add": f"add {title.lower()} to the catalog", "change": f"edit {title.lower()} in the catalog"}[verb]
+    return (f"scoring.{verb}_{perm}", what, "analysts and admins")
+
+
+@require_GET
+def catalog(request):
+    user = request.user
+    lists = {
+        "offers": Offer.objects.select_related("category").prefetch_related("channels"),
+        "categories": Category.objects.all(),
+        "channels": Channel.objects.all(),
+        "outcome-types": selectors.outcome_type_list(),
+        "flows": DecisionFlow.objects.prefetch_related("offers"),
+    }
+    sections = []
+    for kind, qs in lists.items():
+        _, _, perm, title, singular = CATALOG[kind]
+        rows = list(qs)
+        sections.append({"kind": kind, "title": title, "singular": singular, "rows": rows,
+                         "can_add": user.has_perm(f"scoring.add_{perm}"),
+                         "can_change": user.has_perm(f"scoring.change_{perm}")})
+    return render(request, "scoring/catalog.html", {"sections": sections,
+                                                    "any_write": any(s["can_add"] for s in sections)})
+
+
+def _catalog_form_page(request, kind: str, instance=None):
+    model_cls, form_cls, perm, title, singular = _catalog_kind(kind)
+    verb = "change" if instance is not None else "add"
+    if request.method == "POST":
+        _require(request.user, _catalog_write(kind, verb))
+        form = form_cls(request.POST, instance=instance)
+        if form.is_valid():
+            try:
+                with transaction.atomic():
+                    row = form.save()
+                    # The API's CatalogViewSet audits the same way: one catalog.* row per write.
+                    lifecycle_services.event_record(model=None, actor=request.user,
+                                                    action=f"catalog.{'updated' if instance else 'created'}",
+                                                    to_value=row.key, data={"kind": row._meta.model_name})
+            except IntegrityError:
+                form.add_error("key", f"A {singular} with this key exists already.")
+            else:
+                messages.success(request, f"{'Saved' if instance else 'Created'} {singular} {row.key}.",
+                                 extra_tags=kind)
+                return redirect(reverse("scoring:catalog") + f"#{kind}")
+    else:
+        form = form_cls(instance=instance)
+    return render(request, "scoring/catalog_form.html", {
+        "form": form, "kind": kind, "title": title, "singular": singular, "instance": instance,
+        "write_block": refusal(request.user, _catalog_write(kind, verb)),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def catalog_create(request, kind):
+    return _catalog_form_page(request, kind)
+
+
+@require_http_methods(["GET", "POST"])
+def catalog_edit(request, kind, key):
+    model_cls = _catalog_kind(kind)[0]
+    instance = model_cls.objects.filter(key=key).first()
+    if instance is None:
+        raise Http404(f"No {CATALOG[kind][4]} {key!r}")
+    return _catalog_form_page(request, kind, instance)

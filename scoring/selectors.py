@@ -48,3 +48,12 @@ def outcome_type_list() -> QuerySet[OutcomeType]:
 
         outcome_types_ensure_defaults()
     return qs
+
+
+
+def outcome_type_get(key: str) -> OutcomeType | None:
+    """One outcome type by key; the defaults are made only when the table turns out to be empty."""
+    found = OutcomeType.objects.filter(key=key, deleted_at__isnull=True).first()
+    if found is None and not OutcomeType.objects.exists():
+        return outcome_type_list().filter(key=key).first()
+    return found

@@ -489,7 +489,7 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
         return previous.response, True
     if not customer_id:
         raise validation_error("customerId is required", field="customerId")
-    outcome_type = selectors.outcome_type_list().filter(key=outcome).first()
+    outcome_type = selectors.outcome_type_get(outcome)
     if outcome_type is None:
         known = ", ".join(selectors.outcome_type_list().values_list("key", flat=True))
         raise validation_error(f"Unknown outcome {outcome!r}; registered outcome types: {known}", field="outcome")

@@ -4,7 +4,7 @@ import json
 
 from django import forms
 
-from .choices import Effort, ModelType, State
+from .choices import Effort, ModelType, OperationalStatus, RegistryStatus, State
 
 
 class ModelFilterForm(forms.Form):
@@ -12,6 +12,10 @@ class ModelFilterForm(forms.Form):
                              widget=forms.TextInput(attrs={"placeholder": "key, name or description",
                                                            "type": "search"}))
     state = forms.ChoiceField(required=False, choices=[("", "Any state"), *State.choices], label="State")
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *OperationalStatus.choices],
+                               label="Operational status")
+    registry_status = forms.ChoiceField(required=False, choices=[("", "Any rung"), *RegistryStatus.choices],
+                                        label="Registry")
     model_type = forms.ChoiceField(required=False, choices=[("", "Any type"), *ModelType.choices], label="Type")
 
 
@@ -74,3 +78,28 @@ class TrainForm(forms.Form):
 
 class TagForm(forms.Form):
     name = forms.CharField(max_length=64, label="Tag")
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Where the key is used, e.g. \"nightly scoring job\".")
+    expires_on = forms.DateField(required=False, label="Expires on",
+                                 widget=forms.DateInput(attrs={"type": "date"}),
+                                 help_text="Leave empty for a key that lasts until you revoke it.")
+
+    def clean_expires_on(self):
+        from django.utils import timezone
+
+        day = self.cleaned_data["expires_on"]
+        if day and day <= timezone.localdate():
+            raise forms.ValidationError("Choose a day after today.")
+        return day
+
+    def expires_at(self):
+        import datetime
+
+        from django.utils import timezone
+
+        day = self.cleaned_data.get("expires_on")
+        if not day:
+            return None
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))

@@ -22,6 +22,13 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        from .errors import ApplicationError
+
+        if isinstance(exception, ApplicationError) and exception.status == 409 and \
+                not request.path_info.startswith("/api/"):
+            from .views import conflict
+
+            return conflict(request, exception)
         if isinstance(exception, (OperationalError, InterfaceError)):
             response = render(request, "error.html", {
                 "status": 503, "title": "The database is not answering",

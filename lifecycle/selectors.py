@@ -41,31 +41,40 @@ def model_counts_by_state() -> dict[str, int]:
 
 
 def trait_list(*, model: AlgorithmModel) -> list[Trait]:
-    """Traits with their sample counts (positive when quality >= 0.5), counted in one pass over labels."""
+    """Traits with their sample counts (positive when quality >= 0.5), counted by the database in one query."""
+    from django.db.models import Count
+
     traits = list(model.traits.all())
-    counts = {t.key: [0, 0] for t in traits}
-    for labels in Sample.objects.filter(model=model).values_list("labels", flat=True).iterator(chunk_size=5000):
-        for key, quality in (labels or {}).items():
-            if key in counts:
-                counts[key][0 if quality >= 0.5 else 1] += 1
+    labelled = [t for t in traits if t.definition.get("members") is None]
+    counts = Sample.objects.filter(model=model).aggregate(**{
+        f"{kind}_{i}": Count("id", filter=Q(**{f"labels__{t.key}__{op}": 0.5}))
+        for i, t in enumerate(labelled) for kind, op in (("pos", "gte"), ("neg", "lt"))
+    }) if labelled else {}
+    for i, t in enumerate(labelled):
+        t.positive_samples, t.negative_samples = counts[f"pos_{i}"], counts[f"neg_{i}"]
     for t in traits:
         members = t.definition.get("members")
-        if members is not None:
-            pos = len(members)
-            counts[t.key] = [pos, max(0, Sample.objects.filter(model=model, id__lte=t.definition.get("maxSampleId", 0)).count() - pos)]
-        t.positive_samples, t.negative_samples = counts[t.key]
+        if members is not None:  # an intrinsic axis: its members are positive, the rest it saw negative
+            seen = Sample.objects.filter(model=model, id__lte=t.definition.get("maxSampleId", 0)).count()
+            t.positive_samples, t.negative_samples = len(members), max(0, seen - len(members))
         t.sample_count = t.positive_samples + t.negative_samples
     return traits
 
 
 def unknown_label_keys(*, model: AlgorithmModel, limit: int = 20) -> list[str]:
+    """Label keys that samples carry but no trait defines, listed by the database's JSON functions."""
+    from django.db import connection
+
     known = set(model.traits.values_list("key", flat=True))
-    found: set[str] = set()
-    for labels in Sample.objects.filter(model=model).values_list("labels", flat=True).iterator(chunk_size=5000):
-        found.update(k for k in (labels or {}) if k not in known)
-        if len(found) >= limit:
-            break
-    return sorted(found)[:limit]
+    table = Sample._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = f"SELECT DISTINCT jsonb_object_keys(labels) FROM {table} WHERE model_id = %s"
+    else:
+        sql = f"SELECT DISTINCT j.key FROM {table} s, json_each(s.labels) j WHERE s.model_id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model.pk])
+        found = {row[0] for row in cursor.fetchall()}
+    return sorted(found - known)[:limit]
 
 
 def sample_list(*, model: AlgorithmModel, source: str = "") -> QuerySet[Sample]:
@@ -154,3 +163,76 @@ def audit_log(*, model: str = "", family: str = "", actor: str = "", action: str
     if until:
         qs = qs.filter(created_at__lt=until)
     return qs
+
+
+def model_counts_by(field: str) -> dict[str, int]:
+    """How many models have each value of one status field (`state`, `status` or `registry_status`)."""
+    if field not in ("state", "status", "registry_status"):
+        raise ValueError(field)
+    return dict(AlgorithmModel.objects.order_by().values_list(field).annotate(n=Count("id")).values_list(field, "n"))
+
+
+def runs_failed_recent(*, limit: int = 5) -> list[TrainingRun]:
+    """The newest failed runs whose model has not succeeded since (what still needs someone's attention)."""
+    runs = TrainingRun.objects.select_related("model", "started_by").filter(status=RunStatus.FAILED)
+    return [r for r in runs[: limit * 4] if r.model.last_run_id == r.pk][:limit]
+
+
+def metrics_history(*, model: AlgorithmModel) -> dict:
+    """Each trait's held-out metrics across the model's versions, oldest first, for the history chart."""
+    rows = list(model.versions.order_by("version_no").values_list("version_no", "metrics", "sample_count"))
+    traits: dict[str, dict[str, list]] = {}
+    for version_no, metrics, _ in rows:
+        for trait, m in (metrics or {}).items():
+            series = traits.setdefault(trait, {"auc": [], "logLoss": []})
+            for name in ("auc", "logLoss"):
+                value = (m or {}).get(name)
+                if isinstance(value, (int, float)):
+                    series[name].append({"x": version_no, "y": round(float(value), 4)})
+    return {"versions": [r[0] for r in rows], "traits": traits}
+
+
+def version_comparison(*, model: AlgorithmModel, a: ModelVersion, b: ModelVersion, top: int = 8) -> dict:
+    """Two versions side by side: per-trait metrics with the change, top predictors, samples and trait sets."""
+    names = ("auc", "logLoss", "accuracy", "baseRate")
+    traits = sorted(set(a.metrics or {}) | set(b.metrics or {}))
+    rows = []
+    for trait in traits:
+        ma, mb = (a.metrics or {}).get(trait) or {}, (b.metrics or {}).get(trait) or {}
+        metrics = []
+        for name in names:
+            va, vb = ma.get(name), mb.get(name)
+            delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
+            metrics.append({"name": name, "a": va, "b": vb, "delta": delta})
+        rows.append({"trait": trait, "metrics": metrics, "histogram_a": (ma.get("histogram") or {}),
+                     "histogram_b": (mb.get("histogram") or {}), "evaluation_a": ma.get("evaluation"),
+                     "evaluation_b": mb.get("evaluation")})
+
+    def predictors(version):
+        by_trait: dict[str, list] = {}
+        for p in version.predictors or []:
+            by_trait.setdefault(p.get("trait", ""), []).append(p)
+        return {t: sorted(ps, key=lambda p: -p.get("importance", 0))[:top] for t, ps in by_trait.items()}
+
+    pa, pb = predictors(a), predictors(b)
+    return {
+        "traits": rows,
+        "predictors": [{"trait": t, "a": pa.get(t, []), "b": pb.get(t, [])} for t in sorted(set(pa) | set(pb))],
+        "trait_keys": {"a": sorted(a.trait_keys or []), "b": sorted(b.trait_keys or []),
+                       "only_a": sorted(set(a.trait_keys or []) - set(b.trait_keys or [])),
+                       "only_b": sorted(set(b.trait_keys or []) - set(a.trait_keys or []))},
+        "sample_delta": b.sample_count - a.sample_count,
+    }
+
+
+def api_token_list(*, user) -> list:
+    """A user's own tokens, newest first, each with whether it still works."""
+    from django.utils import timezone
+
+    from .models import ApiToken
+
+    now = timezone.now()
+    tokens = list(ApiToken.objects.filter(user=user).order_by("-created_at", "-id"))
+    for t in tokens:
+        t.live = t.revoked_at is None and (t.expires_at is None or t.expires_at > now)
+    return tokens

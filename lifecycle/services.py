@@ -855,6 +855,8 @@ def api_token_create(*, user, actor, name: str, expires_at=None) -> tuple["ApiTo
 
     if not (name or "").strip():
         raise validation_error("Give the token a name that says where it is used", field="name")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise validation_error("The expiry must be in the future", field="expiresAt")
     key = ApiToken.generate_key()
     token = ApiToken.objects.create(user=user, name=name.strip()[:100], prefix=key[:12],
                                     key_hash=ApiToken.hash_key(key), expires_at=expires_at)

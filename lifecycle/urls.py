@@ -6,9 +6,14 @@ app_name = "lifecycle"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("dashboard/runs/", views.home_runs, name="home-runs"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/new/", views.token_create, name="token-create"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("models/", views.model_list, name="model-list"),
     path("models/new/", views.model_create, name="model-create"),
     path("models/<str:ref>/", views.model_detail, name="model-detail"),
+    path("models/<str:ref>/compare/", views.version_compare, name="version-compare"),
     path("models/<str:ref>/progress/", views.model_progress, name="model-progress"),
     path("models/<str:ref>/edit/", views.model_edit, name="model-edit"),
     path("models/<str:ref>/traits/", views.trait_add, name="trait-add"),

@@ -16,9 +16,11 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
-from .choices import STATE_COLORS, TABULAR_TYPES, State
+from .choices import STATE_COLORS, TABULAR_TYPES, OperationalStatus, RegistryStatus, State
 from .errors import ApplicationError
-from .forms import ModelCreateForm, ModelEditForm, ModelFilterForm, SampleForm, TagForm, TrainForm, TraitForm, UploadForm
+from .forms import (ApiTokenForm, ModelCreateForm, ModelEditForm, ModelFilterForm, SampleForm, TagForm, TrainForm,
+                    TraitForm, UploadForm)
+from .models import ApiToken
 from .roles import role_of
 
 
@@ -60,9 +62,52 @@ def _apply(request, model, action, success: str, anchor: str = ""):
     return _back(model, anchor)
 
 
+STATUS_COLORS = {"draft": "grey", "active": "green", "paused": "amber", "archived": "dark"}
+RUNG_COLORS = {"draft": "grey", "shadow": "blue", "challenger": "amber", "champion": "green", "archived": "dark"}
+
+
+def _count_rows(field: str, choices, colors) -> list[dict]:
+    counts = selectors.model_counts_by(field)
+    return [{"value": value, "label": label, "count": counts.get(value, 0), "color": colors.get(value, "grey"),
+             "url": reverse("lifecycle:model-list") + "?" + urlencode({field: value})}
+            for value, label in choices]
+
+
+def _runs_context() -> dict:
+    return {"runs_in_flight": list(selectors.runs_in_flight().order_by("queued_at", "id"))}
+
+
 @require_GET
 def home(request):
-    return redirect("lifecycle:model-list")
+    """The dashboard: what the models are doing, what is waiting for someone, what went wrong."""
+    states = _count_rows("state", State.choices, STATE_COLORS)
+    context = {
+        "total": sum(r["count"] for r in states),
+        "groups": [
+            {"title": "Training state", "field": "state", "rows": states},
+            {"title": "Operational status", "field": "status",
+             "rows": _count_rows("status", OperationalStatus.choices, STATUS_COLORS)},
+            {"title": "Registry", "field": "registry_status",
+             "rows": _count_rows("registry_status", RegistryStatus.choices, RUNG_COLORS)},
+        ],
+        "failed_runs": selectors.runs_failed_recent(limit=5),
+        "events": list(selectors.audit_log()[:8]),
+        **_runs_context(),
+    }
+    for group in context["groups"]:
+        group["chart_id"] = f"chart-{group['field']}"
+        group["chart"] = {"rows": [{"label": r["label"], "value": r["count"], "color": r["color"]} for r in group["rows"]]}
+    return render(request, "dashboard/home.html", context)
+
+
+@require_GET
+def home_runs(request):
+    """Polled by the dashboard while runs are in flight; the answer stops the polling once none are."""
+    context = _runs_context()
+    response = render(request, "dashboard/home.html#runs", context)
+    if not context["runs_in_flight"]:
+        response["HX-Trigger"] = "runsSettled"
+    return response
 
 
 @require_GET
@@ -70,6 +115,7 @@ def model_list(request):
     form = ModelFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     qs = selectors.model_list(search=filters.get("search", ""), state=filters.get("state"),
+                              status=filters.get("status"), registry_status=filters.get("registry_status"),
                               model_type=filters.get("model_type"))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
     counts = selectors.model_counts_by_state()
@@ -130,6 +176,7 @@ def model_detail(request, ref):
         "traits_by_key": {t.key: t for t in traits},
         "trainable": model.model_type in TABULAR_TYPES,
         "next_steps": _next_steps(model, traits, sample_count),
+        "charts": _model_charts(model, selectors.metrics_history(model=model)),
         "recent_samples": list(samples[:10]),
         "unknown_label_keys": selectors.unknown_label_keys(model=model) if model.definition_editable else [],
         "operation": selectors.last_operation(model),
@@ -141,6 +188,28 @@ def model_detail(request, ref):
         "state_colors": STATE_COLORS,
     }
     return render(request, "lifecycle/model_detail.html", context)
+
+
+def _model_charts(model, history: dict) -> dict:
+    """The model page's charts as data for static/js/charts.js: metrics per trait across versions and the serving
+    version's score histogram."""
+    def series(name):
+        return [{"name": trait, "points": s[name]} for trait, s in history["traits"].items() if s[name]]
+
+    serving = model.active_version
+    metrics = {}
+    if serving is not None:
+        metrics = serving.metrics or {}
+    histograms = [{"label": trait, "counts": (m.get("histogram") or {}).get("counts", []),
+                   "edges": (m.get("histogram") or {}).get("edges", [])}
+                  for trait, m in metrics.items() if isinstance(m, dict) and (m.get("histogram") or {}).get("counts")]
+    return {
+        "versions": len(history["versions"]),
+        "auc": {"xLabel": "version", "yLabel": "AUC", "yMin": 0.5, "yMax": 1, "series": series("auc")},
+        "logLoss": {"xLabel": "version", "yLabel": "log loss", "yMin": 0, "series": series("logLoss")},
+        "histogram": {"xLabel": "score", "series": histograms},
+        "histogram_version": serving.version_no if serving is not None else None,
+    }
 
 
 def _next_steps(model, traits, sample_count) -> list[dict]:
@@ -315,8 +384,80 @@ def version_tag(request, ref, version_no):
                   f"Tagged v{version_no} as {form.cleaned_data['name']}.", "versions")
 
 
+@require_GET
+def version_compare(request, ref):
+    """Any two versions side by side; defaults to the serving version against the one before it."""
+    model = _model_or_404(ref)
+    versions = list(selectors.version_list(model=model).order_by("version_no"))
+    if len(versions) < 2:
+        return render(request, "dashboard/compare.html", {"model": model, "versions": versions, "too_few": True})
+    by_no = {v.version_no: v for v in versions}
+    serving = next((v for v in versions if v.pk == model.active_version_id), versions[-1])
+    default_a = versions[versions.index(serving) - 1] if versions.index(serving) > 0 else versions[0]
+    default_b = serving if serving is not default_a else versions[1]
+
+    def pick(name, default):
+        raw = str(request.GET.get(name, "")).lstrip("v")
+        if not raw:
+            return default
+        if not raw.isdigit() or int(raw) not in by_no:
+            raise Http404(f"Model {model.key} has no version {request.GET.get(name)!r}")
+        return by_no[int(raw)]
+
+    a, b = pick("a", default_a), pick("b", default_b)
+    comparison = selectors.version_comparison(model=model, a=a, b=b)
+    charts = [{"id": f"hist-{i}", "trait": row["trait"],
+               "series": [{"label": f"v{a.version_no}", "counts": row["histogram_a"].get("counts", []),
+                           "edges": row["histogram_a"].get("edges", [])},
+                          {"label": f"v{b.version_no}", "counts": row["histogram_b"].get("counts", []),
+                           "edges": row["histogram_b"].get("edges", [])}]}
+              for i, row in enumerate(comparison["traits"])]
+    return render(request, "dashboard/compare.html", {
+        "model": model, "versions": versions, "a": a, "b": b, "comparison": comparison, "charts": charts,
+    })
+
+
+@require_GET
+def tokens(request):
+    return _tokens_page(request, ApiTokenForm())
+
+
+@require_POST
+def token_create(request):
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _tokens_page(request, form, status=400)
+    try:
+        token, key = services.api_token_create(user=request.user, actor=request.user, name=form.cleaned_data["name"],
+                                               expires_at=form.expires_at())
+    except ApplicationError as exc:
+        form.add_error(exc.details.get("field") if exc.details.get("field") in form.fields else None, exc.message)
+        return _tokens_page(request, form, status=400)
+    # The key is shown in this answer only: nothing can show it again (only its hash is stored), and no cache
+    # may keep a copy of the page that holds it.
+    response = _tokens_page(request, ApiTokenForm(), new_token=token, new_key=key)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def token_revoke(request, pk):
+    token = ApiToken.objects.filter(pk=pk, user=request.user).select_related("user").first()
+    if token is None:
+        raise Http404("You have no token with that id")
+    services.api_token_revoke(token=token, actor=request.user)
+    messages.success(request, f"Revoked {token.name} ({token.prefix}…): scripts using it now get 401.")
+    return redirect("lifecycle:tokens")
+
+
+def _tokens_page(request, form, *, status: int = 200, new_token=None, new_key: str = ""):
+    return render(request, "dashboard/tokens.html", {
+        "form": form, "tokens": selectors.api_token_list(user=request.user), "new_token": new_token,
+        "new_key": new_key}, status=status)
+
+
 def _error_page(request, status: int, title: str, exception=None):
-    message = str(exception) if exception and str(exception) else ""
+    message = getattr(exception, "message", None) or (str(exception) if exception and str(exception) else "")
     if request.htmx:
         return HttpResponse(format_html('<div class="flash flash-error" role="alert">{}. {}</div>', title, message),
                             status=status)
@@ -329,6 +470,11 @@ def page_not_found(request, exception=None):
 
 def permission_denied(request, exception=None):
     return _error_page(request, 403, "Not allowed", exception)
+
+
+def conflict(request, exception=None):
+    """A write refused because of the object's current state (an ApplicationError with status 409)."""
+    return _error_page(request, 409, "Not possible right now", exception)
 
 
 def server_error(request):

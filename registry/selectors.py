@@ -68,3 +68,15 @@ def request_stale_reason(request: PromotionRequest, model: AlgorithmModel | None
 def experiment_list(*, family: str = "") -> QuerySet[Experiment]:
     qs = Experiment.objects.select_related("champion_model").prefetch_related("arms__model")
     return qs.filter(family=family) if family else qs
+
+
+def families_overview() -> list[dict]:
+    """Every family with its champion and when that champion last trained, for the dashboard."""
+    rows = {}
+    for m in (AlgorithmModel.objects.exclude(family="").select_related("active_version")
+              .order_by("family", "key")):
+        row = rows.setdefault(m.family, {"family": m.family, "champion": None, "members": 0})
+        row["members"] += 1
+        if m.registry_status == Rung.CHAMPION:
+            row["champion"] = m
+    return list(rows.values())

@@ -52,8 +52,14 @@ def outcome_type_list() -> QuerySet[OutcomeType]:
 
 
 def outcome_type_get(key: str) -> OutcomeType | None:
-    """One outcome type by key; the defaults are made only when the table turns out to be empty."""
+    """One outcome type by key. A default type whose row is missing altogether (a flushed table) is made
+    again on the spot, so concurrent first calls never see half of the defaults."""
     found = OutcomeType.objects.filter(key=key, deleted_at__isnull=True).first()
-    if found is None and not OutcomeType.objects.exists():
-        return outcome_type_list().filter(key=key).first()
+    if found is None and not OutcomeType.objects.filter(key=key).exists():
+        from .choices import DEFAULT_OUTCOME_TYPES
+        from .services import outcome_types_ensure_defaults
+
+        if key in {k for k, *_ in DEFAULT_OUTCOME_TYPES}:
+            outcome_types_ensure_defaults()
+            found = OutcomeType.objects.filter(key=key, deleted_at__isnull=True).first()
     return found

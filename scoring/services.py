@@ -594,14 +594,14 @@ def _learn(model: AlgorithmModel, *, offer, channel, direction, weight, attribut
 
 
 def outcome_types_ensure_defaults() -> int:
-    """The ten default outcome types, made on first access when the table is empty (as the seed product
-    does; the migration makes them too, but a flushed database must not lose them for good)."""
+    """The ten default outcome types, made on first access when missing (as the seed product does; the
+    migration makes them too, but a flushed database must not lose them for good). Safe to race."""
     from .choices import DEFAULT_OUTCOME_TYPES
 
-    created = 0
-    for ordinal, (key, name, classification, category) in enumerate(DEFAULT_OUTCOME_TYPES):
-        _, made = OutcomeType.objects.get_or_create(key=key, defaults={
-            "name": name, "classification": classification, "category": category, "is_system": True,
-            "ordinal": ordinal})
-        created += made
-    return created
+    before = OutcomeType.objects.count()
+    OutcomeType.objects.bulk_create([
+        OutcomeType(key=key, name=name, classification=classification, category=category, is_system=True,
+                    ordinal=ordinal)
+        for ordinal, (key, name, classification, category) in enumerate(DEFAULT_OUTCOME_TYPES)
+    ], ignore_conflicts=True)
+    return OutcomeType.objects.count() - before

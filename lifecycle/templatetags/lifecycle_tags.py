@@ -69,3 +69,38 @@ def action_text(action):
     """An audit action code (`run.queued`) as a phrase (`Run queued`); the code itself stays in the title."""
     words = str(action or "").replace(".", " ").replace("_", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+@register.filter
+def index(sequence, i):
+    try:
+        return sequence[int(i)]
+    except (IndexError, TypeError, ValueError):
+        return None
+
+
+@register.filter
+def predictor_pairs(row):
+    """Two versions' top predictors as rows of (before, after), padded so the table stays rectangular."""
+    a, b = list(row.get("a") or []), list(row.get("b") or [])
+    n = max(len(a), len(b))
+    return [(a[i] if i < len(a) else None, b[i] if i < len(b) else None) for i in range(n)]
+
+
+LOWER_IS_BETTER = {"logLoss"}
+NEUTRAL = {"baseRate"}
+
+
+@register.simple_tag
+def delta_text(name, delta):
+    """A metric's change in words and sign, so colour is never the only signal."""
+    from django.utils.html import format_html
+    from django.utils.safestring import mark_safe
+
+    if abs(delta) < 0.0005:
+        return mark_safe('<span class="delta">±0.000</span>')
+    if name in NEUTRAL:
+        return format_html('<span class="delta">{:+.3f}</span>', delta)
+    better = (delta < 0) if name in LOWER_IS_BETTER else (delta > 0)
+    return format_html('<span class="delta {}">{:+.3f} <span class="small">{}</span></span>',
+                       "is-better" if better else "is-worse", delta, "better" if better else "worse")

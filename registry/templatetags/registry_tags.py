@@ -111,14 +111,17 @@ def _steps(model, pending, family_champion) -> list[dict]:
 
     weights = {"key": "weights", "title": "Outcome weights", "done": bool(model.outcome_weights)}
     if model.outcome_weights:
-        weights["state"] = ", ".join(f"{k} {v:+g}" for k, v in model.outcome_weights.items())
+        # Strongest signal first (PostgreSQL's jsonb does not keep the order the weights were written in).
+        ordered = sorted(model.outcome_weights.items(), key=lambda kv: (-kv[1], kv[0]))
+        weights["state"] = ", ".join(f"{k} {v:+g}" for k, v in ordered)
     elif model.outcome_weights is None:
         weights["state"] = "Default: +1 for positive outcomes, -1 for negative ones"
         weights["warning"] = ("Outcomes not classified positive or negative count as neutral, so misconfigured "
                               "weights can silently invert learning. Set explicit weights for the outcomes your "
                               "business cares about.")
     else:
-        weights["state"], weights["missing"] = "Empty map: every outcome counts 0", "Give each outcome a weight."
+        weights["state"] = "Empty map: every outcome falls back to the default and /respond warns each time"
+        weights["missing"] = "Give each outcome a weight."
     return [trained, active, promoted, learning, weights]
 
 
@@ -152,7 +155,7 @@ def path_to_live(context, model):
             entry["ids"].append(move["to"])
     for move in moves:
         move["why"] = "-".join(blocked[move["block"]]["ids"]) if move["block"] else ""
-    rows = [(k, f"{v:g}") for k, v in (model.outcome_weights or {}).items()]
+    rows = [(k, f"{v:g}") for k, v in sorted((model.outcome_weights or {}).items(), key=lambda kv: (-kv[1], kv[0]))]
     return {
         "model": model,
         "request": request,
@@ -238,3 +241,25 @@ def max_value(mapping):
 @register.filter
 def arm_label(arm):
     return {"__champion__": "Champion", "__holdout__": "Holdout"}.get(arm, arm)
+
+
+@register.inclusion_tag("registry/partials/dashboard_registry.html", takes_context=True)
+def dashboard_registry(context, stale_days: int = 30):
+    """The dashboard's registry panels: requests waiting for a reviewer and each family's champion."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    user = context["request"].user
+    families = selectors.families_overview()
+    cutoff = timezone.now() - timedelta(days=stale_days)
+    for f in families:
+        trained = f["champion"].last_trained_at if f["champion"] else None
+        f["stale"] = bool(trained and trained < cutoff)
+    return {
+        "request": context["request"],
+        "pending": list(selectors.request_list(state=RequestState.PENDING).order_by("created_at")[:5]),
+        "pending_count": selectors.pending_count(),
+        "can_review": user.has_perm("registry.review_promotionrequest"),
+        "families": families,
+    }

@@ -4,46 +4,16 @@ log in, create a model, define a trait, upload samples, train, watch the progres
 from __future__ import annotations
 
 import csv
-import os
 import re
-from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import chromium_path
 from tests.workers import REPO_ROOT, worker_log_tail
 from tests.factories import PASSWORD, make_user, sample_rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
-
-
-@pytest.fixture
-def chromium():
-    """Opens headless Chromium: `with chromium() as browser:`. Opened inside the test, after its database
-    setup, because Django refuses ORM calls while Playwright's event loop runs in this thread."""
-    path = chromium_path()
-    if path is None:
-        message = "Chromium not found (set CHROMIUM_PATH or install Debian's chromium) - browser journeys need it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-    @contextmanager
-    def open_browser():
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-            try:
-                yield browser
-            finally:
-                browser.close()
-
-    return open_browser
 
 
 def write_samples_csv(path, n: int = 200, trait: str = "churn"):

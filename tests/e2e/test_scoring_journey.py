@@ -4,45 +4,16 @@ feedback, then ask for a recommendation over the API and read the trace's explan
 
 from __future__ import annotations
 
-import os
 import re
-from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import chromium_path
 from tests.factories import PASSWORD, add_samples, make_model, make_user
 from tests.workers import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
-
-
-@pytest.fixture
-def chromium():
-    """Opened inside the test, after the database setup: Django refuses ORM calls while Playwright's loop runs."""
-    path = chromium_path()
-    if path is None:
-        message = "Chromium not found (set CHROMIUM_PATH or install Debian's chromium) - browser journeys need it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-    @contextmanager
-    def open_browser():
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-            try:
-                yield browser
-            finally:
-                browser.close()
-
-    return open_browser
 
 
 def tabular(actor, key: str):

@@ -68,7 +68,7 @@ def test_logging_in_through_the_form(client, analyst):
     assert "didn't match" in text(wrong)
 
     response = client.post(reverse("login"), {"username": "analyst", "password": PASSWORD}, follow=True)
-    assert response.redirect_chain[-1][0] == reverse("lifecycle:model-list")
+    assert response.redirect_chain[-1][0] == reverse("lifecycle:home")  # the dashboard
     assert "Models" in text(response) and "analyst" in text(response)
 
     to_next = client.post(reverse("login") + "?next=/models/new/",

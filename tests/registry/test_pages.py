@@ -427,7 +427,7 @@ def test_outcome_weights_form(client, analyst, capture):
     page = text(client.post(url, {"outcome": ["convert", "click", "unsubscribed", ""],
                                   "weight": ["1", "0.3", "-1.5", ""]}, follow=True))
     assert "Saved 3 outcome weights." in page
-    assert "Outcome weights convert +1, click +0.3, unsubscribed -1.5" in page
+    assert "Outcome weights convert +1, click +0.3, unsubscribed -1.5" in page  # strongest first
     assert "count as neutral" not in page
     model.refresh_from_db()
     assert model.outcome_weights == {"convert": 1.0, "click": 0.3, "unsubscribed": -1.5}
@@ -584,5 +584,5 @@ def test_the_model_list_still_renders_with_the_new_navigation(client, reviewer, 
     rs.model_promote(model=new, actor=analyst, to_status="champion", family=FAMILY)
     client.force_login(reviewer)
     page = text(client.get(reverse("lifecycle:model-list")))
-    assert "Models Reviews 1 pending Families Audit log API docs" in page
+    assert "Models Reviews 1 pending Families Decision traces Catalog Audit log API docs" in page
     assert AlgorithmModel.objects.count() == 2

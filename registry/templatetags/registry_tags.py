@@ -256,10 +256,14 @@ def dashboard_registry(context, stale_days: int = 30):
     for f in families:
         trained = f["champion"].last_trained_at if f["champion"] else None
         f["stale"] = bool(trained and trained < cutoff)
+        # The live watch: a champion significantly worse than the one it replaced is raised here too.
+        f["watch"] = services.family_watch(f["family"]) if f["champion"] else None
     return {
         "request": context["request"],
         "pending": list(selectors.request_list(state=RequestState.PENDING).order_by("created_at")[:5]),
         "pending_count": selectors.pending_count(),
         "can_review": user.has_perm("registry.review_promotionrequest"),
         "families": families,
+        "degraded": [f for f in families if f["watch"] and f["watch"].status == "degraded"],
+        "can_rollback": user.has_perm("registry.rollback_family"),
     }

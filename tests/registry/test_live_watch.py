@@ -78,3 +78,17 @@ def test_experiment_winner_is_requested_for_review(family, analyst, reviewer):
     assert "+6.0%" in request.comment
     r = token_client(reviewer).post(f"/api/v1/promotion-requests/{request_id}/approve", {}, format="json")
     assert r.status_code == 200 and AlgorithmModel.objects.get(key="new").registry_status == "champion"
+
+
+def test_the_dashboard_raises_a_degraded_champion_with_the_rollback(family, client, reviewer):
+    serve("old", 300, 60)
+    services.model_promote(model=AlgorithmModel.objects.get(key="new"), actor=family, to_status="champion",
+                           family="fam")
+    serve("new", 300, 9)
+    client.force_login(reviewer)
+    page = " ".join(client.get("/").content.decode().split())
+    assert "Live watch: a champion is doing worse" in page
+    assert "new converts 0.030 over 300 responses, against 0.200 for old" in page and "Roll back to old" in page
+    client.post("/families/fam/rollback/", {"reason": "live watch"})
+    assert AlgorithmModel.objects.get(key="old").registry_status == "champion"
+    assert "Live watch: a champion is doing worse" not in client.get("/").content.decode()

@@ -47,7 +47,7 @@ def test_main_pages_have_no_serious_accessibility_violations(live_server, chromi
         page.get_by_label("Username").fill("analyst")
         page.get_by_label("Password").fill("analyst-demo")
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(f"{live_server.url}/models/")
+        page.wait_for_url(f"{live_server.url}/")  # login lands on the dashboard
         for name, path in pages.items():
             page.goto(live_server.url + path)
             page.wait_for_load_state("networkidle")

@@ -41,7 +41,7 @@ def log_in(browser, base_url, username):
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Models")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # login lands on the dashboard
     return page
 
 

@@ -77,7 +77,7 @@ def journey(page, base_url, token):
     page.get_by_label("Username").fill("analyst")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Models")).to_be_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # login lands on the dashboard
 
     # Outcome weights: every type starts on the default, each with its warning.
     page.goto(f"{base_url}/models/nbo/outcome-weights/")

@@ -582,8 +582,8 @@ def _learn(model: AlgorithmModel, *, offer, channel, direction, weight, attribut
         return True
     if model.model_type in TABULAR_TYPES and offer is not None:
         # A weighted sample for the next retrain; the serving version does not change until then.
-        version = model.active_version
-        trait = (model.config or {}).get("propensityTrait") or (version.trait_keys[0] if version.trait_keys else "")
+        keys = ModelVersion.objects.filter(pk=model.active_version_id).values_list("trait_keys", flat=True).first()
+        trait = (model.config or {}).get("propensityTrait") or (keys[0] if keys else "")  # no artifact read
         if trait:
             sample_add_batch(model=model, actor=actor, source=SampleSource.RESPONSE, samples=[{
                 "features": offer_features(attributes, offer, channel),

@@ -52,10 +52,11 @@ def outcome_type_list() -> QuerySet[OutcomeType]:
 
 
 def outcome_type_get(key: str) -> OutcomeType | None:
-    """One outcome type by key. A default type whose row is missing altogether (a flushed table) is made
-    again on the spot, so concurrent first calls never see half of the defaults."""
+    """One outcome type by key. A missing default type (a flushed table) is made again on the spot; the
+    insert skips rows that exist (also soft-deleted ones, which stay deleted), so concurrent first calls
+    all find it."""
     found = OutcomeType.objects.filter(key=key, deleted_at__isnull=True).first()
-    if found is None and not OutcomeType.objects.filter(key=key).exists():
+    if found is None:
         from .choices import DEFAULT_OUTCOME_TYPES
         from .services import outcome_types_ensure_defaults
 

@@ -461,12 +461,17 @@ def _learn_cells(model: AlgorithmModel, *, offer: Offer | None, channel: str, di
         keys.append((Scope.CHANNEL, channel))
     if direction:
         keys.append((Scope.DIRECTION, direction))
+    keys.sort()
     ModelAdaptation.objects.bulk_create([ModelAdaptation(model=model, scope=s, scope_id=i) for s, i in keys],
                                         ignore_conflicts=True)
     q = Q()
     for scope, scope_id in keys:
         q |= Q(scope=scope, scope_id=scope_id)
-    ModelAdaptation.objects.filter(q, model=model).update(
+    # Lock the cells in id order first: two responses touching the same cells then queue instead of
+    # deadlocking on an UPDATE that locks rows in whatever order it scans them.
+    ids = list(ModelAdaptation.objects.select_for_update().filter(q, model=model).order_by("id")
+               .values_list("id", flat=True))
+    ModelAdaptation.objects.filter(id__in=ids).update(
         evidence=F("evidence") + 1, positives=F("positives") + max(weight, 0.0),
         negatives=F("negatives") + max(-weight, 0.0), total_reward=F("total_reward") + weight,
         updated_at=timezone.now())

@@ -610,3 +610,10 @@ def outcome_types_ensure_defaults() -> int:
         for ordinal, (key, name, classification, category) in enumerate(DEFAULT_OUTCOME_TYPES)
     ], ignore_conflicts=True)
     return OutcomeType.objects.count() - before
+
+
+
+def catalog_record(*, actor, action: str, row) -> None:
+    """The audit row of a catalog write (created, updated, deleted), for the pages and the API alike."""
+    event_record(model=None, actor=actor, action=f"catalog.{action}", to_value=row.key,
+                 data={"kind": row._meta.model_name})

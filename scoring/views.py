@@ -703,10 +703,8 @@ def _catalog_form_page(request, kind: str, instance=None):
             try:
                 with transaction.atomic():
                     row = form.save()
-                    # The API's CatalogViewSet audits the same way: one catalog.* row per write.
-                    lifecycle_services.event_record(model=None, actor=request.user,
-                                                    action=f"catalog.{'updated' if instance else 'created'}",
-                                                    to_value=row.key, data={"kind": row._meta.model_name})
+                    services.catalog_record(actor=request.user, action="updated" if instance else "created",
+                                            row=row)
             except IntegrityError:
                 form.add_error("key", f"A {singular} with this key exists already.")
             else:

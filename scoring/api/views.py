@@ -15,7 +15,6 @@ from lifecycle.api.serializers import StrictSerializer
 from lifecycle.api.pagination import LimitOffsetPagination
 from lifecycle.api.views import MODEL_ID, errors
 from lifecycle.errors import ApplicationError, not_found
-from lifecycle.services import event_record
 
 from .. import selectors, services
 from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
@@ -191,8 +190,7 @@ class CatalogViewSet(viewsets.ModelViewSet):
         return obj
 
     def _audit(self, action: str, instance):
-        event_record(model=None, actor=self.request.user, action=f"catalog.{action}",
-                     to_value=instance.key, data={"kind": instance._meta.model_name})
+        services.catalog_record(actor=self.request.user, action=action, row=instance)
 
     def perform_create(self, serializer):
         with transaction.atomic():

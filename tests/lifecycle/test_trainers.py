@@ -165,9 +165,10 @@ def test_artifact_round_trip_is_bit_identical(trained, examples, model_type):
     for trait in ("churn", "upsell"):
         assert a[trait].dtype == np.float64 and a[trait].shape == (50,)
         assert np.array_equal(a[trait], b[trait])
-    # Single-row serving gives the same numbers as a batch.
+    # Single-row serving gives the same numbers as a batch, to the last bit or two: BLAS picks another kernel for
+    # one row than for fifty (seen with neural_cf's matrix products on one CI machine: 0.7554434527727668 vs ...69).
     single = first.predict_proba(inputs[:1])
-    assert single["churn"][0] == a["churn"][0]
+    assert single["churn"][0] == pytest.approx(a["churn"][0], rel=1e-12, abs=1e-15)
 
 
 def test_param_hash_and_params(trained):

@@ -14,7 +14,7 @@ from lifecycle.services import event_record
 
 from . import stats
 from .choices import ASSIGNMENT_TTL_DAYS, CHAMPION_ARM, HOLDOUT_ARM, ExperimentStatus
-from .models import Experiment, ExperimentArm, VariantAssignment
+from .models import Experiment, ExperimentArm, ExperimentArmPeriod, VariantAssignment
 
 
 def _model_ref(ref) -> AlgorithmModel:
@@ -154,12 +154,49 @@ def experiment_assign(*, experiment: Experiment, customer_id: str) -> str:
     return arm
 
 
-def experiment_record_outcome(*, experiment: Experiment, arm: str, success: bool) -> None:
-    """Called by the scoring side for each response; one atomic increment, no read-modify-write."""
-    updated = ExperimentArm.objects.filter(experiment=experiment, arm=arm).update(
-        trials=F("trials") + 1, successes=F("successes") + (1 if success else 0))
-    if not updated:
+def experiment_record_outcome(*, experiment: Experiment, arm: str, success: bool, at=None) -> None:
+    """Called by the scoring side for each response, inside its transaction; atomic increments, no
+    read-modify-write. The hour's row (for the arms-over-time chart) moves with the arm's counters."""
+    increment = {"trials": F("trials") + 1, "successes": F("successes") + (1 if success else 0)}
+    if not ExperimentArm.objects.filter(experiment=experiment, arm=arm).update(**increment):
         raise ApplicationError(f"Experiment {experiment.key} has no arm {arm!r}", code="not_found", status=404)
+    hour = (at or timezone.now()).replace(minute=0, second=0, microsecond=0)
+    ExperimentArmPeriod.objects.bulk_create(
+        [ExperimentArmPeriod(experiment=experiment, arm=arm, period_start=hour)], ignore_conflicts=True)
+    ExperimentArmPeriod.objects.filter(experiment=experiment, arm=arm, period_start=hour).update(**increment)
+
+
+def experiment_timeline(experiment: Experiment, *, max_hourly_span=timedelta(hours=72)) -> dict:
+    """Each arm's cumulative success rate with its Wilson 95% interval at the end of every hour (or day, for
+    longer experiments) that had responses: the data of the arms-over-time chart."""
+    periods = list(ExperimentArmPeriod.objects.filter(experiment=experiment).order_by("period_start", "arm")
+                   .values_list("arm", "period_start", "trials", "successes"))
+    daily = bool(periods) and periods[-1][1] - periods[0][1] > max_hourly_span
+    buckets: dict[str, dict] = {}
+    for arm, start, trials, successes in periods:
+        if daily:
+            start = start.replace(hour=0)
+        cell = buckets.setdefault(arm, {}).setdefault(start, [0, 0])
+        cell[0] += trials
+        cell[1] += successes
+    models = dict(experiment.arms.values_list("arm", "model__key"))
+    order = [CHAMPION_ARM, *sorted(a for a in buckets if a not in (CHAMPION_ARM, HOLDOUT_ARM)), HOLDOUT_ARM]
+    series = []
+    for arm in (a for a in order if a in buckets):
+        trials = successes = 0
+        points = []
+        for start, (n, s) in sorted(buckets[arm].items()):
+            trials, successes = trials + n, successes + s
+            lo, hi = stats.wilson(successes, trials)
+            end = start + (timedelta(days=1) if daily else timedelta(hours=1))
+            points.append({"x": int(end.timestamp() * 1000), "y": round(successes / trials, 6),
+                           "lo": round(lo, 6), "hi": round(hi, 6), "n": trials})
+        name = {CHAMPION_ARM: "Champion", HOLDOUT_ARM: "Holdout"}.get(arm, arm)
+        if arm == CHAMPION_ARM and models.get(arm):
+            name = f"Champion ({models[arm]})"
+        series.append({"name": name, "arm": arm, "points": points})
+    return {"xLabel": "cumulative, by " + ("day" if daily else "hour"), "yLabel": "success rate",
+            "yMin": 0, "yMax": 1, "series": series}
 
 
 def experiment_results(experiment: Experiment) -> dict:

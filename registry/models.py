@@ -103,6 +103,24 @@ class ExperimentArm(models.Model):
         ]
 
 
+class ExperimentArmPeriod(models.Model):
+    """An arm's responses in one hour: the history behind the arms-over-time chart. Its rows add up to the
+    arm's counters, because the same call increments both."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="periods")
+    arm = models.CharField(max_length=255)
+    period_start = models.DateTimeField()
+    trials = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["period_start", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "arm", "period_start"], name="one_period_per_arm_hour"),
+            models.CheckConstraint(condition=Q(successes__lte=models.F("trials")), name="period_successes_le_trials"),
+        ]
+
+
 class VariantAssignment(models.Model):
     """Sticky: a customer keeps their arm for the TTL, even when the split is edited."""
 

@@ -163,8 +163,11 @@ class DecisionTrace(models.Model):
     selected_offers = models.JSONField(default=list)
     experiment_assignment = models.JSONField(default=dict)
     model_keys = models.JSONField(default=list)
+    # The family whose champion (or experiment arm) decided, "" for a flow's pinned model: shadows are read by it.
+    family = models.CharField(max_length=255, blank=True, default="")
     total_duration_ms = models.FloatField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["family", "-created_at"], name="trace_family_newest")]

@@ -64,3 +64,78 @@ def outcome_type_get(key: str) -> OutcomeType | None:
             outcome_types_ensure_defaults()
             found = OutcomeType.objects.filter(key=key, deleted_at__isnull=True).first()
     return found
+
+
+SHADOW_WINDOW = 500  # the newest decisions a shadow is compared on
+SCATTER_POINTS = 600
+
+
+def _rate(successes: int, trials: int) -> dict:
+    from registry import stats
+
+    ci = stats.wilson(successes, trials)
+    return {"trials": trials, "successes": successes, "rate": round(successes / trials, 6) if trials else None,
+            "wilson95": [round(ci[0], 6), round(ci[1], 6)] if ci else None}
+
+
+def shadow_comparison(shadow: AlgorithmModel, *, window: int = SHADOW_WINDOW) -> dict:
+    """The shadow against the champion on the same decisions (its family's newest traces that carry its scores):
+    both scores per candidate, how often they agree on the top offer and on the offers shown, and, once responses
+    arrive, the success rate of the shown offers the shadow would also have shown against those it would not."""
+    from registry.choices import CHAMPION_ARM
+
+    from .models import Interaction
+
+    rows = (DecisionTrace.objects.filter(family=shadow.family, model_keys__icontains=f'"{shadow.key}"')
+            .order_by("-created_at", "-id")
+            .values_list("recommendation_id", "scoring_results", "selected_offers", "created_at")[:window]
+            if shadow.family else [])
+    pairs, agree_top, overlap, champions, shown_by_shadow, since = [], 0, 0.0, {}, {}, None
+    for rec_id, results, selected, created in rows:
+        if not results or results[0].get("arm") not in (None, "", CHAMPION_ARM):
+            continue  # an experiment's challenger arm or the holdout decided: not the champion's decision
+        scored = []
+        for r in results:
+            theirs = next((s for s in r.get("shadowScores") or [] if s.get("modelKey") == shadow.key), None)
+            if theirs is not None:
+                scored.append((r["offerId"], float(r["score"]), float(theirs["score"]), r.get("rank")))
+        if not scored:
+            continue
+        k = len(selected) or 1
+        shadow_top = [o for o, *_ in sorted(scored, key=lambda t: (-t[2], t[0]))[:k]]
+        champion_top = [o for o, _, _, rank in sorted((t for t in scored if t[3]), key=lambda t: t[3])][:k]
+        agree_top += bool(champion_top) and champion_top[0] == shadow_top[0]
+        overlap += len(set(shadow_top) & set(champion_top)) / k
+        shown_by_shadow[rec_id] = set(shadow_top)
+        key = results[0].get("modelKey", "")
+        champions[key] = champions.get(key, 0) + 1
+        pairs.extend((c, s, o) for o, c, s, _ in scored)
+        since = created
+    decisions = len(shown_by_shadow)
+    step = max(1, len(pairs) // SCATTER_POINTS)
+    sample = pairs[::step][:SCATTER_POINTS]
+    xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+    correlation = None
+    if len(pairs) > 2 and len(set(xs)) > 1 and len(set(ys)) > 1:
+        import statistics
+
+        correlation = round(statistics.correlation(xs, ys), 4)
+    outcome = {"all": [0, 0], "agreed": [0, 0], "disagreed": [0, 0]}
+    responses = (Interaction.objects.filter(recommendation_id__in=list(shown_by_shadow)).exclude(weight=0)
+                 .values_list("recommendation_id", "offer_key", "weight") if shown_by_shadow else [])
+    for rec_id, offer_key, weight in responses:
+        side = "agreed" if offer_key in shown_by_shadow[rec_id] else "disagreed"
+        for bucket in ("all", side):
+            outcome[bucket][0] += 1
+            outcome[bucket][1] += weight > 0
+    return {
+        "shadowKey": shadow.key, "family": shadow.family, "window": window, "decisions": decisions,
+        "since": since, "champions": sorted(champions, key=lambda c: -champions[c]),
+        "agreementTop1": round(agree_top / decisions, 6) if decisions else None,
+        "overlapShown": round(overlap / decisions, 6) if decisions else None,
+        "meanAbsDifference": round(sum(abs(c - s) for c, s, _ in pairs) / len(pairs), 6) if pairs else None,
+        "correlation": correlation,
+        "scatter": {"xLabel": "champion score", "yLabel": "shadow score", "xMin": 0, "xMax": 1, "yMin": 0, "yMax": 1,
+                    "points": [{"x": round(c, 4), "y": round(s, 4), "label": o} for c, s, o in sample]},
+        "outcomes": {name: _rate(s, n) for name, (n, s) in outcome.items()},
+    }

@@ -417,7 +417,7 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
         ranks = {i: r + 1 for r, i in enumerate(ranked)}
         DecisionTrace.objects.create(
             recommendation=recommendation, customer_id=customer_id, decision_flow_key=decision_flow_key,
-            funnel=funnel, selected_offers=[c["offerId"] for c in chosen],
+            family=champion_family, funnel=funnel, selected_offers=[c["offerId"] for c in chosen],
             experiment_assignment={"experimentKey": experiment.key, "arm": arm} if experiment else {},
             model_keys=[scorer.model.key, *[s.model.key for s, _ in shadows]],
             scoring_results=[{
@@ -545,11 +545,14 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
                                            attributes=recommendation.attributes, actor=actor)
                 if model.registry_status == "champion":
                     registry_services.live_record_outcome(model=model, success=weight > 0)
+            if model is not None and offer is not None:
+                _learn_shadows(model, outcome_type, offer=offer, channel=channel, direction=direction,
+                               attributes=recommendation.attributes if recommendation else {}, actor=actor)
             if recommendation and recommendation.experiment_key and weight != 0:
                 experiment = Experiment.objects.filter(key=recommendation.experiment_key).first()
                 if experiment is not None:
                     registry_experiments.experiment_record_outcome(experiment=experiment, arm=recommendation.arm,
-                                                                   success=weight > 0)
+                                                                   success=weight > 0, at=timestamp or now)
             interaction.response = answer
             interaction.save(update_fields=["response"])
     except IntegrityError:
@@ -559,6 +562,24 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
             raise
         return previous.response, True
     return answer, False
+
+
+def _learn_shadows(model: AlgorithmModel, outcome_type: OutcomeType, *, offer, channel, direction, attributes,
+                   actor) -> None:
+    """The family's continuously learning shadows learn from the outcomes of the decisions they scored beside
+    the deciding model, each by its own outcome weights, so a shadow warms up before it ever decides
+    (otherwise it would stay at its priors and every comparison with the champion would be meaningless)."""
+    if not model.family:
+        return
+    shadows = (AlgorithmModel.objects.select_related("active_version")
+               .filter(family=model.family, registry_status="shadow", status="active", state=State.READY,
+                       model_type__in=CONTINUOUS_TYPES, active_version__isnull=False)
+               .exclude(pk=model.pk).order_by("key"))
+    for shadow in shadows:
+        weight, _ = outcome_weight(shadow, outcome_type)
+        if weight:
+            _learn(shadow, offer=offer, channel=channel, direction=direction, weight=weight, attributes=attributes,
+                   actor=actor)
 
 
 def _learn(model: AlgorithmModel, *, offer, channel, direction, weight, attributes, actor) -> bool:

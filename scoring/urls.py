@@ -13,6 +13,7 @@ urlpatterns = [
     path("models/<str:ref>/try/", views.model_try, name="model-try"),
     path("models/<str:ref>/try/<str:request_id>/feedback/", views.score_feedback, name="score-feedback"),
     path("models/<str:ref>/adaptations/", views.model_adaptations, name="model-adaptations"),
+    path("models/<str:ref>/shadow/", views.model_shadow, name="model-shadow"),
     path("traces/", views.trace_list, name="trace-list"),
     path("traces/<str:ref>/", views.trace_detail, name="trace-detail"),
     path("catalog/", views.catalog, name="catalog"),

@@ -474,6 +474,26 @@ def model_adaptations(request, ref):
     })
 
 
+# ============================================================================================ shadow vs champion
+
+
+@require_GET
+def model_shadow(request, ref):
+    model = _model_or_404(ref)
+    comparison = selectors.shadow_comparison(model)
+    return render(request, "scoring/shadow.html", {
+        **_model_context(model, "shadow"),
+        "cmp": comparison,
+        "outcome_bars": {"unit": "%", "labelWidth": 130, "rows": [
+            {"label": label, "value": round(100 * o["rate"], 1), "color": color,
+             "note": f"{o['successes']} of {o['trials']}"}
+            for label, o, color in (("All shown", comparison["outcomes"]["all"], "dark"),
+                                    ("Shadow agreed", comparison["outcomes"]["agreed"], "green"),
+                                    ("Shadow disagreed", comparison["outcomes"]["disagreed"], "amber"))
+            if o["trials"]]},
+    })
+
+
 # ============================================================================================ decision traces
 
 TRACES_PER_PAGE = 25

@@ -5,7 +5,9 @@
  *
  * line:      {"yLabel": "AUC", "xLabel": "version", "series": [{"name": "churn", "points": [{"x": 1, "y": 0.8}]}]}
  * histogram: {"series": [{"label": "v1", "counts": [..], "edges": [..]}]}
- * bars:      {"rows": [{"label": "Ready", "value": 3, "href": "/models/?state=ready", "color": "green"}]}
+ * bars:      {"rows": [{"label": "Ready", "value": 3, "href": "/models/?state=ready", "color": "green"}], "unit": "%"}
+ * scatter:   {"xLabel": "champion score", "yLabel": "shadow score", "points": [{"x": 0.2, "y": 0.3, "label": "offer"}]}
+ * bands:     {"yLabel": "success rate", "series": [{"name": "Champion", "points": [{"x": ms, "y": .2, "lo": .1, "hi": .3, "n": 40}]}]}
  *
  * After drawing, the figure carries data-points (how many data points were drawn) and each mark carries its
  * value (data-x, data-y / data-value), so tests read what is on screen rather than trusting that an svg exists.
@@ -151,7 +153,8 @@
 
   function bars(fig, data) {
     var rows = data.rows || [];
-    var W = widthOf(fig, 360), row = 24, L = 90, R = 40, H = rows.length * row + 6;
+    var W = widthOf(fig, 360), row = 24, L = data.labelWidth || 90, R = data.unit || rows.some(function (r) { return r.note; }) ? 120 : 40;
+    var H = rows.length * row + 6;
     var svg = svgFor(fig, W, H, rows.map(function (r) { return r.label + " " + r.value; }).join(", "));
     var top = Math.max.apply(null, rows.map(function (r) { return r.value; }).concat([1]));
     rows.forEach(function (r, i) {
@@ -162,12 +165,101 @@
       var bar = el("rect", {x: L, y: y + 4, width: w, height: row - 8, rx: 3, fill: color, "class": "chart-bar",
         "data-value": r.value, "data-label": r.label}, g);
       title(bar, r.label + ": " + r.value);
-      el("text", {x: L + w + 6, y: y + row / 2 + 4, "class": "chart-value"}, g).textContent = String(r.value);
+      el("text", {x: L + w + 6, y: y + row / 2 + 4, "class": "chart-value"}, g).textContent =
+        String(r.value) + (data.unit || "") + (r.note ? " (" + r.note + ")" : "");
     });
     fig.setAttribute("data-points", String(rows.length));
   }
 
-  var KINDS = {line: line, histogram: histogram, bars: bars};
+  /* Two scores of the same thing: one point per pair, the diagonal where they agree. */
+  function scatter(fig, data) {
+    var W = widthOf(fig, 560), H = Math.min(360, Math.max(240, Math.round(W * 0.55))), L = 52, R = 16, T = 12, B = 40;
+    var pts = data.points || [];
+    var svg = svgFor(fig, W, H, (data.yLabel || "y") + " against " + (data.xLabel || "x") + ": " + pts.length + " points");
+    if (!pts.length) { fig.setAttribute("data-points", "0"); return; }
+    var x0 = data.xMin != null ? data.xMin : Math.min.apply(null, pts.map(function (p) { return p.x; }));
+    var x1 = data.xMax != null ? data.xMax : Math.max.apply(null, pts.map(function (p) { return p.x; }));
+    var y0 = data.yMin != null ? data.yMin : Math.min.apply(null, pts.map(function (p) { return p.y; }));
+    var y1 = data.yMax != null ? data.yMax : Math.max.apply(null, pts.map(function (p) { return p.y; }));
+    if (x1 === x0) x1 = x0 + 1; if (y1 === y0) y1 = y0 + 1;
+    function sx(x) { return L + (x - x0) * (W - L - R) / (x1 - x0); }
+    function sy(y) { return T + (y1 - y) * (H - T - B) / (y1 - y0); }
+    var grid = el("g", {"class": "chart-grid"}, svg);
+    ticks(y0, y1, 5).forEach(function (t) {
+      el("line", {x1: L, x2: W - R, y1: sy(t), y2: sy(t)}, grid);
+      el("text", {x: L - 6, y: sy(t) + 4, "text-anchor": "end"}, grid).textContent = fmt(t);
+    });
+    ticks(x0, x1, 5).forEach(function (t) {
+      el("text", {x: sx(t), y: H - B + 16, "text-anchor": "middle"}, grid).textContent = fmt(t);
+    });
+    var lo = Math.max(x0, y0), hi = Math.min(x1, y1);
+    if (hi > lo) el("line", {x1: sx(lo), y1: sy(lo), x2: sx(hi), y2: sy(hi), "class": "chart-diagonal"}, svg);
+    el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", "class": "chart-axis-label"}, svg).textContent = data.xLabel || "";
+    el("text", {x: 12, y: (T + H - B) / 2, "text-anchor": "middle", "class": "chart-axis-label",
+      transform: "rotate(-90 12 " + (T + H - B) / 2 + ")"}, svg).textContent = data.yLabel || "";
+    var g = el("g", {"class": "chart-series"}, svg);
+    pts.forEach(function (p) {
+      var m = el("circle", {cx: sx(p.x), cy: sy(p.y), r: 3.5, fill: PALETTE[0], "fill-opacity": 0.45, "class": "chart-point",
+        "data-x": p.x, "data-y": p.y}, g);
+      title(m, (p.label ? p.label + ": " : "") + (data.xLabel || "x") + " " + fmt(p.x) + ", " + (data.yLabel || "y") + " " + fmt(p.y));
+    });
+    fig.setAttribute("data-points", String(pts.length));
+  }
+
+  /* Rates over time with their confidence band: a shaded band per series, the line, a marker per point. */
+  function bands(fig, data) {
+    var W = widthOf(fig, 560), H = 260, L = 52, R = 16, T = 12, B = 40;
+    var series = (data.series || []).filter(function (s) { return s.points && s.points.length; });
+    var pts = [].concat.apply([], series.map(function (s) { return s.points; }));
+    function day(ms) { var d = new Date(ms); return d.toLocaleDateString(undefined, {month: "short", day: "numeric"}); }
+    function when(ms) { var d = new Date(ms); return day(ms) + " " + d.toLocaleTimeString(undefined, {hour: "2-digit", minute: "2-digit"}); }
+    var svg = svgFor(fig, W, H, (data.yLabel || "rate") + " over time: " + series.map(function (s) {
+      var last = s.points[s.points.length - 1];
+      return s.name + " " + fmt(last.y) + " (" + fmt(last.lo) + " to " + fmt(last.hi) + ") after " + last.n;
+    }).join("; "));
+    if (!pts.length) { fig.setAttribute("data-points", "0"); return; }
+    var x0 = Math.min.apply(null, pts.map(function (p) { return p.x; })), x1 = Math.max.apply(null, pts.map(function (p) { return p.x; }));
+    var y0 = Math.min.apply(null, pts.map(function (p) { return p.lo; })), y1 = Math.max.apply(null, pts.map(function (p) { return p.hi; }));
+    var pad = (y1 - y0) * 0.08 || 0.05; y0 = Math.max(data.yMin != null ? data.yMin : -Infinity, y0 - pad);
+    y1 = Math.min(data.yMax != null ? data.yMax : Infinity, y1 + pad);
+    function sx(x) { return x1 === x0 ? (L + W - R) / 2 : L + 10 + (x - x0) * (W - L - R - 20) / (x1 - x0); }
+    function sy(y) { return T + (y1 - y) * (H - T - B) / (y1 - y0); }
+    var grid = el("g", {"class": "chart-grid"}, svg);
+    ticks(y0, y1, 6).forEach(function (t) {
+      el("line", {x1: L, x2: W - R, y1: sy(t), y2: sy(t)}, grid);
+      el("text", {x: L - 6, y: sy(t) + 4, "text-anchor": "end"}, grid).textContent = fmt(t);
+    });
+    var spanDays = (x1 - x0) / 864e5, n = Math.min(6, Math.max(2, Math.floor((W - L - R) / 110)));
+    for (var i = 0; i <= n; i++) {
+      var t = x0 + (x1 - x0) * i / n;
+      el("text", {x: sx(t), y: H - B + 16, "text-anchor": "middle"}, grid).textContent = spanDays > 3 ? day(t) : when(t);
+      if (x1 === x0) break;
+    }
+    el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", "class": "chart-axis-label"}, svg).textContent = data.xLabel || "";
+    el("text", {x: 12, y: (T + H - B) / 2, "text-anchor": "middle", "class": "chart-axis-label",
+      transform: "rotate(-90 12 " + (T + H - B) / 2 + ")"}, svg).textContent = data.yLabel || "";
+    var drawn = 0;
+    series.forEach(function (s, i) {
+      var color = PALETTE[i % PALETTE.length];
+      var g = el("g", {"class": "chart-series", "data-series": s.name}, svg);
+      var upper = s.points.map(function (p) { return sx(p.x) + "," + sy(p.hi); });
+      var lower = s.points.slice().reverse().map(function (p) { return sx(p.x) + "," + sy(p.lo); });
+      el("polygon", {points: upper.concat(lower).join(" "), fill: color, "fill-opacity": 0.13, stroke: "none", "class": "chart-band"}, g);
+      el("polyline", {points: s.points.map(function (p) { return sx(p.x) + "," + sy(p.y); }).join(" "), fill: "none",
+        stroke: color, "stroke-width": 2, "stroke-dasharray": DASHES[i % DASHES.length]}, g);
+      s.points.forEach(function (p) {
+        var m = marker(MARKERS[i % MARKERS.length], sx(p.x), sy(p.y), color, g);
+        m.setAttribute("class", "chart-point"); m.setAttribute("data-x", p.x); m.setAttribute("data-y", p.y);
+        m.setAttribute("data-lo", p.lo); m.setAttribute("data-hi", p.hi);
+        title(m, s.name + ", " + when(p.x) + ": " + fmt(p.y) + " (95% " + fmt(p.lo) + " to " + fmt(p.hi) + ") after " + p.n + " responses");
+        drawn++;
+      });
+    });
+    legend(fig, series.map(function (s, i) { return {label: s.name, color: PALETTE[i % PALETTE.length], dash: !!DASHES[i % DASHES.length]}; }));
+    fig.setAttribute("data-points", String(drawn));
+  }
+
+  var KINDS = {line: line, histogram: histogram, bars: bars, scatter: scatter, bands: bands};
 
   function render(root) {
     (root || document).querySelectorAll("figure[data-chart]").forEach(function (fig) {

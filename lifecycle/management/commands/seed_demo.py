@@ -1,9 +1,11 @@
 """Demo users and a few models in different states, created only when the database has no models."""
 
 import random
+from datetime import timedelta
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from lifecycle import services
 from lifecycle.models import AlgorithmModel
@@ -128,17 +130,37 @@ class Command(BaseCommand):
         registry_services.model_promote(model=bandit, actor=admin, to_status="champion", family="card-offers")
         scoring_services.model_set_outcome_weights(model=bandit, actor=analyst,
                                                    weights={"convert": 1.0, "click": 0.3, "dismiss": -0.2})
+        # A shadow that scores every decision beside the champion, and an experiment giving a challenger 30%.
+        for key, name, model_type, rung in [("offers-epsilon", "Offers epsilon-greedy", "epsilon_greedy", "shadow"),
+                                            ("offers-bayes", "Offers Bayesian", "bayesian", "challenger")]:
+            contender = services.model_create(actor=analyst, key=key, name=name, model_type=model_type,
+                                              description=f"A {rung} of card-offers.")
+            run = services.model_train_enqueue(model=contender, actor=analyst)
+            services.run_execute(run_id=run.pk)
+            registry_services.model_set_status(model=contender, actor=analyst, status="active")
+            registry_services.model_promote(model=contender, actor=analyst, to_status=rung, family="card-offers")
+            scoring_services.model_set_outcome_weights(model=contender, actor=analyst,
+                                                       weights={"convert": 1.0, "click": 0.3, "dismiss": -0.2})
+        from registry import experiments
+
+        experiments.experiment_create(actor=admin, key="homepage-bayes", name="Homepage: Bayesian challenger",
+                                      status="active", family="card-offers", champion_pct=70,
+                                      challengers=[{"modelId": "offers-bayes", "trafficPct": 30}])
         rng = random.Random(7)
         appeal = {"platinum-card": 0.35, "cashback-card": 0.2, "travel-card": 0.1, "personal-loan": 0.25,
                   "car-loan": 0.15}
-        for i in range(300):
-            rec = scoring_services.recommend(actor=analyst, customer_id=f"cust-{i % 120}",
+        responses = 400
+        start = timezone.now() - timedelta(days=6)
+        for i in range(responses):
+            rec = scoring_services.recommend(actor=analyst, customer_id=f"cust-{i % 160}",
                                              channel=rng.choice(["email", "web"]), decision_flow_key="homepage",
                                              limit=3, seed=i)
             top = rec.offers[0]["offerId"]
             outcome = "convert" if rng.random() < appeal[top] else rng.choice(["click", "dismiss", "dismiss"])
+            # Spread over the last six days, so the experiment's chart has a history to show.
             scoring_services.respond(actor=analyst, idempotency_key=f"demo-{i}", customer_id=rec.customer_id,
-                                     outcome=outcome, recommendation_id=rec.recommendation_id, rank=1)
+                                     outcome=outcome, recommendation_id=rec.recommendation_id, rank=1,
+                                     timestamp=start + timedelta(days=6) * (i / responses))
 
     def _quietly(self, fn, *args):
         import logging

@@ -220,6 +220,8 @@ EXTERNAL_ENDPOINT_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("EXTERNAL_E
 SCORE_BATCH_MAX = env_int("SCORE_BATCH_MAX", 10_000)
 SCORE_REQUEST_RETENTION_DAYS = env_int("SCORE_REQUEST_RETENTION_DAYS", 30)
 DECISION_TRACE_SAMPLE_RATE = float(os.environ.get("DECISION_TRACE_SAMPLE_RATE", "1.0"))
+# How often an open page asks whether reviews, promotions or runs changed (one indexed read, 204 when nothing did).
+LIVE_POLL_SECONDS = env_int("LIVE_POLL_SECONDS", 10)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # The login brake and other counters need one cache that every web process sees: Redis when there is

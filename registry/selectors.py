@@ -80,3 +80,38 @@ def families_overview() -> list[dict]:
         if m.registry_status == Rung.CHAMPION:
             row["champion"] = m
     return list(rows.values())
+
+
+# What the pages that show reviews, promotions and runs listen for (HX-Trigger events), by audit action.
+CHANGE_TOPICS = (
+    ("reviewsChanged", ("promotion.",)),
+    ("familyChanged", ("registry.", "promotion.approved", "family.", "experiment.")),
+    ("runsChanged", ("run.", "version.created", "version.activated", "model.created", "model.archived",
+                     "model.restored", "status.changed")),
+)
+
+
+def latest_event_id() -> int:
+    return ModelEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def changes_since(since: int, *, viewer=None, limit: int = 500) -> tuple[int, dict[str, dict]]:
+    """The audit rows written after `since`, as the events the pages listen for: (newest id, {event: detail}).
+    modelChanged carries the keys of the models that changed, so a model page refreshes only for its own.
+    The viewer's own changes are skipped: the page they made them on has shown them already."""
+    rows = list(ModelEvent.objects.filter(id__gt=since).order_by("id")
+                .values_list("id", "action", "model_key", "actor_id")[:limit])
+    if not rows:
+        return since, {}
+    events: dict[str, dict] = {}
+    for _, action, model_key, actor_id in rows:
+        if viewer is not None and actor_id == viewer.pk:
+            continue
+        for event, prefixes in CHANGE_TOPICS:
+            if action.startswith(prefixes):
+                events.setdefault(event, {})
+        if model_key:
+            keys = events.setdefault("modelChanged", {"keys": []})["keys"]
+            if model_key not in keys:
+                keys.append(model_key)
+    return rows[-1][0], events

@@ -10,6 +10,7 @@ urlpatterns = [
     path("models/<str:ref>/guard/", views.model_guard, name="model-guard"),
     path("models/<str:ref>/cadence/", views.model_cadence, name="model-cadence"),
     path("models/<str:ref>/weights/", views.model_weights, name="model-weights"),
+    path("changes/", views.changes, name="changes"),
     path("reviews/", views.review_queue, name="review-queue"),
     path("reviews/count/", views.review_count, name="review-count"),
     path("reviews/<int:pk>/", views.request_detail, name="request-detail"),

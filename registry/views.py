@@ -5,6 +5,7 @@ service becomes a message where the person acted (in place for htmx, after a red
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import wraps
 from urllib.parse import urlencode
@@ -12,7 +13,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -286,10 +287,14 @@ def _review(req: PromotionRequest, user) -> dict:
 
 @require_GET
 def review_queue(request):
+    pending = selectors.request_list(state=RequestState.PENDING).order_by("created_at", "id")
+    if _partial(request) and request.GET.get("panel") == "queue":  # new or withdrawn requests (the change feed)
+        return render(request, "registry/review_queue.html#queue", {
+            "reviews": [_review(r, request.user) for r in pending], "refreshed": True,
+            "can_review": not refusal(request.user, REVIEW), "back": reverse("registry:review-queue")})
     decided = list(selectors.request_list().exclude(state=RequestState.PENDING)[:20])
     if _partial(request):  # the "recently decided" panel refreshing itself after a decision in place
         return render(request, "registry/review_queue.html#decided", {"decided": decided})
-    pending = list(selectors.request_list(state=RequestState.PENDING).order_by("created_at", "id"))
     return render(request, "registry/review_queue.html", {
         "reviews": [_review(r, request.user) for r in pending],
         "decided": decided,
@@ -323,6 +328,26 @@ def review_count(request):
     current = (request.htmx.current_url_abs_path if request.htmx else "") or ""
     return render(request, "registry/partials/nav_reviews.html",
                   {"reviews_current": current.startswith(reverse("registry:review-queue"))})
+
+
+@require_GET
+def changes(request):
+    """The change feed every page polls (registry/partials/pulse.html): 204 while nothing changed; otherwise
+    the poller with its new starting point and, in HX-Trigger, the events the page's panels listen for."""
+    try:
+        since = max(0, int(request.GET.get("since", "")))
+    except ValueError:
+        since = None
+    if since is None:
+        latest, events = selectors.latest_event_id(), {}
+    else:
+        latest, events = selectors.changes_since(since, viewer=request.user)
+        if not events and latest == since:
+            return HttpResponse(status=204)
+    response = render(request, "registry/partials/pulse.html", {"pulse_since": latest})
+    if events:
+        response["HX-Trigger"] = json.dumps(events)
+    return response
 
 
 def _on_queue(request) -> bool:
@@ -428,7 +453,8 @@ def family_detail(request, family):
         elif previous.status != Status.ACTIVE:
             rollback_block = f"{previous.key} is {previous.status}; activate it before rolling back to it."
     family_experiments = [
-        {"experiment": e, "results": experiments.experiment_results(e)}
+        {"experiment": e, "results": experiments.experiment_results(e), "timeline": experiments.experiment_timeline(e),
+         "timeline_id": f"chart-exp-{e.pk}"}
         for e in selectors.experiment_list(family=family)
     ]
     return render(request, "registry/family_detail.html", {

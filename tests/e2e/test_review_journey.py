@@ -117,9 +117,12 @@ def journey(browser, base_url, pages):
     # Approve without a page reload: the card changes in place and the count leaves the navigation.
     reviewer.evaluate("window.__sameDocument = true")
     card.get_by_label(re.compile("^Comment")).fill("Checked the A/B and the drift: fine")
+    approvals = []  # champion approval is irreversible: it asks first
+    reviewer.once("dialog", lambda dialog: (approvals.append(dialog.message), dialog.accept()))
     card.get_by_role("button", name=re.compile("^Approve")).click()
     decided = reviewer.locator("article.request-card").first
     expect(decided).to_contain_text("Approved: bayes-v3 is now champion of credit_propensity; gbm-v7 is archived.")
+    assert approvals == [f"Make bayes-v3 champion of {FAMILY}? It decides for the family at once and gbm-v7 is archived."]
     expect(decided).to_contain_text("approved by reviewer")
     expect(nav_reviews.locator(".nav-count")).to_have_count(0)
     expect(reviewer.locator("#queue-count")).to_have_text("0 pending")

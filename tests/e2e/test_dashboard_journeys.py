@@ -213,6 +213,9 @@ def viewer_walk(page, base_url, paths):
 def test_the_dashboard_with_demo_data_draws_every_chart_from_the_numbers(live_server, chromium):
     from lifecycle import selectors
     from lifecycle.models import AlgorithmModel
+    from registry.experiments import experiment_timeline
+    from registry.models import Experiment
+    from scoring.selectors import shadow_comparison
 
     keys = demo_data()
     expected_counts = {field: selectors.model_counts_by(field) for field in ("state", "status", "registry_status")}
@@ -221,14 +224,48 @@ def test_the_dashboard_with_demo_data_draws_every_chart_from_the_numbers(live_se
     versions = list(churn.versions.order_by("version_no"))
     expected_auc = {(trait, v.version_no): round(v.metrics[trait]["auc"], 4) for v in versions for trait in v.metrics}
     serving_counts = {t: m["histogram"]["counts"] for t, m in churn.active_version.metrics.items()}
+    shadow = shadow_comparison(AlgorithmModel.objects.get(key="offers-epsilon"))
+    timeline = experiment_timeline(Experiment.objects.get(key="homepage-bayes"))
 
     with chromium() as browser:
         page = log_in(browser, live_server.url, "analyst", "analyst-demo")
         try:
             dashboard_charts(page, live_server.url, keys, expected_counts, expected_auc, serving_counts, total)
+            decision_charts(page, live_server.url, shadow, timeline)
         except Exception:
             shot(page, "dashboard-demo-failure.png")
             raise
+
+
+def decision_charts(page, base_url, shadow, timeline):
+    """The demo's shadow against its champion, and its experiment's arms over time, drawn from the numbers."""
+    from playwright.sync_api import expect
+
+    page.goto(base_url + "/families/card-offers/")
+    page.get_by_role("link", name="Compare with the champion").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Against the champion")
+    assert shadow["decisions"] > 100 and shadow["outcomes"]["all"]["trials"] > 100  # the demo responded to them
+    scatter = page.locator('figure[data-chart="scatter"]')
+    expect(scatter).to_have_attribute("data-points", str(len(shadow["scatter"]["points"])))
+    drawn = [(float(p.get_attribute("data-x")), float(p.get_attribute("data-y")))
+             for p in scatter.locator(".chart-point").all()]
+    assert drawn == [(p["x"], p["y"]) for p in shadow["scatter"]["points"]]
+    expect(page.locator('[data-metric="agreement-top1"]')).to_contain_text(f"{100 * shadow['agreementTop1']:.1f}%")
+    bars = {b.get_attribute("data-label"): float(b.get_attribute("data-value"))
+            for b in page.locator('figure[data-chart="bars"] .chart-bar').all()}
+    assert bars["All shown"] == round(100 * shadow["outcomes"]["all"]["rate"], 1)
+    assert bars["Shadow agreed"] == round(100 * shadow["outcomes"]["agreed"]["rate"], 1)
+    shot(page, "dashboard-shadow.png")
+
+    page.goto(base_url + "/families/card-offers/")
+    bands = page.locator('figure[data-chart="bands"]')
+    expect(bands).to_have_attribute("data-points", str(sum(len(s["points"]) for s in timeline["series"])))
+    for series in timeline["series"]:
+        points = bands.locator(f'.chart-series[data-series="{series["name"]}"] .chart-point')
+        last = points.nth(points.count() - 1)
+        assert float(last.get_attribute("data-y")) == series["points"][-1]["y"]
+        assert float(last.get_attribute("data-lo")) == series["points"][-1]["lo"]
+    page.locator("#experiments").screenshot(path=str(SCREENSHOTS / "dashboard-experiment-arms.png"))
 
 
 def dashboard_charts(page, base_url, keys, expected_counts, expected_auc, serving_counts, total):

@@ -188,8 +188,9 @@ def experiment_timeline(experiment: Experiment, *, max_hourly_span=timedelta(hou
         for start, (n, s) in sorted(buckets[arm].items()):
             trials, successes = trials + n, successes + s
             lo, hi = stats.wilson(successes, trials)
-            end = start + (timedelta(days=1) if daily else timedelta(hours=1))
-            points.append({"x": int(end.timestamp() * 1000), "y": round(successes / trials, 6),
+            # A day is drawn at its date; an hour at its end ("by 14:00"), so the newest point is the latest count.
+            at = start if daily else start + timedelta(hours=1)
+            points.append({"x": int(at.timestamp() * 1000), "y": round(successes / trials, 6),
                            "lo": round(lo, 6), "hi": round(hi, 6), "n": trials})
         name = {CHAMPION_ARM: "Champion", HOLDOUT_ARM: "Holdout"}.get(arm, arm)
         if arm == CHAMPION_ARM and models.get(arm):

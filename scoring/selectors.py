@@ -139,3 +139,46 @@ def shadow_comparison(shadow: AlgorithmModel, *, window: int = SHADOW_WINDOW) ->
                     "points": [{"x": round(c, 4), "y": round(s, 4), "label": o} for c, s, o in sample]},
         "outcomes": {name: _rate(s, n) for name, (n, s) in outcome.items()},
     }
+
+
+def cadence_schedule(model: AlgorithmModel):
+    """The django-q2 schedule that follows a tabular model's cadence, or None."""
+    from django_q.models import Schedule
+
+    from lifecycle.schedules import cadence_schedule_name
+
+    return Schedule.objects.filter(name=cadence_schedule_name(model.pk)).first()
+
+
+def catalog_lists() -> dict[str, QuerySet]:
+    """The catalog page's lists, by the kind in its URLs, each with what its table shows."""
+    from .models import Category, Channel, DecisionFlow, Offer
+
+    return {
+        "offers": Offer.objects.select_related("category").prefetch_related("channels"),
+        "categories": Category.objects.all(),
+        "channels": Channel.objects.all(),
+        "outcome-types": outcome_type_list(),
+        "flows": DecisionFlow.objects.prefetch_related("offers"),
+    }
+
+
+def trace_get(ref: str) -> DecisionTrace | None:
+    """A trace by its id or its recommendation's id."""
+    qs = DecisionTrace.objects.select_related("recommendation", "recommendation__model", "recommendation__version")
+    trace = qs.filter(pk=ref).first() if str(ref).isdigit() else None
+    return trace or qs.filter(recommendation__recommendation_id=ref).first()
+
+
+def trace_filter_choices(limit: int = 300) -> dict[str, list[str]]:
+    """Suggestions for the trace filter's offer and model fields."""
+    from .models import Offer
+
+    return {"offer_keys": list(Offer.objects.values_list("key", flat=True)[:limit]),
+            "model_keys": list(AlgorithmModel.objects.values_list("key", flat=True)[:limit])}
+
+
+def offer_names(keys) -> dict[str, str]:
+    from .models import Offer
+
+    return dict(Offer.objects.filter(key__in=list(keys)).values_list("key", "name"))

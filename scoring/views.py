@@ -26,7 +26,6 @@ from lifecycle.errors import ApplicationError
 from lifecycle.learners import CONTINUOUS_TYPES
 from lifecycle.models import AlgorithmModel
 from lifecycle.roles import role_of
-from lifecycle.schedules import cadence_schedule_name
 
 from . import cards, selectors, services
 from .choices import COLD_START_PROPENSITY, EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Classification, Scope
@@ -245,9 +244,7 @@ UNIT_WORDS = {"m": "minutes", "h": "hours", "d": "days"}
 
 def _cadence_status(model: AlgorithmModel) -> dict:
     """What runs, in words: the django-q2 schedule that follows the cadence, or why there is none."""
-    from django_q.models import Schedule
-
-    schedule = Schedule.objects.filter(name=cadence_schedule_name(model.pk)).first()
+    schedule = selectors.cadence_schedule(model)
     kind = _model_kind(model)
     if schedule is not None:
         return {"on": True, "schedule": schedule, "next_run": schedule.next_run,
@@ -514,8 +511,7 @@ def trace_list(request):
         "form": form,
         "page": page,
         "filtered": any(filters.values()),
-        "offer_keys": list(Offer.objects.values_list("key", flat=True)[:300]),
-        "model_keys": list(AlgorithmModel.objects.values_list("key", flat=True)[:300]),
+        **selectors.trace_filter_choices(),
     }
     if not _partial(request):
         return render(request, "scoring/trace_list.html", context)
@@ -582,7 +578,7 @@ def _type_label(model_type: str) -> str:
 def _explain(trace: DecisionTrace) -> dict:
     """Per candidate, in plain words: where it ranked and why, who scored it and what the shadows said."""
     results = list(trace.scoring_results or [])
-    names = dict(Offer.objects.filter(key__in=[r["offerId"] for r in results]).values_list("key", "name"))
+    names = selectors.offer_names(r["offerId"] for r in results)
     ranked = sorted((r for r in results if r.get("rank")), key=lambda r: r["rank"])
     unranked = sorted((r for r in results if not r.get("rank")), key=lambda r: -r["score"])
     limit_cut = len(unranked)
@@ -653,9 +649,7 @@ def _explain(trace: DecisionTrace) -> dict:
 
 
 def _trace_or_404(ref: str) -> DecisionTrace:
-    qs = DecisionTrace.objects.select_related("recommendation", "recommendation__model", "recommendation__version")
-    trace = qs.filter(pk=ref).first() if str(ref).isdigit() else None
-    trace = trace or qs.filter(recommendation__recommendation_id=ref).first()
+    trace = selectors.trace_get(ref)
     if trace is None:
         raise Http404(f"No decision trace {ref!r}: traces are kept for sampled recommendations only")
     return trace
@@ -695,15 +689,8 @@ def _catalog_write(kind: str, verb: str) -> tuple[str, str, str]:
 @require_GET
 def catalog(request):
     user = request.user
-    lists = {
-        "offers": Offer.objects.select_related("category").prefetch_related("channels"),
-        "categories": Category.objects.all(),
-        "channels": Channel.objects.all(),
-        "outcome-types": selectors.outcome_type_list(),
-        "flows": DecisionFlow.objects.prefetch_related("offers"),
-    }
     sections = []
-    for kind, qs in lists.items():
+    for kind, qs in selectors.catalog_lists().items():
         _, _, perm, title, singular = CATALOG[kind]
         rows = list(qs)
         sections.append({"kind": kind, "title": title, "singular": singular, "rows": rows,

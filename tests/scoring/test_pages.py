@@ -483,8 +483,9 @@ def test_the_trace_page_says_why_each_offer_ranked_where_it_did(as_analyst, admi
             "success rate is its propensity.") in first
     assert "The model's note: “offer cell: 50 responses (threshold 50)" in first
     assert "nbo v1, a Bayesian (Beta-Binomial) model. No experiment routed this call." in first
-    assert re.search(r"shadow-ts v1 scored 0\.500 \(cold start; -0\.\d{3} against the decider\) and would rank it "
-                     r"\d(st|nd|rd|th) by its estimate", first)
+    # The shadow learned from the same 50 responses (shadows learn from the decisions they scored).
+    assert re.search(r"shadow-ts v1 scored 0\.900 \(offer evidence; [+-]0\.\d{3} against the decider\) and would rank "
+                     r"it 1st by its estimate", first)
 
     others = [section(by_id, f"candidate-{i}") for i in range(1, 5)]
     thin = next(c for c in others if "offer-2 Offer 2" in c)

@@ -8,9 +8,22 @@ from django.db.models import Count, Q, QuerySet
 
 from .choices import RunStatus
 from .errors import not_found
+from .listing import SortBy
 from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 MODEL_FILTERS = ("state", "status", "registry_status", "family", "model_type")
+
+# What each list page may sort by (the `?sort=` keys; "-key" reverses). Anything else falls back to the default.
+MODEL_SORTS = {
+    "created": SortBy("Created", "created_at", kind="date"),
+    "updated": SortBy("Updated", "updated_at", kind="date"),
+    "name": SortBy("Name", "name"),
+    "key": SortBy("Key", "key"),
+    "type": SortBy("Type", "model_type", kind="choice"),
+    "state": SortBy("State", "state", kind="choice"),
+    "samples": SortBy("Trained on", "training_samples", kind="number"),
+    "trained": SortBy("Last trained", "last_trained_at", kind="date", nullable=True),
+}
 
 
 def model_get(ref, *, for_update: bool = False) -> AlgorithmModel:

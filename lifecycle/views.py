@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,6 +19,7 @@ from .choices import STATE_COLORS, TABULAR_TYPES, OperationalStatus, RegistrySta
 from .errors import ApplicationError
 from .forms import (ApiTokenForm, ModelCreateForm, ModelEditForm, ModelFilterForm, SampleForm, TagForm, TrainForm,
                     TraitForm, UploadForm)
+from .listing import paginate, render_listing
 from .models import ApiToken
 from .roles import role_of
 
@@ -110,6 +110,11 @@ def home_runs(request):
     return response
 
 
+def _listing(request, qs, sorts, default, per_page=25):
+    return paginate(qs, sort=request.GET.get("sort"), page=request.GET.get("page"), sorts=sorts, default=default,
+                    per_page=per_page)
+
+
 @require_GET
 def model_list(request):
     form = ModelFilterForm(request.GET or None)
@@ -117,11 +122,12 @@ def model_list(request):
     qs = selectors.model_list(search=filters.get("search", ""), state=filters.get("state"),
                               status=filters.get("status"), registry_status=filters.get("registry_status"),
                               model_type=filters.get("model_type"))
-    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    listing = _listing(request, qs, selectors.MODEL_SORTS, "-created")
     counts = selectors.model_counts_by_state()
     context = {
         "form": form,
-        "page": page,
+        "listing": listing,
+        "page": listing.page,
         "counts": counts,
         "total": sum(counts.values()),
         "states": State,
@@ -129,15 +135,7 @@ def model_list(request):
         "current_state": filters.get("state") or "",
         "filtered": any(filters.values()),
     }
-    # htmx asks for the results only; a boosted request or a history restore needs the whole page.
-    partial = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
-    if not partial:
-        return render(request, "lifecycle/model_list.html", context)
-    response = render(request, "lifecycle/model_list.html#results", context)
-    # The address bar follows the filter, without the empty fields a form sends.
-    query = urlencode([(k, v) for k, v in request.GET.items() if v])
-    response["HX-Push-Url"] = request.path + (f"?{query}" if query else "")
-    return response
+    return render_listing(request, "lifecycle/model_list.html", context)
 
 
 @permission_required("lifecycle.add_algorithmmodel")

@@ -104,3 +104,69 @@ def delta_text(name, delta):
     better = (delta < 0) if name in LOWER_IS_BETTER else (delta > 0)
     return format_html('<span class="delta {}">{:+.3f} <span class="small">{}</span></span>',
                        "is-better" if better else "is-worse", delta, "better" if better else "worse")
+
+
+# ------------------------------------------------------------------ lists: sort headers, sort select, pager
+# Generic: they know a lifecycle.listing.Listing (or, for the pager, any Paginator page) and the request's
+# query string, nothing about what the rows are. Every link keeps the other parameters (the filters) and
+# works as a plain link; with htmx it swaps `target` (the page's results partial) in place.
+
+
+def _list_url(context, **changes) -> str:
+    from lifecycle.listing import clean_query
+
+    request = context.get("request")
+    if request is None:
+        return "?" + clean_query({}, **changes)
+    query = clean_query(request.GET, **changes)
+    return request.path + (f"?{query}" if query else "")
+
+
+@register.simple_tag(takes_context=True)
+def list_url(context, **changes):
+    """This list's address with `changes` to its query (`page=None` drops the page), empty values left out."""
+    return _list_url(context, **changes)
+
+
+@register.inclusion_tag("partials_sort_header.html", takes_context=True)
+def sort_header(context, listing, key, label, *, num=False, target="#results", extra_class=""):
+    """A sortable `<th>`: a link that sorts by `key`, or reverses the sort when it is already by `key`.
+    The first click sorts dates and numbers highest first, text A to Z."""
+    from lifecycle.listing import DIRECTION_WORDS
+
+    spec = listing.sorts[key]
+    active = listing.sort.key == key
+    next_desc = (not listing.sort.descending) if active else spec.kind in ("date", "number")
+    param = f"-{key}" if next_desc else key
+    aria_sort = ("descending" if listing.sort.descending else "ascending") if active else ""
+    return {
+        "label": label, "active": active, "descending": listing.sort.descending, "num": num, "target": target,
+        "extra_class": extra_class, "aria_sort": aria_sort,
+        "url": _list_url(context, sort=param, page=None),
+        "next_words": DIRECTION_WORDS[spec.kind][1 if next_desc else 0],
+    }
+
+
+@register.inclusion_tag("partials_sort_select.html", takes_context=True)
+def sort_select(context, listing, *, form="", target="#results", id="sort-by"):
+    """A "Sort by" select for the same sorts (every column in both directions, and those without a header).
+    With `form` (the id of the page's filter form) it belongs to that form, so a filter keeps the sort and
+    the form's own submit button sends it; without, it is a small GET form of its own."""
+    request = context.get("request")
+    others = [(k, v) for k, v in (request.GET.items() if request else []) if v and k not in ("sort", "page")]
+    return {"choices": listing.choices, "form": form, "target": target, "id": id,
+            "path": request.path if request else "", "others": others}
+
+
+@register.inclusion_tag("partials_pager.html", takes_context=True)
+def pager(context, page, *, noun="row", plural="", matching=False, previous="Previous", next="Next",
+          target="#results"):
+    """Previous / next, "page X of Y" and the number of rows ("3 samples", or with `matching` "3 samples
+    match"), for any Paginator page."""
+    count = page.paginator.count
+    return {
+        "page": page, "count": count, "noun": noun if count == 1 else (plural or f"{noun}s"), "matching": matching,
+        "previous_label": previous, "next_label": next, "target": target,
+        "previous_url": _list_url(context, page=page.previous_page_number()) if page.has_previous() else "",
+        "next_url": _list_url(context, page=page.next_page_number()) if page.has_next() else "",
+    }

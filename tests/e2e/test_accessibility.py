@@ -38,6 +38,9 @@ def test_main_pages_have_no_serious_accessibility_violations(live_server, chromi
         "version comparison": f"/models/{keys['champion']}/compare/", "review queue": "/reviews/",
         "request": f"/reviews/{request_id}/", "families": "/families/", "family": f"/families/{keys['family']}/",
         "audit log": "/audit/", "tokens": "/tokens/", "not found": "/models/no-such-model/",
+        "shadow against champion": "/models/offers-epsilon/shadow/", "family with an experiment": "/families/card-offers/",
+        "decision traces": "/traces/", "adaptations": "/models/offers-bandit/adaptations/", "catalog": "/catalog/",
+        "outcome weights": "/models/offers-bandit/outcome-weights/", "learning cadence": f"/models/{keys['champion']}/learning/",
     }
     found = {}
     with chromium() as browser:

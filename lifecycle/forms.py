@@ -4,7 +4,7 @@ import json
 
 from django import forms
 
-from .choices import Effort, ModelType, OperationalStatus, RegistryStatus, State
+from .choices import Effort, ModelType, OperationalStatus, RegistryStatus, RunKind, RunStatus, SampleSource, State
 
 
 class ModelFilterForm(forms.Form):
@@ -17,6 +17,32 @@ class ModelFilterForm(forms.Form):
     registry_status = forms.ChoiceField(required=False, choices=[("", "Any rung"), *RegistryStatus.choices],
                                         label="Registry")
     model_type = forms.ChoiceField(required=False, choices=[("", "Any type"), *ModelType.choices], label="Type")
+
+
+class RunFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *RunStatus.choices], label="Status")
+    kind = forms.ChoiceField(required=False, choices=[("", "Any kind"), *RunKind.choices], label="Kind")
+
+
+class VersionFilterForm(forms.Form):
+    tag = forms.ChoiceField(required=False, label="Tag")
+
+    def __init__(self, *args, tags=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tag"].choices = [("", "Any version"), *((t, t) for t in tags)]
+
+
+class SampleFilterForm(forms.Form):
+    search = forms.CharField(required=False, label="Search", max_length=200, widget=forms.TextInput(
+        attrs={"placeholder": "words in the text content", "type": "search"}))
+    trait = forms.ChoiceField(required=False, label="Trait")
+    label = forms.ChoiceField(required=False, label="Label", choices=[
+        ("", "Any label"), ("positive", "Positive (≥ 0.5)"), ("negative", "Negative (< 0.5)")])
+    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *SampleSource.choices], label="Source")
+
+    def __init__(self, *args, traits=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["trait"].choices = [("", "Any trait"), *((t.key, t.name) for t in traits)]
 
 
 class ModelCreateForm(forms.Form):

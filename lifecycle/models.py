@@ -155,7 +155,11 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["model", "source"])]
+        indexes = [
+            models.Index(fields=["model", "source"]),
+            # A model's samples newest first, one page at a time, without sorting all of them (the samples page).
+            models.Index(fields=["model", "id"], name="sample_model_newest"),
+        ]
 
 
 class TrainingRun(models.Model):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Coalesce
 
 from .choices import RunStatus
 from .errors import not_found
@@ -24,6 +26,29 @@ MODEL_SORTS = {
     "samples": SortBy("Trained on", "training_samples", kind="number"),
     "trained": SortBy("Last trained", "last_trained_at", kind="date", nullable=True),
 }
+RUN_SORTS = {
+    "id": SortBy("Run", "id", kind="number"),
+    # A run that has not started yet counts from when it was queued, as the page shows it.
+    "started": SortBy("Started", Coalesce("started_at", "queued_at"), kind="date"),
+    "finished": SortBy("Finished", "finished_at", kind="date", nullable=True),
+    "duration": SortBy("Duration", ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField()),
+                       kind="number", nullable=True),
+    "status": SortBy("Status", "status", kind="choice"),
+    "kind": SortBy("Kind", "kind", kind="choice"),
+}
+VERSION_SORTS = {
+    "number": SortBy("Version", "version_no", kind="number"),
+    "created": SortBy("Created", "created_at", kind="date"),
+    "samples": SortBy("Samples", "sample_count", kind="number"),
+}
+SAMPLE_SORTS = {
+    "id": SortBy("Sample #", "id", kind="number"),
+    # Samples are an append-only log: ids follow the time they were added, and the id index makes this order
+    # free at 100,000 rows where created_at would sort them all.
+    "added": SortBy("Added", "id", kind="date"),
+    "weight": SortBy("Weight", "weight", kind="number"),
+}
+SAMPLE_LABELS = ("positive", "negative")
 
 
 def model_get(ref, *, for_update: bool = False) -> AlgorithmModel:
@@ -90,15 +115,33 @@ def unknown_label_keys(*, model: AlgorithmModel, limit: int = 20) -> list[str]:
     return sorted(found - known)[:limit]
 
 
-def sample_list(*, model: AlgorithmModel, source: str = "") -> QuerySet[Sample]:
+def sample_list(*, model: AlgorithmModel, source: str = "", trait: str = "", label: str = "",
+                search: str = "") -> QuerySet[Sample]:
+    """A model's samples, newest first. `trait` keeps those labelled for that trait key; with `label`
+    ("positive" or "negative") only those on that side of 0.5, the way training and the trait counts read
+    a label. `search` looks in the text content."""
     qs = Sample.objects.filter(model=model).order_by("-id")
-    return qs.filter(source=source) if source else qs
+    if source:
+        qs = qs.filter(source=source)
+    if trait:
+        # KeyTransform, not "labels__<key>__gte": a key with "__" in it would split the lookup.
+        if label == "positive":
+            qs = qs.alias(trait_label=KeyTransform(trait, "labels")).filter(trait_label__gte=0.5)
+        elif label == "negative":
+            qs = qs.alias(trait_label=KeyTransform(trait, "labels")).filter(trait_label__lt=0.5)
+        else:
+            qs = qs.filter(labels__has_key=trait)
+    if search:
+        qs = qs.filter(content__icontains=search)
+    return qs
 
 
-def run_list(*, model: AlgorithmModel | None = None, status: str = "") -> QuerySet[TrainingRun]:
+def run_list(*, model: AlgorithmModel | None = None, status: str = "", kind: str = "") -> QuerySet[TrainingRun]:
     qs = TrainingRun.objects.select_related("model", "started_by")
     if model is not None:
         qs = qs.filter(model=model)
+    if kind:
+        qs = qs.filter(kind=kind)
     return qs.filter(status=status) if status else qs
 
 
@@ -113,8 +156,13 @@ def runs_in_flight() -> QuerySet[TrainingRun]:
     return run_list(status="").filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
 
 
-def version_list(*, model: AlgorithmModel) -> QuerySet[ModelVersion]:
-    return model.versions.defer("artifact", "data_profile").prefetch_related("tags")
+def version_list(*, model: AlgorithmModel, tag: str = "") -> QuerySet[ModelVersion]:
+    qs = model.versions.defer("artifact", "data_profile").prefetch_related("tags")
+    return qs.filter(tags__name=tag) if tag else qs
+
+
+def version_tag_names(*, model: AlgorithmModel) -> list[str]:
+    return list(VersionTag.objects.filter(model=model).order_by("name").values_list("name", flat=True))
 
 
 def version_by_number(model: AlgorithmModel, ref: str) -> ModelVersion | None:

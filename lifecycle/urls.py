@@ -18,7 +18,11 @@ urlpatterns = [
     path("models/<str:ref>/edit/", views.model_edit, name="model-edit"),
     path("models/<str:ref>/traits/", views.trait_add, name="trait-add"),
     path("models/<str:ref>/traits/<str:key>/delete/", views.trait_remove, name="trait-delete"),
-    path("models/<str:ref>/samples/", views.sample_add, name="sample-add"),
+    path("models/<str:ref>/runs/", views.run_list, name="run-list"),
+    path("models/<str:ref>/versions/", views.version_list, name="version-list"),
+    # One address: GET lists the samples, POST adds one. Two names, so the add form keeps its own.
+    path("models/<str:ref>/samples/", views.samples, name="sample-list"),
+    path("models/<str:ref>/samples/", views.samples, name="sample-add"),
     path("models/<str:ref>/samples/upload/", views.sample_upload, name="sample-upload"),
     path("models/<str:ref>/train/", views.model_train, name="model-train"),
     path("models/<str:ref>/discover/", views.model_discover, name="model-discover"),

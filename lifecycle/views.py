@@ -12,13 +12,14 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
 from .choices import STATE_COLORS, TABULAR_TYPES, OperationalStatus, RegistryStatus, State
 from .errors import ApplicationError
-from .forms import (ApiTokenForm, ModelCreateForm, ModelEditForm, ModelFilterForm, SampleForm, TagForm, TrainForm,
-                    TraitForm, UploadForm)
+from .forms import (ApiTokenForm, ModelCreateForm, ModelEditForm, ModelFilterForm, RunFilterForm, SampleFilterForm,
+                    SampleForm, TagForm, TrainForm, TraitForm, UploadForm, VersionFilterForm)
 from .listing import paginate, render_listing
 from .models import ApiToken
 from .roles import role_of
@@ -47,8 +48,13 @@ def _model_or_404(ref):
         raise Http404(exc.message) from None
 
 
-def _back(model, anchor: str = ""):
-    return redirect(reverse("lifecycle:model-detail", args=[model.key]) + (f"#{anchor}" if anchor else ""))
+def _back(model, anchor: str = "", request=None):
+    """Back to the model page, or to the page the form came from when it says so in `next` (a list page)."""
+    target = request.POST.get("next", "") if request is not None else ""
+    if not (target.startswith("/") and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure())):
+        target = reverse("lifecycle:model-detail", args=[model.key])
+    return redirect(target + (f"#{anchor}" if anchor else ""))
 
 
 def _apply(request, model, action, success: str, anchor: str = ""):
@@ -59,7 +65,15 @@ def _apply(request, model, action, success: str, anchor: str = ""):
         messages.error(request, exc.message, extra_tags=anchor)
     else:
         messages.success(request, success, extra_tags=anchor)
-    return _back(model, anchor)
+    return _back(model, anchor, request)
+
+
+def _filters(form) -> dict:
+    """The filter fields that are valid and set; an invalid one is ignored rather than failing the page."""
+    if not form.is_bound:
+        return {}
+    form.is_valid()
+    return {k: v for k, v in form.cleaned_data.items() if v}
 
 
 STATUS_COLORS = {"draft": "grey", "active": "green", "paused": "amber", "archived": "dark"}
@@ -168,7 +182,9 @@ def model_detail(request, ref):
         "model": model,
         "traits": traits,
         "runs": runs,
+        "run_count": len(runs) if len(runs) < 10 else selectors.run_list(model=model).count(),
         "versions": versions,
+        "version_count": len(versions) if len(versions) < 20 else selectors.version_list(model=model).count(),
         "events": events,
         "sample_count": sample_count,
         "traits_by_key": {t.key: t for t in traits},
@@ -281,6 +297,52 @@ def trait_remove(request, ref, key):
                   f"Trait {key} removed.", "traits")
 
 
+@require_GET
+def run_list(request, ref):
+    """Every run of a model, filtered by status and kind, sorted and paginated by the database."""
+    model = _model_or_404(ref)
+    form = RunFilterForm(request.GET or None)
+    filters = _filters(form)
+    listing = _listing(request, selectors.run_list(model=model, **filters), selectors.RUN_SORTS, "-started")
+    return render_listing(request, "lifecycle/run_list.html", {
+        "model": model, "form": form, "listing": listing, "filtered": bool(filters)})
+
+
+@require_GET
+def version_list(request, ref):
+    """Every version of a model with its metrics and tags, and the same actions as the model page."""
+    model = _model_or_404(ref)
+    form = VersionFilterForm(request.GET or None, tags=selectors.version_tag_names(model=model))
+    filters = _filters(form)
+    listing = _listing(request, selectors.version_list(model=model, **filters), selectors.VERSION_SORTS, "-number")
+    return render_listing(request, "lifecycle/version_list.html", {
+        "model": model, "form": form, "listing": listing, "filtered": bool(filters)})
+
+
+SAMPLES_PER_PAGE = 50
+
+
+@require_GET
+def sample_list(request, ref):
+    """A model's samples, 50 a page, filtered by a trait's label, by source and by words in the content."""
+    model = _model_or_404(ref)
+    traits = list(model.traits.all())
+    form = SampleFilterForm(request.GET or None, traits=traits)
+    filters = _filters(form)
+    listing = _listing(request, selectors.sample_list(model=model, **filters), selectors.SAMPLE_SORTS, "-id",
+                       per_page=SAMPLES_PER_PAGE)
+    return render_listing(request, "lifecycle/sample_list.html", {
+        "model": model, "form": form, "listing": listing, "filtered": bool(filters),
+        "traits_by_key": {t.key: t for t in traits},
+        "label_without_trait": bool(filters.get("label") and not filters.get("trait"))})
+
+
+@require_http_methods(["GET", "POST"])
+def samples(request, ref):
+    """One address, two uses: GET lists the samples, POST adds one (the form on the model page)."""
+    return sample_add(request, ref) if request.method == "POST" else sample_list(request, ref)
+
+
 @require_POST
 @permission_required("lifecycle.add_sample")
 def sample_add(request, ref):
@@ -376,7 +438,7 @@ def version_tag(request, ref, version_no):
     form = TagForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the tag a name.", extra_tags="versions")
-        return _back(model, "versions")
+        return _back(model, "versions", request)
     return _apply(request, model, lambda: services.version_tag(model=model, actor=request.user,
                                                                 version=f"v{version_no}", name=form.cleaned_data["name"]),
                   f"Tagged v{version_no} as {form.cleaned_data['name']}.", "versions")

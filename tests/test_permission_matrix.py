@@ -115,6 +115,7 @@ EXPECTED: dict[tuple[str, str], str] = {
 PAGE_GETS = [
     "lifecycle:home", "lifecycle:home-runs", "lifecycle:tokens", "lifecycle:model-list",
     "lifecycle:model-detail", "lifecycle:version-compare", "lifecycle:model-progress",
+    "lifecycle:run-list", "lifecycle:version-list", "lifecycle:sample-list",
     "registry:model-guard", "registry:review-queue", "registry:review-count", "registry:request-detail",
     "registry:family-list", "registry:family-detail", "registry:audit-log", "registry:audit-export",
     "scoring:model-weights", "scoring:model-weights-preview", "scoring:model-cadence", "scoring:model-try",

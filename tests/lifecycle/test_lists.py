@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from lifecycle import services
 from lifecycle.listing import SortBy, clean_query, paginate
-from lifecycle.models import AlgorithmModel
-from tests.factories import make_model
+from lifecycle.models import AlgorithmModel, ModelVersion, Sample, TrainingRun, VersionTag
+from tests.factories import add_samples, make_model, ready_model, train_now
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +122,242 @@ def test_the_models_list_keeps_filtering_and_answers_htmx_with_the_results_only(
     assert model_keys(response) == ["m-alpha", "m-gamma"]
     assert response["HX-Push-Url"] == "/models/?state=draft&sort=name"
     assert "2 models match" in page
+
+
+def test_bad_sort_and_page_parameters_never_fail_a_list(as_analyst, analyst, capture):
+    model = ready_model(analyst, capture)
+    for name in ("run-list", "version-list", "sample-list"):
+        for query in ({"sort": "nope"}, {"sort": "-"}, {"sort": "id;drop"}, {"page": "abc"}, {"page": "-1"},
+                      {"page": "99999"}, {"page": "0"}, {"sort": "-" * 300, "page": "9" * 40},
+                      {"status": "bogus", "kind": "x", "tag": "nope", "trait": "zz", "label": "maybe"}):
+            response = as_analyst.get(url(name, model, **query))
+            assert response.status_code == 200, (name, query)
+    for query in ({"sort": "bogus"}, {"page": "x"}, {"state": "nope"}):
+        assert as_analyst.get(reverse("lifecycle:model-list") + "?" + clean_query(query)).status_code == 200
+
+
+def test_the_list_pages_answer_404_for_an_unknown_model(as_analyst):
+    for name in ("run-list", "version-list", "sample-list"):
+        response = as_analyst.get(reverse(f"lifecycle:{name}", args=["no-such-model"]))
+        assert response.status_code == 404
+        assert as_analyst.get(reverse(f"lifecycle:{name}", args=["999999"]), **HTMX).status_code == 404
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+
+@pytest.fixture
+def runs(analyst):
+    """Finished runs with known durations and kinds, written as rows (the runs page only reads them)."""
+    model = make_model(analyst, key="runs-model")
+    start = timezone.now() - datetime.timedelta(days=1)
+    rows = {}
+    for i, (kind, status, seconds) in enumerate((("train", "succeeded", 30), ("retrain", "failed", 5),
+                                                 ("retune", "succeeded", 90), ("retrain", "succeeded", 60))):
+        started = start + datetime.timedelta(hours=i)
+        run = TrainingRun.objects.create(model=model, kind=kind, status=status, queued_at=started, started_at=started,
+                                         finished_at=started + datetime.timedelta(seconds=seconds), started_by=analyst,
+                                         error="boom" if status == "failed" else "")
+        rows[seconds] = run.pk
+    return model, rows
+
+
+def run_ids(response) -> list[int]:
+    return [int(x) for x in re.findall(r'<tr>\s*<td class="num">(\d+)</td>', tbody(response))]
+
+
+def test_the_runs_page_sorts_by_duration_started_finished_and_status(as_analyst, runs):
+    model, by_seconds = runs
+    assert run_ids(as_analyst.get(url("run-list", model, sort="duration"))) == [by_seconds[s] for s in (5, 30, 60, 90)]
+    assert run_ids(as_analyst.get(url("run-list", model, sort="-duration"))) == [by_seconds[s] for s in (90, 60, 30, 5)]
+    started = [by_seconds[s] for s in (30, 5, 90, 60)]  # the order they were started in
+    assert run_ids(as_analyst.get(url("run-list", model, sort="started"))) == started
+    assert run_ids(as_analyst.get(url("run-list", model))) == started[::-1]  # newest first by default
+    assert run_ids(as_analyst.get(url("run-list", model, sort="-finished")))[0] == by_seconds[60]
+    assert run_ids(as_analyst.get(url("run-list", model, sort="status")))[0] == by_seconds[5]  # failed < succeeded
+
+
+def test_the_runs_page_filters_by_status_and_kind(as_analyst, runs):
+    model, by_seconds = runs
+    assert run_ids(as_analyst.get(url("run-list", model, status="failed"))) == [by_seconds[5]]
+    assert set(run_ids(as_analyst.get(url("run-list", model, kind="retrain")))) == {by_seconds[5], by_seconds[60]}
+    assert run_ids(as_analyst.get(url("run-list", model, kind="retrain", status="succeeded"))) == [by_seconds[60]]
+    page = html(as_analyst.get(url("run-list", model, kind="discover")))
+    assert "No runs match this filter" in page
+    # The sort survives a filter: it is sent with the filter form.
+    response = as_analyst.get(url("run-list", model, kind="retrain", sort="duration"), **HTMX)
+    assert run_ids(response) == [by_seconds[5], by_seconds[60]]
+    assert "<html" not in response.content.decode() and 'form="run-filter"' in response.content.decode()
+    assert response["HX-Push-Url"].endswith("?kind=retrain&sort=duration")
+
+
+def test_a_run_in_flight_sorts_last_by_duration_and_finish(as_analyst, runs):
+    model, by_seconds = runs
+    running = TrainingRun.objects.create(model=model, kind="retrain", status="running", started_at=timezone.now())
+    assert run_ids(as_analyst.get(url("run-list", model, sort="-duration")))[-1] == running.pk
+    assert run_ids(as_analyst.get(url("run-list", model, sort="duration")))[-1] == running.pk
+    assert run_ids(as_analyst.get(url("run-list", model, sort="-started")))[0] == running.pk
+
+
+def test_the_runs_page_paginates_25_a_page_keeping_the_filter(as_analyst, analyst):
+    model = make_model(analyst, key="many-runs")
+    TrainingRun.objects.bulk_create([TrainingRun(model=model, kind="train", status="failed") for _ in range(30)])
+    first = as_analyst.get(url("run-list", model, status="failed", sort="id"))
+    assert len(run_ids(first)) == 25 and "Page 1 of 2" in html(first) and "30 runs match" in html(first)
+    next_link = re.search(r'<a class="btn btn-small" href="([^"]+)"[^>]*rel="next"', html(first)).group(1)
+    assert "status=failed" in next_link and "sort=id" in next_link and "page=2" in next_link
+    second = as_analyst.get(next_link.replace("&amp;", "&"))
+    assert len(run_ids(second)) == 5 and run_ids(second) == sorted(run_ids(second))
+    assert set(run_ids(first)).isdisjoint(run_ids(second))
+
+
+# --------------------------------------------------------------------------------------------- versions
+
+
+def _version(model, no, *, samples, created, auc=0.7):
+    return ModelVersion.objects.create(model=model, version_no=no, triggered_by="retrain", param_hash="x",
+                                       sample_count=samples, trait_keys=["churn"], created_at=created,
+                                       metrics={"churn": {"auc": auc, "logLoss": 0.5}}, artifact_sha256="0" * 64)
+
+
+def version_numbers(response) -> list[int]:
+    return [int(x) for x in re.findall(r'<strong class="version-no">v(\d+)</strong>', tbody(response))]
+
+
+def test_the_versions_page_sorts_and_filters_by_tag(as_analyst, analyst):
+    model = make_model(analyst, key="versions-model")
+    now = timezone.now()
+    for no, samples, days_ago in ((1, 300, 5), (2, 100, 4), (3, 200, 1), (4, 50, 2)):
+        _version(model, no, samples=samples, created=now - datetime.timedelta(days=days_ago), auc=0.6 + no / 100)
+    for no, name in ((2, "prod"), (4, "candidate")):
+        VersionTag.objects.create(model=model, version=ModelVersion.objects.get(model=model, version_no=no), name=name)
+
+    assert version_numbers(as_analyst.get(url("version-list", model))) == [4, 3, 2, 1]
+    assert version_numbers(as_analyst.get(url("version-list", model, sort="number"))) == [1, 2, 3, 4]
+    assert version_numbers(as_analyst.get(url("version-list", model, sort="-samples"))) == [1, 3, 2, 4]
+    assert version_numbers(as_analyst.get(url("version-list", model, sort="-created"))) == [3, 4, 2, 1]
+    response = as_analyst.get(url("version-list", model, tag="prod"))
+    assert version_numbers(response) == [2]
+    assert "1 version matches" in html(response)
+    page = html(as_analyst.get(url("version-list", model)))
+    assert '<option value="candidate">candidate</option>' in page and "0.640" in page  # tags to filter by; AUC
+
+
+def test_the_versions_page_shows_what_serves_and_its_actions_come_back_to_it(as_analyst, analyst, capture):
+    model = ready_model(analyst, capture)
+    train_now(model, analyst, capture)  # v2 serves
+    listing_url = url("version-list", model, sort="number")
+    page = html(as_analyst.get(listing_url))
+    assert "Serving <strong>v2</strong>" in page
+    assert re.search(r'<tr class="is-active">\s*<th scope="row"><strong class="version-no">v2</strong> '
+                     r'<span class="badge badge-ready">serving</span>', page)
+    assert 'name="next" value="/models/churn-risk/versions/?sort=number"' in page
+
+    # The same forms as the model page, answered by the same views; they return to the list.
+    tag = as_analyst.post(reverse("lifecycle:version-tag", args=[model.key, 1]),
+                          {"name": "baseline", "next": listing_url})
+    assert tag.status_code == 302 and tag["Location"] == listing_url + "#versions"
+    page = html(as_analyst.get(tag["Location"]))
+    assert "Tagged v1 as baseline." in page and '<span class="badge badge-outline">baseline</span>' in page
+
+    back = as_analyst.post(reverse("lifecycle:version-activate", args=[model.key, 1]), {"next": listing_url})
+    assert back["Location"] == listing_url + "#versions"
+    model.refresh_from_db()
+    assert model.active_version.version_no == 1 and model.pinned
+    page = html(as_analyst.get(listing_url))
+    assert "Pinned to <strong>v1</strong>" in page and "Serving <strong>v1</strong> (pinned)" in page
+
+    # A `next` that leaves the site is ignored: back to the model page.
+    away = as_analyst.post(reverse("lifecycle:model-unpin", args=[model.key]), {"next": "https://evil.example/"})
+    assert away["Location"] == reverse("lifecycle:model-detail", args=[model.key]) + "#versions"
+    away = as_analyst.post(reverse("lifecycle:version-tag", args=[model.key, 2]),
+                           {"name": "x", "next": "//evil.example/"})
+    assert away["Location"].startswith("/models/churn-risk/#")
+
+
+def test_a_viewer_sees_the_versions_without_their_actions(client, viewer, analyst, capture):
+    model = ready_model(analyst, capture)
+    client.force_login(viewer)
+    page = html(client.get(url("version-list", model)))
+    assert "v1" in page and "version-activate" not in page and 'class="tag-form"' not in page
+
+
+# --------------------------------------------------------------------------------------------- samples
+
+
+@pytest.fixture
+def labelled(analyst):
+    model = make_model(analyst, key="labelled", traits=("churn", "upsell"))
+    services.sample_add_batch(model=model, actor=analyst, samples=[
+        {"content": "cancel my account", "features": {"tenure": 2}, "labels": {"churn": "positive"}, "weight": 2.0},
+        {"content": "love it", "features": {"tenure": 40}, "labels": {"churn": "negative", "upsell": "positive"}},
+        {"content": "maybe leaving soon", "features": {"tenure": 9}, "labels": {"churn": 0.7}, "weight": 0.5},
+        {"content": "wants the pro plan", "features": {"plan": "basic"}, "labels": {"upsell": "positive"},
+         "weight": 3.0},
+    ])
+    return model
+
+
+def sample_ids(response) -> list[int]:
+    return [int(x) for x in re.findall(r'<tr><td class="num muted">(\d+)</td>', tbody(response))]
+
+
+def test_the_samples_page_lists_filters_and_sorts(as_analyst, labelled):
+    ids = list(Sample.objects.filter(model=labelled).order_by("id").values_list("id", flat=True))
+    assert sample_ids(as_analyst.get(url("sample-list", labelled))) == ids[::-1]  # newest first
+    assert sample_ids(as_analyst.get(url("sample-list", labelled, sort="id"))) == ids
+    assert sample_ids(as_analyst.get(url("sample-list", labelled, sort="-weight"))) == [ids[3], ids[0], ids[1], ids[2]]
+    assert sample_ids(as_analyst.get(url("sample-list", labelled, sort="weight")))[0] == ids[2]
+
+    assert sample_ids(as_analyst.get(url("sample-list", labelled, trait="churn", label="positive"))) == [ids[2], ids[0]]
+    assert sample_ids(as_analyst.get(url("sample-list", labelled, trait="churn", label="negative"))) == [ids[1]]
+    assert sample_ids(as_analyst.get(url("sample-list", labelled, trait="churn"))) == [ids[2], ids[1], ids[0]]
+    upsell = as_analyst.get(url("sample-list", labelled, trait="upsell", label="positive"))
+    assert sample_ids(upsell) == [ids[3], ids[1]]
+    assert sample_ids(as_analyst.get(url("sample-list", labelled, search="LEAV"))) == [ids[2]]
+    response = as_analyst.get(url("sample-list", labelled, search="a", trait="churn", sort="id"), **HTMX)
+    assert sample_ids(response) == [ids[0], ids[2]]
+    assert response.content.decode().lstrip().startswith('<div id="results">')
+
+    page = html(as_analyst.get(url("sample-list", labelled, sort="id")))
+    assert "<code>tenure=2</code>" in page and "churn:</span> positive" in page and "upsell:</span> positive" in page
+    note = html(as_analyst.get(url("sample-list", labelled, label="positive")))
+    assert "A label filter needs a trait" in note
+
+
+def test_the_samples_page_shows_50_a_page(as_analyst, analyst):
+    model = make_model(analyst)
+    add_samples(model, analyst, n=120)
+    first = as_analyst.get(url("sample-list", model))
+    assert len(sample_ids(first)) == 50 and "Page 1 of 3" in html(first) and "120 samples" in html(first)
+    last = as_analyst.get(url("sample-list", model, page=3))
+    assert len(sample_ids(last)) == 20
+
+
+def test_posting_to_the_samples_address_still_adds_a_sample(as_analyst, analyst):
+    model = make_model(analyst)
+    response = as_analyst.post(reverse("lifecycle:sample-list", args=[model.key]),
+                               {"content": "hello", "features": "", "trait": "churn", "label": "positive"})
+    assert response.status_code == 302 and response["Location"].endswith("#samples")
+    assert reverse("lifecycle:sample-list", args=[model.key]) == reverse("lifecycle:sample-add", args=[model.key])
+    assert Sample.objects.filter(model=model, content="hello").count() == 1
+    assert as_analyst.put(reverse("lifecycle:sample-list", args=[model.key])).status_code == 405
+
+
+def test_a_viewer_may_list_samples_but_not_add_them(client, viewer, analyst):
+    model = make_model(analyst)
+    add_samples(model, analyst, n=3)
+    client.force_login(viewer)
+    assert len(sample_ids(client.get(url("sample-list", model)))) == 3
+    response = client.post(url("sample-add", model), {"content": "x", "trait": "churn", "label": "positive"})
+    assert response.status_code == 403 and Sample.objects.filter(model=model).count() == 3
+
+
+def test_the_model_page_links_to_every_list(as_analyst, analyst, capture):
+    model = ready_model(analyst, capture)
+    page = html(as_analyst.get(reverse("lifecycle:model-detail", args=[model.key])))
+    assert f'href="/models/{model.key}/samples/">All 80 samples</a>' in page
+    assert f'href="/models/{model.key}/runs/">All 1 run</a>' in page
+    assert f'href="/models/{model.key}/versions/">All 1 version</a>' in page
+    # The version table on the model page is the shared partial, without sortable headers.
+    assert '<strong class="version-no">v1</strong>' in page and "aria-sort" not in page

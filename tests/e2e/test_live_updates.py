@@ -105,3 +105,28 @@ def test_a_request_and_its_approval_show_up_on_open_pages(live_server, chromium,
             expect(page.locator("#nav-reviews .nav-count")).to_have_text(re.compile(r"^\s*1"))
             assert page.evaluate("window.__sameDocument") is True, f"{page.url} reloaded"
         family.screenshot(path=str(SCREENSHOTS / "live-family-new-champion.png"), full_page=True)
+
+
+def test_a_retrain_by_someone_else_shows_up_on_the_open_model_page(live_server, chromium, settings):
+    from playwright.sync_api import expect
+
+    from lifecycle import services
+    from tests.e2e.test_review_journey import log_in, trained
+
+    settings.LIVE_POLL_SECONDS = 1
+    analyst, admin = make_user("analyst"), make_user("admin", username="admin")
+    model = trained(analyst, "churn-live", n=120)
+
+    def retrain():
+        run = services.model_train_enqueue(model=model, actor=admin)
+        services.run_execute(run_id=run.pk)  # a no-op when the synchronous queue ran it on commit already
+
+    with chromium() as browser:
+        page = log_in(browser, live_server.url, "analyst")
+        page.goto(f"{live_server.url}/models/{model.key}/")
+        expect(page.locator(".page-title .meta")).to_contain_text("Serving v1")
+        page.evaluate("window.__sameDocument = true")
+        elsewhere(retrain)
+        expect(page.locator(".page-title .meta")).to_contain_text("Serving v2")
+        assert page.evaluate("window.__sameDocument") is True
+        page.screenshot(path=str(SCREENSHOTS / "live-model-retrained.png"), full_page=True)

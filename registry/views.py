@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import wraps
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,6 +25,7 @@ from lifecycle.api.views import audit_csv_response
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.errors import ApplicationError
+from lifecycle.listing import SortBy, clean_query, paginate, render_listing
 from lifecycle.models import ModelEvent
 from lifecycle.roles import role_of
 
@@ -540,20 +539,26 @@ def _action_choices() -> list[str]:
 def audit_log(request):
     form, filters = _audit_filters(request)
     rows = lifecycle_selectors.audit_log(**filters).select_related("actor")
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    query = urlencode([(k, v) for k, v in request.GET.items() if v and k != "page"])
-    context = {
+    listing = paginate(rows, sort=request.GET.get("sort"), page=request.GET.get("page"), sorts=AUDIT_SORTS,
+                       default="-created", per_page=50)
+    query = clean_query(request.GET, page=None, sort=None)
+    return render_listing(request, "registry/audit_log.html", {
         "form": form,
-        "page": page,
+        "listing": listing,
+        "page": listing.page,
         "filtered": bool(filters),
         "export_url": reverse("registry:audit-export") + (f"?{query}" if query else ""),
         "actions": _action_choices(),
-    }
-    if not _partial(request):
-        return render(request, "registry/audit_log.html", context)
-    response = render(request, "registry/audit_log.html#results", context)
-    response["HX-Push-Url"] = request.path + (f"?{query}" if query else "")
-    return response
+    })
+
+
+AUDIT_SORTS = {
+    "created": SortBy("When", "created_at", kind="date"),
+    "actor": SortBy("Actor", "actor_name"),
+    "action": SortBy("Action", "action"),
+    "model": SortBy("Model", "model_key"),
+    "family": SortBy("Family", "family"),
+}
 
 
 @require_GET

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import wraps
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -24,6 +22,7 @@ from lifecycle import services as lifecycle_services
 from lifecycle.choices import TABULAR_TYPES, ModelType
 from lifecycle.errors import ApplicationError
 from lifecycle.learners import CONTINUOUS_TYPES
+from lifecycle.listing import SortBy, paginate, render_listing
 from lifecycle.models import AlgorithmModel
 from lifecycle.roles import role_of
 
@@ -494,10 +493,11 @@ def model_shadow(request, ref):
 # ============================================================================================ decision traces
 
 TRACES_PER_PAGE = 25
-
-
-def _traces_query(request) -> str:
-    return urlencode([(k, v) for k, v in request.GET.items() if v and k != "page"])
+TRACE_SORTS = {
+    "created": SortBy("When", "created_at", kind="date"),
+    "customer": SortBy("Customer", "customer_id"),
+    "took": SortBy("Took", "total_duration_ms", kind="number"),
+}
 
 
 @require_GET
@@ -505,19 +505,15 @@ def trace_list(request):
     form = TraceFilterForm(request.GET or None)
     filters = form.filters()
     qs = selectors.trace_list(**filters).select_related("recommendation__version")
-    page = Paginator(qs, TRACES_PER_PAGE).get_page(request.GET.get("page"))
-    query = _traces_query(request)
-    context = {
+    listing = paginate(qs, sort=request.GET.get("sort"), page=request.GET.get("page"), sorts=TRACE_SORTS,
+                       default="-created", per_page=TRACES_PER_PAGE)
+    return render_listing(request, "scoring/trace_list.html", {
         "form": form,
-        "page": page,
+        "listing": listing,
+        "page": listing.page,
         "filtered": any(filters.values()),
         **selectors.trace_filter_choices(),
-    }
-    if not _partial(request):
-        return render(request, "scoring/trace_list.html", context)
-    response = render(request, "scoring/trace_list.html#results", context)
-    response["HX-Push-Url"] = request.path + (f"?{query}" if query else "")
-    return response
+    })
 
 
 def _ordinal(n: int) -> str:

@@ -120,6 +120,7 @@ PAGE_GETS = [
     "registry:family-list", "registry:family-detail", "registry:audit-log", "registry:audit-export",
     "scoring:model-weights", "scoring:model-weights-preview", "scoring:model-cadence", "scoring:model-try",
     "scoring:model-adaptations", "scoring:trace-list", "scoring:trace-detail", "scoring:catalog",
+    "registry:changes", "scoring:model-shadow",
 ]
 PAGE_ANALYST_GETS = ["lifecycle:model-create"]
 # Catalog forms open read-only for everyone (their POST is the analyst's).

@@ -103,7 +103,8 @@ def test_a_viewer_sees_no_write_controls_on_registry_pages(client, viewer, famil
         assert response.status_code == 200, url
         assert post_forms(response) == [reverse("logout")], url
         assert buttons(response) in (["Log out"], ["Log out", "Filter"]), url
-        assert not re.search(r"<(select|textarea)\b", response.content.decode()), url
+        # Nothing to write with; sorting a list is reading.
+        assert not re.search(r'<textarea\b|<select\b(?![^>]*\bname="sort")', response.content.decode()), url
     page = text(client.get(detail_url(new)))
     assert "Your role (viewer) can follow this model's path to live but not change it" in page
     assert "Legal next moves from challenger: champion, shadow, archived, draft." in page
@@ -536,7 +537,7 @@ def test_audit_log_filters_paginates_and_exports_the_same_rows(client, viewer, a
     total = ModelEvent.objects.count()
     first = client.get(url)
     page = text(first)
-    assert f"{total} rows" in page and f"Page 1 of {(total + 49) // 50}" in page and "Older" in page
+    assert f"{total} rows" in page and f"Page 1 of {(total + 49) // 50}" in page and "Next" in page
     assert page.count("status.changed") >= 49
 
     filtered = client.get(url, {"model": "gbm-v7", "action": "registry."})

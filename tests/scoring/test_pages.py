@@ -440,7 +440,7 @@ def test_trace_list_filters_and_paginates_on_the_server(as_analyst, admin_user, 
         page = as_analyst.get(reverse("scoring:trace-list"))
     assert len(page_full.captured_queries) == len(one.captured_queries)  # no query per row
     words = text(page)
-    assert "28 traces" in words and "Page 1 of 2" in words and "Older" in words
+    assert "28 traces" in words and "Page 1 of 2" in words and "Next" in words
     assert words.count("Why these offers") == 25
     second = as_analyst.get(reverse("scoring:trace-list"), {"page": 2})
     assert text(second).count("Why these offers") == 3
@@ -582,3 +582,24 @@ def test_every_control_on_the_scoring_pages_has_a_label(as_analyst, analyst, adm
             assert "aria-label=" in control or (ident and ident.group(1) in labelled), control
         for button in re.findall(r"<button\b[^>]*>(.*?)</button>", html, flags=re.S):
             assert re.sub(r"<[^>]+>", "", button).strip(), "a button without words"
+
+
+def test_trace_list_sorts_on_the_server_and_keeps_the_filter(as_analyst, admin_user, nbo):
+    for customer in ("carol", "alice", "bob"):
+        services.recommend(actor=admin_user, customer_id=customer, channel="email", family="offers", limit=1)
+    services.recommend(actor=admin_user, customer_id="zed", family="offers", limit=1)
+    DecisionTrace.objects.filter(customer_id="bob").update(total_duration_ms=999)
+
+    def customers(params):
+        html = as_analyst.get(reverse("scoring:trace-list"), params).content.decode()
+        return re.findall(r"<td><code>([a-z]+)</code>", html), html
+
+    assert customers({"sort": "customer"})[0] == ["alice", "bob", "carol", "zed"]
+    assert customers({"sort": "-customer"})[0] == ["zed", "carol", "bob", "alice"]
+    assert customers({"sort": "-took"})[0][0] == "bob"
+    assert customers({"sort": "created"})[0] == ["carol", "alice", "bob", "zed"]
+    assert customers({"sort": "drop table"})[0] == ["zed", "bob", "alice", "carol"]  # unknown: newest first
+    rows, html = customers({"sort": "customer", "offer": "", "model": "nbo"})
+    assert rows == ["alice", "bob", "carol", "zed"] and 'aria-sort="ascending"' in html
+    # The headers' links keep the filter and reverse the sort in force.
+    assert 'href="/traces/?sort=-customer&amp;model=nbo"' in html

@@ -69,6 +69,11 @@
   }
 
   function widthOf(fig, fallback) { return Math.max(280, Math.round(fig.clientWidth || fallback)); }
+  function axisLabels(svg, data, W, H, L, R, T, B) {
+    el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", "class": "chart-axis-label"}, svg).textContent = data.xLabel || "";
+    el("text", {x: 12, y: (T + H - B) / 2, "text-anchor": "middle", "class": "chart-axis-label",
+      transform: "rotate(-90 12 " + (T + H - B) / 2 + ")"}, svg).textContent = data.yLabel || "";
+  }
 
   function line(fig, data) {
     var W = widthOf(fig, 560), H = 230, L = 64, R = 16, T = 14, B = 38;
@@ -94,9 +99,7 @@
     var xt = []; for (var x = x0; x <= x1; x++) xt.push(x);
     if (xt.length > 12) xt = ticks(x0, x1, 10).filter(function (t) { return t === Math.round(t); });
     xt.forEach(function (t) { el("text", {x: sx(t), y: H - B + 16, "text-anchor": "middle"}, grid).textContent = "v" + t; });
-    el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", "class": "chart-axis-label"}, svg).textContent = data.xLabel || "";
-    el("text", {x: 12, y: (T + H - B) / 2, "text-anchor": "middle", "class": "chart-axis-label",
-      transform: "rotate(-90 12 " + (T + H - B) / 2 + ")"}, svg).textContent = data.yLabel || "";
+    axisLabels(svg, data, W, H, L, R, T, B);
     var drawn = 0;
     series.forEach(function (s, i) {
       var color = PALETTE[i % PALETTE.length];
@@ -194,9 +197,7 @@
     });
     var lo = Math.max(x0, y0), hi = Math.min(x1, y1);
     if (hi > lo) el("line", {x1: sx(lo), y1: sy(lo), x2: sx(hi), y2: sy(hi), "class": "chart-diagonal"}, svg);
-    el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", "class": "chart-axis-label"}, svg).textContent = data.xLabel || "";
-    el("text", {x: 12, y: (T + H - B) / 2, "text-anchor": "middle", "class": "chart-axis-label",
-      transform: "rotate(-90 12 " + (T + H - B) / 2 + ")"}, svg).textContent = data.yLabel || "";
+    axisLabels(svg, data, W, H, L, R, T, B);
     var g = el("g", {"class": "chart-series"}, svg);
     pts.forEach(function (p) {
       var m = el("circle", {cx: sx(p.x), cy: sy(p.y), r: 3.5, fill: PALETTE[0], "fill-opacity": 0.45, "class": "chart-point",
@@ -235,9 +236,7 @@
       el("text", {x: sx(t), y: H - B + 16, "text-anchor": "middle"}, grid).textContent = spanDays > 3 ? day(t) : when(t);
       if (x1 === x0) break;
     }
-    el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", "class": "chart-axis-label"}, svg).textContent = data.xLabel || "";
-    el("text", {x: 12, y: (T + H - B) / 2, "text-anchor": "middle", "class": "chart-axis-label",
-      transform: "rotate(-90 12 " + (T + H - B) / 2 + ")"}, svg).textContent = data.yLabel || "";
+    axisLabels(svg, data, W, H, L, R, T, B);
     var drawn = 0;
     series.forEach(function (s, i) {
       var color = PALETTE[i % PALETTE.length];

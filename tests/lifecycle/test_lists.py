@@ -1,22 +1,28 @@
-"""Lists that scale: models, runs, versions and samples sort, filter and paginate on the server."""
+"""Lists that scale: models, runs, versions and samples sort, filter and paginate on the server, and a
+page of 100,000 samples or decision traces costs the same queries as a page of 10."""
 
 from __future__ import annotations
 
 import datetime
 import re
+import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from lifecycle import services
+from lifecycle import selectors, services
 from lifecycle.listing import SortBy, clean_query, paginate
 from lifecycle.models import AlgorithmModel, ModelVersion, Sample, TrainingRun, VersionTag
+from tests.bulk import bulk_samples, bulk_traces
 from tests.factories import add_samples, make_model, ready_model, train_now
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+SCALE = 100_000
 
 
 @pytest.fixture
@@ -361,3 +367,95 @@ def test_the_model_page_links_to_every_list(as_analyst, analyst, capture):
     assert f'href="/models/{model.key}/versions/">All 1 version</a>' in page
     # The version table on the model page is the shared partial, without sortable headers.
     assert '<strong class="version-no">v1</strong>' in page and "aria-sort" not in page
+
+
+# --------------------------------------------------------------------------------------------- scale
+
+
+def _measure(client, path: str) -> tuple[list[dict], str, float]:
+    client.get(path)  # warm: the session, the templates
+    with CaptureQueriesContext(connection) as ctx:
+        started = time.perf_counter()
+        response = client.get(path)
+        elapsed = time.perf_counter() - started
+    return list(ctx.captured_queries), html(response), elapsed
+
+
+def _row_fetches(queries: list[dict], table: str) -> list[str]:
+    """The SELECTs that read rows of `table` (not counts, not existence checks)."""
+    out = []
+    for q in queries:
+        sql = q["sql"]
+        if sql.lstrip().upper().startswith("SELECT") and f'FROM "{table}"' in sql and "COUNT(" not in sql.upper():
+            out.append(sql)
+    return out
+
+
+def _shape(queries: list[dict]) -> list[str]:
+    """Queries without their literal values, to compare two pages' plans."""
+    return [re.sub(r"\b\d+\b", "N", re.sub(r"'[^']*'", "S", q["sql"])) for q in queries]
+
+
+@pytest.mark.scale
+def test_a_page_of_100000_samples_costs_what_a_page_of_10_does(as_analyst, analyst):
+    small, big = make_model(analyst, key="small"), make_model(analyst, key="big")
+    bulk_samples(small, 10)
+    started = time.perf_counter()
+    bulk_samples(big, SCALE)
+    setup = time.perf_counter() - started
+
+    small_queries, _, small_s = _measure(as_analyst, url("sample-list", small))
+    big_queries, page, big_s = _measure(as_analyst, url("sample-list", big))
+    assert len(re.findall(r'<tr><td class="num muted">', page)) == 50
+    assert "Page 1 of 2,000" in page and "100,000 samples" in page
+    assert len(big_queries) == len(small_queries), "\n".join(q["sql"] for q in big_queries)
+    assert _shape(big_queries) == _shape(small_queries)
+    fetches = _row_fetches(big_queries, Sample._meta.db_table)
+    assert fetches and all(re.search(r"\bLIMIT 50\b", sql) for sql in fetches), fetches
+    # A deep page and another sort: still one window of rows.
+    for query in ({"page": "1000"}, {"sort": "-weight"}, {"trait": "churn", "label": "positive", "page": "7"}):
+        queries, page, _ = _measure(as_analyst, url("sample-list", big, **query))
+        assert len(queries) == len(small_queries)
+        assert len(re.findall(r'<tr><td class="num muted">', page)) == 50
+        assert all(re.search(r"\bLIMIT 50\b", sql) for sql in _row_fetches(queries, Sample._meta.db_table))
+    print(f"\nsamples: setup {setup:.1f} s, page of 10 {small_s * 1000:.1f} ms, "
+          f"page of {SCALE:,} {big_s * 1000:.1f} ms")
+
+
+@pytest.mark.scale
+def test_a_page_of_100000_decision_traces_costs_what_a_page_of_10_does(as_analyst, analyst):
+    from scoring.models import DecisionTrace
+
+    path = reverse("scoring:trace-list")
+    bulk_traces(10, model_key="m")
+    small_queries, page, small_s = _measure(as_analyst, path)
+    rows_small = page.count("Why these offers</a>")
+    DecisionTrace.objects.all().delete()
+
+    started = time.perf_counter()
+    bulk_traces(SCALE, model_key="m")
+    setup = time.perf_counter() - started
+    big_queries, page, big_s = _measure(as_analyst, path)
+    per_page = page.count("Why these offers</a>")
+    assert rows_small == 10 and 0 < per_page < 100
+    assert "100,000 traces" in page
+    assert len(big_queries) == len(small_queries), "\n".join(q["sql"] for q in big_queries)
+    assert _shape(big_queries) == _shape(small_queries)
+    fetches = _row_fetches(big_queries, DecisionTrace._meta.db_table)
+    assert fetches and all(re.search(rf"\bLIMIT {per_page}\b", sql) for sql in fetches), fetches
+    deep_queries, page, _ = _measure(as_analyst, f"{path}?page={SCALE // per_page // 2}")
+    assert len(deep_queries) == len(small_queries) and page.count("Why these offers</a>") == per_page
+    deep_fetches = _row_fetches(deep_queries, DecisionTrace._meta.db_table)
+    assert deep_fetches and all(re.search(rf"\bLIMIT {per_page}\b", sql) for sql in deep_fetches)
+    print(f"\ntraces: setup {setup:.1f} s, page of 10 {small_s * 1000:.1f} ms, "
+          f"page of {SCALE:,} {big_s * 1000:.1f} ms")
+
+
+def test_the_selectors_filter_without_loading_rows(analyst):
+    model = make_model(analyst, key="sel", traits=("churn",))
+    bulk_samples(model, 40)
+    assert selectors.sample_list(model=model, trait="churn", label="positive").count() == 20
+    assert selectors.sample_list(model=model, trait="churn", label="negative").count() == 20
+    assert selectors.sample_list(model=model, trait="nope").count() == 0
+    assert selectors.sample_list(model=model, search="sample 3").count() == 11  # 3, 30..39
+    assert selectors.run_list(model=model, kind="train").count() == 0

@@ -10,6 +10,7 @@ from lifecycle.choices import TABULAR_TYPES, ModelType, State
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.errors import ApplicationError
+from lifecycle.learners import CONTINUOUS_TYPES
 from lifecycle.roles import role_of
 
 from .. import selectors, services
@@ -254,7 +255,11 @@ def dashboard_registry(context, stale_days: int = 30):
     families = selectors.families_overview()
     cutoff = timezone.now() - timedelta(days=stale_days)
     for f in families:
-        trained = f["champion"].last_trained_at if f["champion"] else None
+        champion = f["champion"]
+        # Continuous learners learn from responses and never retrain: their last learning is what ages.
+        f["learns_live"] = bool(champion and champion.model_type in CONTINUOUS_TYPES)
+        trained = (champion.last_learned_at if f["learns_live"] else champion.last_trained_at) if champion else None
+        f["trained"] = trained
         f["stale"] = bool(trained and trained < cutoff)
         # The live watch: a champion significantly worse than the one it replaced is raised here too.
         f["watch"] = services.family_watch(f["family"]) if f["champion"] else None

@@ -131,7 +131,7 @@ def test_dashboard_shows_pending_reviews_families_champions_and_recent_changes(c
     page = client.get(reverse("lifecycle:home"))
     words = text(page)
     assert "Pending reviews 1" in words and f"Request #{result.request.pk}" in words
-    assert re.search(r"retention 2 models churn-risk v2 (now|\d+ (second|minute)s? ago)", words), words
+    assert re.search(r"retention 2 models churn-risk v2 (now|(\d+|a|an) (second|minute)s? ago)", words), words
     assert "Promotion requested" in words  # newest audit event first
     assert page.context["events"][0].action == ModelEvent.objects.first().action
 
@@ -291,3 +291,23 @@ def test_the_navigation_marks_the_page_you_are_on(client, analyst):
     created = client.post(reverse("lifecycle:token-create"), {"name": "x"})
     assert current.findall(created.content.decode()) == ["/tokens/"]
     assert current.findall(client.get(reverse("lifecycle:model-list")).content.decode()) == ["/models/"]
+
+
+def test_a_continuously_learning_champion_ages_by_its_last_response(client, admin_user, analyst, catalog_for_dashboard):
+    from scoring import services as scoring
+    from tests.scoring.conftest import live_model
+
+    live_model(admin_user, key="nbo", model_type="bayesian")
+    client.force_login(analyst)
+    assert re.search(r"offers 1 model nbo v1 never", text(client.get("/")))  # snapshotted, nothing learned yet
+    rec = scoring.recommend(actor=analyst, customer_id="c1", family="offers")
+    scoring.respond(actor=analyst, idempotency_key="k1", customer_id="c1", outcome="convert",
+                    recommendation_id=rec.recommendation_id, rank=1)
+    assert re.search(r"offers 1 model nbo v1 (now|(\d+|a) seconds? ago) learned from a response", text(client.get("/")))
+
+
+@pytest.fixture
+def catalog_for_dashboard(db):
+    from tests.scoring.conftest import make_catalog
+
+    return make_catalog()

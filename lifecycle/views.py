@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
+from django.template.loader import render_to_string
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -169,11 +170,15 @@ def model_create(request):
     return render(request, "lifecycle/model_create.html", {"form": form})
 
 
+def _recent_runs(model) -> dict:
+    runs = list(selectors.run_list(model=model)[:10])
+    return {"runs": runs, "run_count": len(runs) if len(runs) < 10 else selectors.run_list(model=model).count()}
+
+
 @require_GET
 def model_detail(request, ref):
     model = _model_or_404(ref)
     traits = selectors.trait_list(model=model)
-    runs = list(selectors.run_list(model=model)[:10])
     versions = list(selectors.version_list(model=model)[:20])
     events = list(selectors.event_list(model=model)[:30])
     samples = selectors.sample_list(model=model)
@@ -181,8 +186,7 @@ def model_detail(request, ref):
     context = {
         "model": model,
         "traits": traits,
-        "runs": runs,
-        "run_count": len(runs) if len(runs) < 10 else selectors.run_list(model=model).count(),
+        **_recent_runs(model),
         "versions": versions,
         "version_count": len(versions) if len(versions) < 20 else selectors.version_list(model=model).count(),
         "events": events,
@@ -255,8 +259,10 @@ def _next_steps(model, traits, sample_count) -> list[dict]:
 def model_progress(request, ref):
     """Polled while a run is in flight; when the run ends, tells the page to refresh its panels."""
     model = _model_or_404(ref)
-    response = render(request, "lifecycle/model_detail.html#progress",
-                      {"model": model, "operation": selectors.last_operation(model)})
+    context = {"model": model, "operation": selectors.last_operation(model), **_recent_runs(model)}
+    # The progress card and the runs table (hx-select-oob="#runs"), so the run's row moves with its bar.
+    response = HttpResponse(render_to_string("lifecycle/model_detail.html#progress", context, request)
+                            + render_to_string("lifecycle/model_detail.html#runs", context, request))
     if model.state != State.BUSY:
         response["HX-Trigger"] = "runFinished"
     return response

@@ -180,6 +180,8 @@ def journey(browser, base_url: str, samples_csv, pages: dict):
     expect(page.locator("#progress .badge")).to_have_text("running", timeout=TRAINING_TIMEOUT)
     expect(bar).to_have_attribute("aria-valuenow", re.compile(r"^\d{1,2}$"))
     expect(page.locator("#progress .progress-percent")).to_have_text(re.compile(r"^\d{1,2}%$"))
+    # The runs table below moves with the bar (it comes along with each poll), not stuck at "queued".
+    expect(page.locator("#runs tbody tr").first.locator(".badge")).to_have_text("running")
     shot(page, "02-training")
     progress = []
     deadline = time.monotonic() + TRAINING_TIMEOUT / 1000

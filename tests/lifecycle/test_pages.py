@@ -335,6 +335,10 @@ def test_progress_shows_the_percentage_while_running(as_analyst, analyst):
     page = text(response)
     assert "running" in page and "42%" in page and "training trait 'churn' (1/1)" in page
     assert 'aria-valuenow="42"' in response.content.decode()
+    # The runs table comes along (hx-select-oob="#runs"), so its row says running too, not queued.
+    runs = re.search(r'<section id="runs".*?</section>', response.content.decode(), re.S).group(0)
+    assert f'<td class="num">{run.pk}</td>' in runs and "badge-run-running" in runs and "badge-run-queued" not in runs
+    assert 'hx-select-oob="#runs"' in response.content.decode()
     assert "The model becomes scorable when this run succeeds" in page
 
 

@@ -77,6 +77,7 @@ class Listing:
     page: Page
     sort: Sort
     sorts: Mapping[str, SortBy] = field(repr=False)
+    default: str = ""
 
     @property
     def choices(self) -> list[tuple[str, str, bool]]:
@@ -103,7 +104,7 @@ def paginate(queryset: QuerySet, *, sort, page, sorts: Mapping[str, SortBy], def
     if sorts[current.key].fields not in ((tiebreak,), ("id",), ("pk",)):
         ordering.append(f"-{tiebreak}" if current.descending else tiebreak)
     paginator = Paginator(queryset.order_by(*ordering), per_page)
-    return Listing(page=paginator.get_page(page), sort=current, sorts=sorts)
+    return Listing(page=paginator.get_page(page), sort=current, sorts=sorts, default=default)
 
 
 def clean_query(params, **changes) -> str:
@@ -129,6 +130,9 @@ def render_listing(request, template: str, context: dict, *, partial: str = "res
     if not wants_results_only(request):
         return render(request, template, context)
     response = render(request, f"{template}#{partial}", context)
-    query = clean_query(request.GET)
+    # The default order needs no words in the address (the "Sort by" select sends it with every filter).
+    listing = context.get("listing")
+    default = listing is not None and request.GET.get("sort") == listing.default
+    query = clean_query(request.GET, **({"sort": None} if default else {}))
     response["HX-Push-Url"] = request.path + (f"?{query}" if query else "")
     return response

@@ -184,7 +184,7 @@ def journey(page, base_url, token):
     expect(first).to_contain_text("Its own evidence decided: the offer's cell has at least 50 responses (the offer "
                                   "threshold), so its own success rate is its propensity.")
     expect(first).to_contain_text("nbo v1, a Bayesian (Beta-Binomial) model")
-    expect(first).to_contain_text(re.compile(r"nbo-ts v1 scored 0\.500 \(cold start"))
+    expect(first).to_contain_text(re.compile(r"nbo-ts v1 scored 0\.\d{3} \(offer evidence"))  # the shadow learned too
     thin = page.locator("article.candidate").filter(has_text=f"{second}")
     expect(thin).to_contain_text("Its own evidence is thin")
     expect(page.locator(".funnel")).to_contain_text("3 Returned")

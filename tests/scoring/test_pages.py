@@ -447,6 +447,11 @@ def test_trace_list_filters_and_paginates_on_the_server(as_analyst, admin_user, 
 
     only = as_analyst.get(reverse("scoring:trace-list"), {"customer": "vip"}, **HTMX)
     assert "<html" not in only.content.decode() and only["HX-Push-Url"] == "/traces/?customer=vip"
+    # The "Sort by" select sends the default order with every filter; the address leaves it out.
+    default = as_analyst.get(reverse("scoring:trace-list"), {"customer": "vip", "sort": "-created"}, **HTMX)
+    assert default["HX-Push-Url"] == "/traces/?customer=vip"
+    other = as_analyst.get(reverse("scoring:trace-list"), {"customer": "vip", "sort": "customer"}, **HTMX)
+    assert other["HX-Push-Url"] == "/traces/?customer=vip&sort=customer"
     assert "1 trace matches" in text(only) and "vip" in text(only)
     assert "4 → 4 → 1" in text(only)  # candidates, qualified, returned
     assert "0 traces match" in text(as_analyst.get(reverse("scoring:trace-list"), {"model": "someone-else"}))

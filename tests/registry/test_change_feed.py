@@ -106,3 +106,4 @@ def test_the_review_queue_panel_refreshes_alone(client, reviewer, admin_user):
     assert '<span id="queue-count" class="count" hx-swap-oob="true">1 pending</span>' in panel
     assert 'hx-preserve' in panel  # a comment being typed survives the refresh
     assert selectors.pending_count() == 1
+

@@ -168,3 +168,16 @@ def test_shadows_learn_only_by_their_own_weights(api, admin_user, catalog):
     decide(api, 5, respond=lambda rec: "convert")
     assert not ModelAdaptation.objects.filter(model=shadow).exists()  # weight 0 teaches nothing
     assert ModelAdaptation.objects.filter(model__key="champ", scope="global").get().evidence == 5
+
+
+def test_a_request_from_a_shadow_links_its_live_comparison(client, reviewer, admin_user):
+    from registry import services as registry
+    from tests.factories import make_user
+
+    analyst = make_user("analyst", username="ana")
+    live_model(admin_user, key="champ", model_type="bayesian")
+    shadow = live_model(admin_user, key="shade", model_type="thompson_bandit", rung="shadow")
+    result = registry.model_promote(model=shadow, actor=analyst, to_status="champion", family="offers")
+    client.force_login(reviewer)
+    page = client.get(f"/reviews/{result.request.pk}/").content.decode()
+    assert 'href="/models/shade/shadow/"' in page and "scored beside the champion on live decisions" in page

@@ -9,13 +9,13 @@ through the services before the worker starts; every journey step is a click or 
 
 from __future__ import annotations
 
-import csv
 import re
 import time
 
 import pytest
 
-from tests.factories import PASSWORD, add_samples, make_model, make_user, sample_rows
+from tests.e2e.test_journey import write_samples_csv
+from tests.factories import PASSWORD, add_samples, make_model, make_user
 from tests.workers import REPO_ROOT, worker_log_tail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -32,17 +32,6 @@ NEW_NAME = "Journey churn"
 OLD_SNAPSHOT_AUC = 0.75  # the incumbent's stored metricsSnapshot.auc, the guard's reference
 REQUEST_COMMENT = "Beats churn-gbm-v7 on held-out AUC with 80 more samples"
 APPROVE_COMMENT = "Compared the metrics and the guard: fine"
-
-
-def write_samples_csv(path, n: int = 200, trait: str = "churn"):
-    """The analyst's file: features, text and a label column per trait (the upload form's CSV layout)."""
-    with open(path, "w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(["content", "tenure", "plan", "spend", f"label.{trait}"])
-        for row in sample_rows(n, trait=trait, seed=7):
-            f = row["features"]
-            out.writerow([row["content"], f["tenure"], f["plan"], f["spend"], row["labels"][trait]])
-    return path
 
 
 @pytest.fixture

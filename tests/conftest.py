@@ -72,6 +72,19 @@ def viewer_api(viewer):
 
 
 @pytest.fixture
+def as_analyst(client, analyst):
+    """The test client logged in as an analyst (pages use sessions)."""
+    client.force_login(analyst)
+    return client
+
+
+@pytest.fixture
+def as_viewer(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
 def capture(django_capture_on_commit_callbacks):
     return django_capture_on_commit_callbacks
 

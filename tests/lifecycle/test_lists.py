@@ -25,12 +25,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 SCALE = 100_000
 
 
-@pytest.fixture
-def as_analyst(client, analyst):
-    client.force_login(analyst)
-    return client
-
-
 def html(response) -> str:
     assert response.status_code == 200, response.content[:500]
     return response.content.decode()

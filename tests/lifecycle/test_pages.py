@@ -31,18 +31,6 @@ def detail_url(model) -> str:
     return reverse("lifecycle:model-detail", args=[model.key])
 
 
-@pytest.fixture
-def as_analyst(client, analyst):
-    client.force_login(analyst)
-    return client
-
-
-@pytest.fixture
-def as_viewer(client, viewer):
-    client.force_login(viewer)
-    return client
-
-
 # --------------------------------------------------------------------------------------------- access
 
 

@@ -59,18 +59,6 @@ def row_text(response, key: str) -> str:
 
 
 @pytest.fixture
-def as_analyst(client, analyst):
-    client.force_login(analyst)
-    return client
-
-
-@pytest.fixture
-def as_viewer(client, viewer):
-    client.force_login(viewer)
-    return client
-
-
-@pytest.fixture
 def nbo(admin_user):
     make_catalog()
     return live_model(admin_user, key="nbo", model_type="bayesian")

@@ -44,4 +44,11 @@ class ExperimentStatus(models.TextChoices):
 
 CHAMPION_ARM = "__champion__"
 HOLDOUT_ARM = "__holdout__"
+
+
+def arm_label(arm: str) -> str:
+    """An arm in words: the two reserved arms by their role, a challenger's arm by its model key."""
+    return {CHAMPION_ARM: "Champion", HOLDOUT_ARM: "Holdout"}.get(arm, arm)
+
+
 ASSIGNMENT_TTL_DAYS = 30

@@ -13,7 +13,7 @@ from lifecycle.models import AlgorithmModel
 from lifecycle.services import event_record
 
 from . import stats
-from .choices import ASSIGNMENT_TTL_DAYS, CHAMPION_ARM, HOLDOUT_ARM, ExperimentStatus
+from .choices import ASSIGNMENT_TTL_DAYS, CHAMPION_ARM, HOLDOUT_ARM, ExperimentStatus, arm_label
 from .models import Experiment, ExperimentArm, ExperimentArmPeriod, VariantAssignment
 
 
@@ -192,7 +192,7 @@ def experiment_timeline(experiment: Experiment, *, max_hourly_span=timedelta(hou
             at = start if daily else start + timedelta(hours=1)
             points.append({"x": int(at.timestamp() * 1000), "y": round(successes / trials, 6),
                            "lo": round(lo, 6), "hi": round(hi, 6), "n": trials})
-        name = {CHAMPION_ARM: "Champion", HOLDOUT_ARM: "Holdout"}.get(arm, arm)
+        name = arm_label(arm)
         if arm == CHAMPION_ARM and models.get(arm):
             name = f"Champion ({models[arm]})"
         series.append({"name": name, "arm": arm, "points": points})
@@ -206,11 +206,8 @@ def experiment_results(experiment: Experiment) -> dict:
     out = []
     for arm in arms:
         rate = arm.successes / arm.trials if arm.trials else None
-        ci = stats.wilson(arm.successes, arm.trials)
         row = {"arm": arm.arm, "modelKey": arm.model.key if arm.model_id else None, "trafficPct": arm.traffic_pct,
-               "active": arm.active, "trials": arm.trials, "successes": arm.successes,
-               "rate": round(rate, 6) if rate is not None else None,
-               "wilson95": [round(ci[0], 6), round(ci[1], 6)] if ci else None,
+               "active": arm.active, **stats.proportion(arm.successes, arm.trials),
                "upliftAbsolute": None, "upliftRelative": None, "z": None, "pValue": None, "significant": False}
         if champion is not None and arm is not champion and arm.trials and champion.trials:
             base = champion.successes / champion.trials

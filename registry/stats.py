@@ -30,6 +30,13 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float] |
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def proportion(successes: int, trials: int) -> dict:
+    """A success count as the API and the pages show it: the counts, the rate and its Wilson 95% interval."""
+    ci = wilson(successes, trials)
+    return {"trials": trials, "successes": successes, "rate": round(successes / trials, 6) if trials else None,
+            "wilson95": [round(ci[0], 6), round(ci[1], 6)] if ci else None}
+
+
 def two_proportion_z(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float] | None:
     """z and the two-sided p-value for rate2 - rate1 (None when undefined)."""
     if n1 <= 0 or n2 <= 0:

@@ -286,20 +286,17 @@ def _review(req: PromotionRequest, user) -> dict:
 
 @require_GET
 def review_queue(request):
-    pending = selectors.request_list(state=RequestState.PENDING).order_by("created_at", "id")
+    def queue() -> dict:
+        pending = selectors.request_list(state=RequestState.PENDING).order_by("created_at", "id")
+        return {"reviews": [_review(r, request.user) for r in pending],
+                "can_review": not refusal(request.user, REVIEW), "back": reverse("registry:review-queue")}
+
     if _partial(request) and request.GET.get("panel") == "queue":  # new or withdrawn requests (the change feed)
-        return render(request, "registry/review_queue.html#queue", {
-            "reviews": [_review(r, request.user) for r in pending], "refreshed": True,
-            "can_review": not refusal(request.user, REVIEW), "back": reverse("registry:review-queue")})
+        return render(request, "registry/review_queue.html#queue", {**queue(), "refreshed": True})
     decided = list(selectors.request_list().exclude(state=RequestState.PENDING)[:20])
     if _partial(request):  # the "recently decided" panel refreshing itself after a decision in place
         return render(request, "registry/review_queue.html#decided", {"decided": decided})
-    return render(request, "registry/review_queue.html", {
-        "reviews": [_review(r, request.user) for r in pending],
-        "decided": decided,
-        "can_review": not refusal(request.user, REVIEW),
-        "back": reverse("registry:review-queue"),
-    })
+    return render(request, "registry/review_queue.html", {**queue(), "decided": decided})
 
 
 def _request_or_404(pk) -> PromotionRequest:

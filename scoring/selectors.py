@@ -1,9 +1,13 @@
+import statistics
+
 from django.db.models import QuerySet
 
 from lifecycle.models import AlgorithmModel
+from registry import stats
+from registry.choices import CHAMPION_ARM
 
 from .choices import EVIDENCE_THRESHOLDS, READ_ORDER
-from .models import DecisionTrace, ModelAdaptation, OutcomeType
+from .models import Category, Channel, DecisionFlow, DecisionTrace, Interaction, ModelAdaptation, Offer, OutcomeType
 
 
 def trace_list(*, customer_id: str = "", request_id: str = "", offer: str = "", model: str = "", since=None,
@@ -70,22 +74,10 @@ SHADOW_WINDOW = 500  # the newest decisions a shadow is compared on
 SCATTER_POINTS = 600
 
 
-def _rate(successes: int, trials: int) -> dict:
-    from registry import stats
-
-    ci = stats.wilson(successes, trials)
-    return {"trials": trials, "successes": successes, "rate": round(successes / trials, 6) if trials else None,
-            "wilson95": [round(ci[0], 6), round(ci[1], 6)] if ci else None}
-
-
 def shadow_comparison(shadow: AlgorithmModel, *, window: int = SHADOW_WINDOW) -> dict:
     """The shadow against the champion on the same decisions (its family's newest traces that carry its scores):
     both scores per candidate, how often they agree on the top offer and on the offers shown, and, once responses
     arrive, the success rate of the shown offers the shadow would also have shown against those it would not."""
-    from registry.choices import CHAMPION_ARM
-
-    from .models import Interaction
-
     rows = (DecisionTrace.objects.filter(family=shadow.family, model_keys__icontains=f'"{shadow.key}"')
             .order_by("-created_at", "-id")
             .values_list("recommendation_id", "scoring_results", "selected_offers", "created_at")[:window]
@@ -117,8 +109,6 @@ def shadow_comparison(shadow: AlgorithmModel, *, window: int = SHADOW_WINDOW) ->
     xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
     correlation = None
     if len(pairs) > 2 and len(set(xs)) > 1 and len(set(ys)) > 1:
-        import statistics
-
         correlation = round(statistics.correlation(xs, ys), 4)
     outcome = {"all": [0, 0], "agreed": [0, 0], "disagreed": [0, 0]}
     responses = (Interaction.objects.filter(recommendation_id__in=list(shown_by_shadow)).exclude(weight=0)
@@ -137,7 +127,7 @@ def shadow_comparison(shadow: AlgorithmModel, *, window: int = SHADOW_WINDOW) ->
         "correlation": correlation,
         "scatter": {"xLabel": "champion score", "yLabel": "shadow score", "xMin": 0, "xMax": 1, "yMin": 0, "yMax": 1,
                     "points": [{"x": round(c, 4), "y": round(s, 4), "label": o} for c, s, o in sample]},
-        "outcomes": {name: _rate(s, n) for name, (n, s) in outcome.items()},
+        "outcomes": {name: stats.proportion(s, n) for name, (n, s) in outcome.items()},
     }
 
 
@@ -152,8 +142,6 @@ def cadence_schedule(model: AlgorithmModel):
 
 def catalog_lists() -> dict[str, QuerySet]:
     """The catalog page's lists, by the kind in its URLs, each with what its table shows."""
-    from .models import Category, Channel, DecisionFlow, Offer
-
     return {
         "offers": Offer.objects.select_related("category").prefetch_related("channels"),
         "categories": Category.objects.all(),
@@ -172,13 +160,9 @@ def trace_get(ref: str) -> DecisionTrace | None:
 
 def trace_filter_choices(limit: int = 300) -> dict[str, list[str]]:
     """Suggestions for the trace filter's offer and model fields."""
-    from .models import Offer
-
     return {"offer_keys": list(Offer.objects.values_list("key", flat=True)[:limit]),
             "model_keys": list(AlgorithmModel.objects.values_list("key", flat=True)[:limit])}
 
 
 def offer_names(keys) -> dict[str, str]:
-    from .models import Offer
-
     return dict(Offer.objects.filter(key__in=list(keys)).values_list("key", "name"))

@@ -13,7 +13,7 @@ from lifecycle.errors import ApplicationError
 from lifecycle.learners import CONTINUOUS_TYPES
 from lifecycle.roles import role_of
 
-from .. import selectors, services
+from .. import choices, selectors, services
 from ..choices import RequestState
 from ..views import OPERATE, PROMOTE, TRAIN, refusal
 
@@ -241,7 +241,7 @@ def max_value(mapping):
 
 @register.filter
 def arm_label(arm):
-    return {"__champion__": "Champion", "__holdout__": "Holdout"}.get(arm, arm)
+    return choices.arm_label(arm)
 
 
 @register.inclusion_tag("registry/partials/dashboard_registry.html", takes_context=True)

@@ -21,7 +21,8 @@ migrate: install
 demo: migrate
 	$(PY) manage.py seed_demo
 
-# Web (gunicorn) and a django-q2 worker in the foreground; Ctrl-C stops both.
+# Web (gunicorn) and a django-q2 worker in the foreground; Ctrl-C stops both. The web processes share
+# their metric counters through var/prometheus (PROMETHEUS_MULTIPROC_DIR), emptied at each start.
 run: demo
 	@echo ""
 	@echo "  Model lifecycle is starting at http://127.0.0.1:$(PORT)/"
@@ -29,9 +30,11 @@ run: demo
 	@echo "                                 admin / admin-demo, viewer / viewer-demo"
 	@echo "  API docs: http://127.0.0.1:$(PORT)/api/docs/   Ctrl-C stops web and worker."
 	@echo ""
+	@rm -rf var/prometheus && mkdir -p var/prometheus
 	@trap 'kill 0' INT TERM; \
 	OMP_NUM_THREADS=1 $(PY) manage.py qcluster & \
-	OMP_NUM_THREADS=1 $(VENV)/bin/gunicorn config.wsgi --bind 127.0.0.1:$(PORT) --workers $(WEB_WORKERS) \
+	OMP_NUM_THREADS=1 PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus $(VENV)/bin/gunicorn config.wsgi \
+	  -c config/gunicorn_conf.py --bind 127.0.0.1:$(PORT) --workers $(WEB_WORKERS) \
 	  --access-logfile - --graceful-timeout 5 & \
 	wait
 

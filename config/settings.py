@@ -57,15 +57,22 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every answer, redirects and errors included, carries a request id and is counted.
+    "lifecycle.logs.RequestIdMiddleware",
+    "lifecycle.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Ahead of the CSRF check, which reads a form's body: an oversized samples file is refused unread.
+    "lifecycle.uploads.UploadSizeMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A NUL (or text no encoder takes) in the path or query string is a 400 before any view reads it.
+    "lifecycle.inputs.OddQueryMiddleware",
     "lifecycle.middleware.LoginRequiredMiddleware",
     "lifecycle.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -115,8 +122,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
 ]
 LOGIN_URL = "login"
+# The login brake (lifecycle/auth.py): failures per window for one username from one address, for one
+# username from anywhere, and from one address over all usernames (high: many people may share a proxy).
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_USER_LIMIT = env_int("LOGIN_FAILURE_USER_LIMIT", 4 * LOGIN_FAILURE_LIMIT)
+LOGIN_FAILURE_ADDRESS_LIMIT = env_int("LOGIN_FAILURE_ADDRESS_LIMIT", 10 * LOGIN_FAILURE_LIMIT)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 15 * 60)
+# Proxies in front of the web processes that append to X-Forwarded-For: 0 trusts only REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 LOGIN_REDIRECT_URL = "lifecycle:home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -139,10 +152,14 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_MANIFEST_STRICT = False
 
-# Uploads of 100,000 samples fit; anything bigger is refused with a clear 413.
+# Bodies of 100,000 JSON samples fit; anything bigger is refused with a clear 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
-SAMPLE_UPLOAD_MAX_ROWS = env_int("SAMPLE_UPLOAD_MAX_ROWS", 200_000)
+# Samples in one call (upload or JSON), counted while the file is read. Rows, not bytes, set an upload's time:
+# about 0.14 ms a row on 2 busy cores, so 100,000 rows take ~15 s, inside the web worker's 30 s (README, Settings).
+SAMPLE_UPLOAD_MAX_ROWS = env_int("SAMPLE_UPLOAD_MAX_ROWS", 100_000)
+# A samples file's request body, refused from its Content-Length before it is read (a 413).
+SAMPLE_UPLOAD_MAX_BYTES = env_int("SAMPLE_UPLOAD_MAX_BYTES", 32 * 1000 * 1000)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
@@ -172,12 +189,20 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "lifecycle.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        # NUL, lone surrogates, NaN/Infinity/1e400 and nesting deeper than 64 are a 400 naming the field.
+        "lifecycle.api.parsers.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Rates: API_THROTTLE_RATE and API_THROTTLE_ANON_RATE below, read on every request.
+    "DEFAULT_THROTTLE_CLASSES": ["lifecycle.api.throttling.TokenRateThrottle",
+                                 "lifecycle.api.throttling.AnonRateThrottle"],
 }
+# Requests per token (or logged-in user), and per address for anonymous callers: "N/s|min|hour|day" or
+# "off". Generous by default, so that only a runaway script meets it; over it the API answers 429.
+API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "30000/min")
+API_THROTTLE_ANON_RATE = os.environ.get("API_THROTTLE_ANON_RATE", "600/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model lifecycle API",
     "DESCRIPTION": "Scoring models from draft through training, versions, promotion, learning and outcome weights.",
@@ -214,9 +239,14 @@ LIFECYCLE_TRAINING_STEP_PAUSE = float(os.environ.get("LIFECYCLE_TRAINING_STEP_PA
 LIFECYCLE_TRAINING_THREADS = env_int("LIFECYCLE_TRAINING_THREADS", 1)
 LIFECYCLE_VERSIONS_KEPT_UNTAGGED = env_int("LIFECYCLE_VERSIONS_KEPT_UNTAGGED", 20)
 
-# Hosts an external_endpoint model may call (comma-separated); nothing else is reachable from scoring.
+# Endpoints an external_endpoint model may call, as host:port (comma-separated; a bare host means port 80 for
+# http, 443 for https); nothing else is reachable from scoring.
 EXTERNAL_ENDPOINT_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("EXTERNAL_ENDPOINT_ALLOWED_HOSTS", "").split(",")
                                    if h.strip()]
+# Calls in flight to one endpoint per web process (more are refused at once), and how long an endpoint's calls
+# are refused after 5 failures in a row: a slow endpoint must not hold every web worker.
+EXTERNAL_ENDPOINT_MAX_CONCURRENCY = env_int("EXTERNAL_ENDPOINT_MAX_CONCURRENCY", 2)
+EXTERNAL_ENDPOINT_BREAKER_SECONDS = env_int("EXTERNAL_ENDPOINT_BREAKER_SECONDS", 30)
 SCORE_BATCH_MAX = env_int("SCORE_BATCH_MAX", 10_000)
 SCORE_REQUEST_RETENTION_DAYS = env_int("SCORE_REQUEST_RETENTION_DAYS", 30)
 DECISION_TRACE_SAMPLE_RATE = float(os.environ.get("DECISION_TRACE_SAMPLE_RATE", "1.0"))
@@ -228,7 +258,12 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # one, else the database (`createcachetable` runs in `make migrate`).
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    if REDIS_URL else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "lifecycle_cache"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "lifecycle_cache"},
+    # API rate counters: one increment per API call, so never the database; without Redis each web process
+    # counts for itself. A Redis that is slow or down lets calls through uncounted after half a second at most.
+    "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                 "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"},
 }
 Q_CLUSTER = {
     "name": os.environ.get("Q_CLUSTER_NAME", "lifecycle"),
@@ -249,11 +284,20 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; without a token it is off (404).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "lifecycle.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "lifecycle.logs.JsonFormatter"},
+    },
+    # LOG_FORMAT=json for log shippers: one JSON object per line; plain (the default) for people.
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"],
+                             "formatter": "json" if os.environ.get("LOG_FORMAT", "plain") == "json" else "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

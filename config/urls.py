@@ -6,9 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from lifecycle.api.views import healthz
 from lifecycle.auth import ThrottledLoginView
+from lifecycle.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", login_not_required(healthz), name="healthz"),
+    path("metrics", login_not_required(metrics_view), name="metrics"),  # its own bearer token
     path("login/", login_not_required(ThrottledLoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -22,6 +24,8 @@ urlpatterns = [
     path("", include("lifecycle.urls")),
 ]
 
+# Under /api/ each answers the JSON error envelope; elsewhere our error page, never Django's technical one.
+handler400 = "lifecycle.views.bad_request"
 handler404 = "lifecycle.views.page_not_found"
 handler403 = "lifecycle.views.permission_denied"
 handler500 = "lifecycle.views.server_error"

@@ -23,6 +23,9 @@ class LifecycleConfig(AppConfig):
 
     def ready(self):
         from . import controls
+        from .keys import register_url_converters
+
+        register_url_converters()
 
         # Groups need the permissions that post_migrate creates; run after every app has migrated.
         post_migrate.connect(_ensure_setup, dispatch_uid="lifecycle.setup")

@@ -1,9 +1,16 @@
-"""Login with a brake on password guessing: after too many failures for one username (or from one
-address) in a window, further attempts are refused until the window passes."""
+"""Login with a brake on password guessing.
+
+Failures are counted in the shared cache for a window, three ways: per username from one client address
+(the limit a guesser meets first), per username from any address (a guesser who rotates addresses), and per
+address over every username at a much higher limit (spraying one password over many accounts; high enough
+that an office behind one proxy does not lock itself out). A cache outage must not stop every login, so
+when the cache does not answer the brake stands aside and says so in the log.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
@@ -11,30 +18,70 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
+log = logging.getLogger(__name__)
 
-def _keys(request, username: str) -> list[str]:
-    ip = request.META.get("REMOTE_ADDR", "")
-    user = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-    return [f"login-fail:user:{user}", f"login-fail:ip:{ip}"]
+
+def client_address(request) -> str:
+    """The caller's address. Behind TRUSTED_PROXY_COUNT proxies it is that many places from the right of
+    X-Forwarded-For: each proxy appends the address it was called from, so anything further left was
+    written by the caller and proves nothing."""
+    hops = settings.TRUSTED_PROXY_COUNT
+    remote = request.META.get("REMOTE_ADDR", "")
+    if hops <= 0:
+        return remote
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+    return forwarded[-hops] if len(forwarded) >= hops else remote
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _counters(request, username: str) -> list[tuple[str, int]]:
+    """(cache key, limit) for each count this attempt adds to."""
+    user, address = _digest(username.strip().lower()), _digest(client_address(request))
+    return [
+        (f"login-fail:user-address:{user}:{address}", settings.LOGIN_FAILURE_LIMIT),
+        (f"login-fail:user:{user}", settings.LOGIN_FAILURE_USER_LIMIT),
+        (f"login-fail:address:{address}", settings.LOGIN_FAILURE_ADDRESS_LIMIT),
+    ]
+
+
+def _cache_down(what: str, exc: Exception) -> None:
+    log.warning("login brake off: the cache did not answer while %s (%s: %s)", what, type(exc).__name__, exc)
 
 
 def too_many_failures(request, username: str) -> bool:
-    limit = settings.LOGIN_FAILURE_LIMIT
-    return any((cache.get(k) or 0) >= limit for k in _keys(request, username))
+    counters = _counters(request, username)
+    try:
+        counts = cache.get_many([key for key, _ in counters])
+    except Exception as exc:  # any backend's connection error: log in without the brake
+        _cache_down("checking the failure counts", exc)
+        return False
+    return any((counts.get(key) or 0) >= limit for key, limit in counters)
 
 
 def record_failure(request, username: str) -> None:
-    for k in _keys(request, username):
-        if cache.add(k, 1, settings.LOGIN_FAILURE_WINDOW):
-            continue
-        try:
-            cache.incr(k)
-        except ValueError:  # expired between add and incr
-            cache.set(k, 1, settings.LOGIN_FAILURE_WINDOW)
+    window = settings.LOGIN_FAILURE_WINDOW
+    try:
+        for key, _ in _counters(request, username):
+            if cache.add(key, 1, window):
+                continue
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.set(key, 1, window)
+    except Exception as exc:
+        _cache_down("counting a failure", exc)
 
 
 def clear_failures(request, username: str) -> None:
-    cache.delete_many(_keys(request, username)[:1])
+    """A successful login clears the user's counts, never the address's: logging in to one's own account
+    must not reset a count of guesses at other accounts."""
+    try:
+        cache.delete_many([key for key, _ in _counters(request, username)[:2]])
+    except Exception as exc:
+        _cache_down("clearing the failure counts", exc)
 
 
 class LoginForm(AuthenticationForm):
@@ -44,6 +91,7 @@ class LoginForm(AuthenticationForm):
 
 class ThrottledLoginView(auth_views.LoginView):
     form_class = LoginForm
+
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")
         if too_many_failures(request, username):

@@ -4,7 +4,9 @@ import json
 
 from django import forms
 
+from . import inputs
 from .choices import Effort, ModelType, OperationalStatus, RegistryStatus, RunKind, RunStatus, SampleSource, State
+from .keys import MODEL_KEY_MAX_LENGTH, KeyFormField
 
 
 class ModelFilterForm(forms.Form):
@@ -46,7 +48,8 @@ class SampleFilterForm(forms.Form):
 
 
 class ModelCreateForm(forms.Form):
-    key = forms.CharField(max_length=255, help_text="Letters, digits, '.', '_' or '-'; used in URLs and scripts.")
+    key = KeyFormField(max_length=MODEL_KEY_MAX_LENGTH, numeric_ok=False,
+                       help_text="Lowercase letters, digits, '.', '_' or '-'; used in URLs and scripts.")
     name = forms.CharField(max_length=255)
     model_type = forms.ChoiceField(choices=ModelType.choices, label="Model type",
                                    initial=ModelType.LOGISTIC_REGRESSION)
@@ -81,7 +84,9 @@ class SampleForm(forms.Form):
         if not raw:
             return None
         try:
-            value = json.loads(raw)
+            value = inputs.loads(raw)
+        except inputs.OddInput as exc:
+            raise forms.ValidationError(str(exc)) from None
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc.msg}") from None
         if not isinstance(value, dict):
@@ -103,7 +108,7 @@ class TrainForm(forms.Form):
 
 
 class TagForm(forms.Form):
-    name = forms.CharField(max_length=64, label="Tag")
+    name = KeyFormField(what="tag", label="Tag", help_text="Starts with a letter, e.g. baseline or v1.")
 
 
 class ApiTokenForm(forms.Form):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import urlsplit
 
+from . import endpoints
 from .trainers import TrainingError, TrainResult
 
 CONTINUOUS_TYPES = ("thompson_bandit", "epsilon_greedy", "online_learner", "bayesian")
@@ -57,20 +57,10 @@ def snapshot(model_type: str, config: dict, *, allowed_hosts: frozenset[str] | s
 
 
 def endpoint_params(config: dict, allowed_hosts) -> dict:
-    url = str((config or {}).get("url") or "")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TrainingError("config.url must be an http(s) URL of the scoring endpoint")
-    if parts.hostname not in allowed_hosts:
-        raise TrainingError(f"host {parts.hostname!r} is not allowed; an operator adds it to "
-                            "EXTERNAL_ENDPOINT_ALLOWED_HOSTS")
-    timeout = (config or {}).get("timeoutMs", 2000)
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 10 <= timeout <= 30_000:
-        raise TrainingError("config.timeoutMs must be a whole number of milliseconds from 10 to 30000")
-    traits = (config or {}).get("traits") or ["score"]
-    if not isinstance(traits, list) or not all(isinstance(t, str) and t for t in traits):
-        raise TrainingError("config.traits must be a list of the trait names the endpoint returns")
-    return {"url": url, "timeoutMs": timeout, "traits": traits}
+    try:
+        return endpoints.check_config(config, allowed_hosts)
+    except endpoints.EndpointConfigError as exc:
+        raise TrainingError(str(exc)) from None
 
 
 def load(artifact: bytes) -> dict:

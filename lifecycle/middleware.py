@@ -1,6 +1,5 @@
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
 from django.db import InterfaceError, OperationalError
-from django.shortcuts import render
 
 
 class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
@@ -13,7 +12,9 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
 
 
 class DatabaseUnavailableMiddleware:
-    """A page whose database went away mid-request says so and asks for a retry, instead of a bare 500."""
+    """A request whose database went away mid-request says so and asks for a retry, instead of a bare 500: the
+    error page (rendered without the database) or, under /api/, the envelope. Errors raised before any view
+    ran reach the same answer through `handler500` (lifecycle.views.server_error)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -30,9 +31,7 @@ class DatabaseUnavailableMiddleware:
 
             return conflict(request, exception)
         if isinstance(exception, (OperationalError, InterfaceError)):
-            response = render(request, "error.html", {
-                "status": 503, "title": "The database is not answering",
-                "message": "It may be restarting. Nothing was changed; reload the page in a moment."}, status=503)
-            response["Retry-After"] = "1"
-            return response
+            from .views import service_unavailable
+
+            return service_unavailable(request)
         return None

@@ -275,6 +275,8 @@ class ModelEvent(models.Model):
     to_value = models.CharField(max_length=64, blank=True, default="")
     message = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
+    # The request that made the change (X-Request-Id), or "run-<id>" for a worker's run: the key into the logs.
+    request_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = ModelEventQuerySet.as_manager()

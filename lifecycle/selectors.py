@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 
 from .choices import RunStatus
 from .errors import not_found
+from .keys import parse_id
 from .listing import SortBy
 from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
@@ -56,8 +57,8 @@ def model_get(ref, *, for_update: bool = False) -> AlgorithmModel:
     # The version comes along without its artifact and data profile (large, and not needed to serve).
     qs = AlgorithmModel.objects.select_related("active_version", "last_run").defer(
         "active_version__artifact", "active_version__data_profile")
-    ref = str(ref)
-    model = qs.filter(pk=int(ref)).first() if ref.isdigit() else qs.filter(key=ref).first()
+    ref, pk = str(ref), parse_id(ref)
+    model = qs.filter(pk=pk).first() if pk is not None else qs.filter(key=ref).first()
     if model is None:
         raise not_found(f"No model with id or key {ref!r}")
     return model
@@ -146,7 +147,8 @@ def run_list(*, model: AlgorithmModel | None = None, status: str = "", kind: str
 
 
 def run_get(*, model: AlgorithmModel, run_id) -> TrainingRun:
-    run = TrainingRun.objects.filter(model=model, pk=run_id).first() if str(run_id).isdigit() else None
+    pk = parse_id(run_id)
+    run = TrainingRun.objects.filter(model=model, pk=pk).first() if pk is not None else None
     if run is None:
         raise not_found(f"Model {model.key} has no run {run_id!r}")
     return run
@@ -166,8 +168,9 @@ def version_tag_names(*, model: AlgorithmModel) -> list[str]:
 
 
 def version_by_number(model: AlgorithmModel, ref: str) -> ModelVersion | None:
-    match = re.fullmatch(r"v?(\d+)", str(ref).strip())
-    return model.versions.filter(version_no=int(match.group(1))).first() if match else None
+    match = re.fullmatch(r"v?([0-9]+)", str(ref).strip())
+    number = parse_id(match.group(1)) if match else None
+    return model.versions.filter(version_no=number).first() if number is not None else None
 
 
 def version_by_tag(model: AlgorithmModel, name: str) -> ModelVersion | None:
@@ -212,7 +215,8 @@ def audit_log(*, model: str = "", family: str = "", actor: str = "", action: str
     """The audit trail across models, newest first, filtered the same way for the page, API and CSV."""
     qs = ModelEvent.objects.all()
     if model:
-        qs = qs.filter(model_id=int(model)) if str(model).isdigit() else qs.filter(model_key=model)
+        pk = parse_id(model)
+        qs = qs.filter(model_id=pk) if pk is not None else qs.filter(model_key=model)
     if family:
         qs = qs.filter(family=family)
     if actor:

@@ -6,17 +6,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import profiles, queue
+from . import endpoints, keys, profiles, queue
 from .choices import (
     STATE_TRANSITIONS,
     TABULAR_TYPES,
@@ -31,14 +32,15 @@ from .choices import (
 )
 from .errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
 from .labels import parse_quality
+from .logs import current_request_id
 from .selectors import version_by_number, version_by_ref, version_by_tag
 from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 log = logging.getLogger(__name__)
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 MAX_JSON_KEYS = 100
-MAX_SAMPLES_PER_CALL = 200_000
+# A trait key is written to the audit trail's 64-character from/to columns, so it is no longer than they are.
+TRAIT_KEY_MAX_LENGTH = keys.KEY_MAX_LENGTH
 
 
 # --------------------------------------------------------------------------------------------- audit
@@ -60,6 +62,7 @@ def event_record(*, model: AlgorithmModel | None, actor, action: str, from_value
         to_value=str(to_value or ""),
         message=message,
         data=data or {},
+        request_id=current_request_id(),
     )
 
 
@@ -77,6 +80,19 @@ def _check_json_object(name: str, value, *, allow_none: bool = False) -> dict | 
     return value
 
 
+def _check_model_config(model_type: str, config: dict, stored: dict | None = None) -> dict:
+    """An external endpoint's config is checked when it is saved (a 400 naming the key), not first at train
+    or scoring time; a secret sent back masked, as it was shown, keeps the stored one."""
+    if model_type != ModelType.EXTERNAL_ENDPOINT:
+        return config
+    config = endpoints.secrets_kept(config, stored or {})
+    try:
+        endpoints.check_config(config, settings.EXTERNAL_ENDPOINT_ALLOWED_HOSTS, require_url=False)
+    except endpoints.EndpointConfigError as exc:
+        raise validation_error(str(exc), field=exc.field) from None
+    return config
+
+
 # --------------------------------------------------------------------------------------------- models
 
 MODEL_UPDATABLE_FIELDS = ("name", "description", "config", "target_field", "target_schema_key", "learning_config")
@@ -86,10 +102,9 @@ MODEL_UPDATABLE_FIELDS = ("name", "description", "config", "target_field", "targ
 def model_create(*, actor, key: str, name: str, model_type: str, description: str = "", config: dict | None = None,
                  target_field: str = "", target_schema_key: str = "", learning_config: dict | None = None,
                  traits: list[dict] | None = None) -> AlgorithmModel:
-    if not KEY_PATTERN.match(key or "") or key.isdigit():
-        raise validation_error(
-            "key must be 1-255 characters of letters, digits, '.', '_' or '-', start with a letter or digit, "
-            "and not be all digits (ids are numbers)", field="key")
+    problem = keys.key_problem(key, max_length=keys.MODEL_KEY_MAX_LENGTH, numeric_ok=False)
+    if problem:
+        raise validation_error(problem, field="key")
     if not (name or "").strip() or len(name) > 255:
         raise validation_error("name must be 1-255 characters", field="name")
     if model_type not in ModelType.values:
@@ -102,7 +117,7 @@ def model_create(*, actor, key: str, name: str, model_type: str, description: st
         name=name.strip(),
         model_type=model_type,
         description=description or "",
-        config=_check_json_object("config", config if config is not None else {}),
+        config=_check_model_config(model_type, _check_json_object("config", config if config is not None else {})),
         target_field=target_field or "",
         target_schema_key=target_schema_key or "",
         learning_config=_check_json_object("learningConfig", learning_config if learning_config is not None else {}),
@@ -132,6 +147,8 @@ def model_update(*, model: AlgorithmModel, actor, **changes) -> AlgorithmModel:
     for json_field in ("config", "learning_config"):
         if json_field in changes:
             _check_json_object(json_field, changes[json_field])
+    if "config" in changes:
+        changes["config"] = _check_model_config(model.model_type, changes["config"], model.config)
     before = {f: getattr(model, f) for f in changes}
     for name_, value in changes.items():
         setattr(model, name_, value if value is not None else "")
@@ -139,7 +156,8 @@ def model_update(*, model: AlgorithmModel, actor, **changes) -> AlgorithmModel:
     if changed:
         model.save(update_fields=[*changed, "updated_at"])
         event_record(model=model, actor=actor, action="model.updated",
-                     data={"fields": changed, "before": {f: before[f] for f in changed}})
+                     data={"fields": changed, "before": {f: endpoints.shown_config(before[f]) if f == "config"
+                                                         else before[f] for f in changed}})
     return model
 
 
@@ -185,7 +203,7 @@ def _require_definition_editable(model: AlgorithmModel, what: str) -> None:
 
 # --------------------------------------------------------------------------------------------- cadence
 
-SCHEDULE_PATTERN = re.compile(r"^(\d{1,4})(m|h|d)$")
+SCHEDULE_PATTERN = re.compile(r"^([0-9]{1,4})(m|h|d)$")
 SCHEDULE_UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
 MIN_SCHEDULE_MINUTES = 15
 
@@ -267,7 +285,7 @@ def model_scheduled_retrain(*, model_id: int) -> int | None:
 
 
 def trait_key_for(name: str) -> str:
-    return slugify(name).replace("-", "_")[:100]
+    return slugify(name).replace("-", "_")[:TRAIT_KEY_MAX_LENGTH]
 
 
 @transaction.atomic
@@ -283,9 +301,10 @@ def trait_upsert(*, model: AlgorithmModel, actor, traits: list[dict]) -> list[Tr
         key = (spec.get("key") or trait_key_for(name)).strip()
         if not name and not spec.get("key"):
             raise validation_error(f"traits[{index}]: give a name", index=index)
-        if not re.fullmatch(r"[a-z0-9_]{1,100}", key):
+        if not re.fullmatch(rf"[a-z0-9_]{{1,{TRAIT_KEY_MAX_LENGTH}}}", key):
             raise validation_error(
-                f"traits[{index}]: key {key!r} must be lowercase letters, digits and underscores", index=index)
+                f"traits[{index}]: key {key!r} must be 1-{TRAIT_KEY_MAX_LENGTH} lowercase letters, digits and "
+                "underscores", index=index)
         trait, created = Trait.objects.get_or_create(model=model, key=key, defaults={"name": name or key})
         for attr, api_name in (("name", "name"), ("description", "description"),
                                ("positive_label", "positiveLabel"), ("negative_label", "negativeLabel")):
@@ -380,8 +399,9 @@ def sample_add_batch(*, model: AlgorithmModel, actor, samples: list, source: str
     row_label = row_label or (lambda i: f"samples[{i}]")
     if not isinstance(samples, list) or not samples:
         raise validation_error("samples must be a non-empty list")
-    if len(samples) > MAX_SAMPLES_PER_CALL:
-        raise validation_error(f"{len(samples)} samples in one call; at most {MAX_SAMPLES_PER_CALL}")
+    if len(samples) > settings.SAMPLE_UPLOAD_MAX_ROWS:
+        raise validation_error(f"{len(samples)} samples in one call; at most {settings.SAMPLE_UPLOAD_MAX_ROWS} "
+                               f"(SAMPLE_UPLOAD_MAX_ROWS)")
     with transaction.atomic():
         model = _lock(model)
         if source == SampleSource.EXPLICIT:
@@ -480,6 +500,13 @@ def model_train_enqueue(*, model: AlgorithmModel, actor, effort: str = Effort.HI
     if effort not in Effort.values:
         raise validation_error(f"effort must be one of {', '.join(Effort.values)}", field="effort")
     params = _check_json_object("params", params if params is not None else {})
+    if model.model_type in TABULAR_TYPES and params:
+        from . import trainers  # the rules are plain Python; the module's heavy imports load on first use
+
+        try:
+            trainers.check_params(model.model_type, params)
+        except trainers.ParamError as exc:
+            raise validation_error(str(exc), field=f"params.{exc.name}") from None
     if model.model_type in TABULAR_TYPES and not model.traits.exists():
         raise validation_error("This model has no traits yet; add at least one trait and labelled samples, "
                                "or run discovery, then train")
@@ -525,6 +552,43 @@ def model_discover_enqueue(*, model: AlgorithmModel, actor, effort: str = Effort
 
 class RunAbandoned(Exception):
     """The run was ended elsewhere (declared dead, or finished) while this worker still held it."""
+
+
+class RunHeartbeat:
+    """Beats for a run from a background thread while the worker does the work. A scikit-learn fit reports
+    no progress for as long as it takes, so without these beats a long fit would be declared dead while it
+    runs; with them only a worker that died (or hangs whole) goes quiet, and the reaper reaps only those."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self.interval = max(settings.LIFECYCLE_RUN_HEARTBEAT_TIMEOUT / 4, 0.05)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"run-{run_id}-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                if not TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                        heartbeat_at=timezone.now()):
+                    return  # the run ended (here or elsewhere): nothing left to keep alive
+        except Exception:  # a lost beat is the reaper's business, never the run's
+            log.exception("run %s: the heartbeat stopped", self.run_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def start(self) -> RunHeartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunHeartbeat:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def run_progress(*, run_id: int, progress: int, message: str = "") -> None:
@@ -603,6 +667,7 @@ def run_execute(*, run_id: int) -> None:
     def progress(percent: int, message: str) -> None:
         run_progress(run_id=run.pk, progress=percent, message=message)
 
+    heartbeat = RunHeartbeat(run.pk).start()
     try:
         examples, ids = _examples(model, run)
         progress(2, f"Loaded {len(examples)} samples")
@@ -632,6 +697,8 @@ def run_execute(*, run_id: int) -> None:
     except Exception as exc:  # the traceback goes to the log; the analyst sees the reason
         log.exception("run %s failed", run_id)
         run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        heartbeat.stop()
 
 
 def _trigger_for(kind: str) -> str:
@@ -807,8 +874,9 @@ def model_unpin(*, model: AlgorithmModel, actor) -> AlgorithmModel:
 @transaction.atomic
 def version_tag(*, model: AlgorithmModel, actor, version: str, name: str) -> VersionTag:
     model = _lock(model)
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", name or ""):
-        raise validation_error("A tag is 1-64 letters, digits, '_' or '-', starting with a letter", field="name")
+    problem = keys.key_problem(name, what="A tag")
+    if problem or not name[:1].isalpha():
+        raise validation_error(problem or "A tag starts with a letter (a number names a version)", field="name")
     target = version_by_ref(model, version)
     existing = VersionTag.objects.filter(model=model, name=name).first()
     previous = existing.version.label if existing else ""
@@ -874,14 +942,15 @@ def api_token_revoke(*, token, actor) -> None:
                      data={"user": token.user.get_username(), "name": token.name})
 
 
-def samples_upload(*, model: AlgorithmModel, actor, data: bytes, filename: str = "",
+def samples_upload(*, model: AlgorithmModel, actor, data, filename: str = "",
                    content_type: str = "") -> SampleBatchResult:
-    """A JSONL or CSV file of samples: all rows stored, or none, with bad lines named."""
+    """A JSONL or CSV file of samples (bytes or a binary file, read as it streams): all rows stored, or none,
+    with bad lines named; a file over SAMPLE_UPLOAD_MAX_ROWS is refused at the row that crosses it."""
     from . import uploads
 
     try:
         fmt = uploads.detect_format(filename, content_type)
-        rows, lines = uploads.parse(data, fmt)
+        rows, lines = uploads.parse(data, fmt, max_rows=settings.SAMPLE_UPLOAD_MAX_ROWS)
     except uploads.UploadError as exc:
         raise validation_error(
             f"{len(exc.errors)} problem(s) in the file; nothing was stored. First: {exc.errors[0]}",

@@ -1,10 +1,13 @@
 """Worker entry points: take ids, call a service, nothing else."""
 
 from . import services
+from .logs import request_context
 
 
 def execute_run(run_id: int) -> None:
-    services.run_execute(run_id=run_id)
+    # The run's log lines and audit rows carry "run-<id>" where a request's carry its request id.
+    with request_context(f"run-{run_id}"):
+        services.run_execute(run_id=run_id)
 
 
 def reap_stale_runs() -> list[int]:

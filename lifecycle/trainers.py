@@ -483,39 +483,46 @@ def _one_hot(codes: np.ndarray, width: int) -> sp.csr_matrix:
 # --- parameters -----------------------------------------------------------------------
 
 
-def _positive_float(value: Any) -> float:
-    number = as_float(value)
-    if isinstance(value, bool) or not number > 0:
-        raise ValueError("must be a number above 0")
-    return number
+# Every parameter has a ceiling: a run that would take days or more memory than the worker has is refused
+# when it is asked for (a 400 naming the parameter), not after it was accepted and queued.
 
 
-def _non_negative_float(value: Any) -> float:
-    number = as_float(value)
-    if isinstance(value, bool) or not number >= 0:
-        raise ValueError("must be a number of at least 0")
-    return number
+def _positive_float(maximum: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        number = as_float(value)
+        if isinstance(value, bool) or not 0 < number <= maximum:
+            raise ValueError(f"must be a number above 0 and at most {maximum:g}")
+        return number
+
+    return check
 
 
-def _int_at_least(minimum: int) -> Callable[[Any], int]:
+def _non_negative_float(maximum: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        number = as_float(value)
+        if isinstance(value, bool) or not 0 <= number <= maximum:
+            raise ValueError(f"must be a number from 0 to {maximum:g}")
+        return number
+
+    return check
+
+
+def _int_between(minimum: int, maximum: int) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         number = as_float(value)
-        if isinstance(value, bool) or not number.is_integer() or number < minimum:
-            raise ValueError(f"must be a whole number of at least {minimum}")
+        if isinstance(value, bool) or not number.is_integer() or not minimum <= number <= maximum:
+            raise ValueError(f"must be a whole number from {minimum} to {maximum:,}")
         return int(number)
 
     return check
 
 
 def _optional_depth(value: Any) -> int | None:
-    return None if value is None else _int_at_least(1)(value)
+    return None if value is None else _int_between(1, MAX_TREE_DEPTH)(value)
 
 
 def _bins(value: Any) -> int:
-    number = _int_at_least(2)(value)
-    if number > 10:
-        raise ValueError("must be between 2 and 10")
-    return number
+    return _int_between(2, 10)(value)
 
 
 def _boolean(value: Any) -> bool:
@@ -527,29 +534,60 @@ def _boolean(value: Any) -> bool:
 def _layers(value: Any) -> list[int]:
     if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 3:
         raise ValueError("must be a list of 1 to 3 layer sizes")
-    return [_int_at_least(1)(size) for size in value]
+    return [_int_between(1, MAX_LAYER_SIZE)(size) for size in value]
 
+
+MAX_ITER = 10_000
+MAX_TREE_DEPTH = 64
+MAX_LEAF_NODES = 4096
+MAX_LAYER_SIZE = 1024
 
 _PARAM_RULES: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "logistic_regression": {"C": _positive_float, "max_iter": _int_at_least(1)},
-    "scorecard": {"C": _positive_float, "max_iter": _int_at_least(1), "bins": _bins},
+    "logistic_regression": {"C": _positive_float(1e6), "max_iter": _int_between(1, MAX_ITER)},
+    "scorecard": {"C": _positive_float(1e6), "max_iter": _int_between(1, MAX_ITER), "bins": _bins},
     "gradient_boosted": {
-        "max_iter": _int_at_least(1),
-        "learning_rate": _positive_float,
-        "max_leaf_nodes": _int_at_least(2),
+        "max_iter": _int_between(1, MAX_ITER),
+        "learning_rate": _positive_float(10.0),
+        "max_leaf_nodes": _int_between(2, MAX_LEAF_NODES),
         "max_depth": _optional_depth,
-        "min_samples_leaf": _int_at_least(1),
-        "l2_regularization": _non_negative_float,
+        "min_samples_leaf": _int_between(1, 1_000_000),
+        "l2_regularization": _non_negative_float(1e6),
         "early_stopping": _boolean,
     },
     "neural_cf": {
         "hidden_layer_sizes": _layers,
-        "alpha": _non_negative_float,
-        "learning_rate_init": _positive_float,
-        "max_iter": _int_at_least(1),
+        "alpha": _non_negative_float(1e6),
+        "learning_rate_init": _positive_float(10.0),
+        "max_iter": _int_between(1, MAX_ITER),
         "early_stopping": _boolean,
     },
 }
+
+
+class ParamError(TrainingError):
+    """A parameter override its rule refuses; `name` is the parameter."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.name = name
+
+
+def check_params(model_type: str, overrides: Mapping | None) -> dict:
+    """The caller's overrides, each checked against its rule and bounds (ParamError names the first bad one).
+    Cheap and free of fitting, so the API checks them before it accepts a run."""
+    rules = _PARAM_RULES[model_type]
+    overrides = dict(overrides or {})
+    unknown = sorted(str(k) for k in overrides if k not in rules)
+    if unknown:
+        raise ParamError(unknown[0], f"unknown parameter(s) {', '.join(map(repr, unknown))} for {model_type}; "
+                                     f"allowed: {', '.join(sorted(rules))}")
+    checked = {}
+    for name, value in overrides.items():
+        try:
+            checked[name] = rules[name](value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ParamError(name, f"parameter '{name}' {exc} (got {value!r:.60})") from None
+    return checked
 
 
 def _default_params(model_type: str, effort: str) -> dict:
@@ -579,19 +617,8 @@ def _default_params(model_type: str, effort: str) -> dict:
 def _resolve_params(model_type: str, effort: str, overrides: Mapping | None) -> tuple[dict, bool]:
     """Effort defaults with the caller's overrides; second value: whether to tune C."""
     params = _default_params(model_type, effort)
-    rules = _PARAM_RULES[model_type]
     overrides = dict(overrides or {})
-    unknown = sorted(str(k) for k in overrides if k not in rules)
-    if unknown:
-        raise TrainingError(
-            f"unknown parameter(s) {', '.join(map(repr, unknown))} for {model_type}; "
-            f"allowed: {', '.join(sorted(rules))}"
-        )
-    for name, value in overrides.items():
-        try:
-            params[name] = rules[name](value)
-        except (ValueError, TypeError) as exc:
-            raise TrainingError(f"parameter '{name}' {exc} (got {value!r})") from None
+    params.update(check_params(model_type, overrides))
     tune = "C" in params and "C" not in overrides and len(_C_GRID[effort]) > 1
     return params, tune
 

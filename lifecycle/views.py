@@ -3,20 +3,22 @@ becomes a message on the page. Forms post and redirect, so every button also wor
 
 from __future__ import annotations
 
+import sys
 from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
+from .api.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE, PAYLOAD_TOO_LARGE, envelope, is_api
 from .choices import STATE_COLORS, TABULAR_TYPES, OperationalStatus, RegistryStatus, State
 from .errors import ApplicationError
 from .forms import (ApiTokenForm, ModelCreateForm, ModelEditForm, ModelFilterForm, RunFilterForm, SampleFilterForm,
@@ -373,7 +375,7 @@ def sample_upload(request, ref):
         return _back(model, "samples")
     upload = form.cleaned_data["file"]
     try:
-        result = services.samples_upload(model=model, actor=request.user, data=upload.read(), filename=upload.name,
+        result = services.samples_upload(model=model, actor=request.user, data=upload, filename=upload.name,
                                          content_type=upload.content_type or "")
     except ApplicationError as exc:
         messages.error(request, exc.message, extra_tags="samples")
@@ -466,7 +468,7 @@ def version_compare(request, ref):
         raw = str(request.GET.get(name, "")).lstrip("v")
         if not raw:
             return default
-        if not raw.isdigit() or int(raw) not in by_no:
+        if not (raw.isascii() and raw.isdigit()) or int(raw) not in by_no:
             raise Http404(f"Model {model.key} has no version {request.GET.get(name)!r}")
         return by_no[int(raw)]
 
@@ -522,26 +524,81 @@ def _tokens_page(request, form, *, status: int = 200, new_token=None, new_key: s
         "new_key": new_key}, status=status)
 
 
-def _error_page(request, status: int, title: str, exception=None):
-    message = getattr(exception, "message", None) or (str(exception) if exception and str(exception) else "")
-    if request.htmx:
-        return HttpResponse(format_html('<div class="flash flash-error" role="alert">{}. {}</div>', title, message),
-                            status=status)
-    return render(request, "error.html", {"status": status, "title": title, "message": message}, status=status)
+# What the envelope says under /api/ when the exception brings no message of ours.
+API_MESSAGES = {
+    400: "The request could not be read.",
+    403: "Not allowed.",
+    404: "There is no endpoint at this address; the endpoints are listed at /api/docs/.",
+    409: "Not possible right now.",
+    413: PAYLOAD_TOO_LARGE,
+    500: "Something went wrong on our side; the error was logged. Try again in a moment.",
+    503: DATABASE_UNAVAILABLE,
+}
+
+
+def _exception_message(exception) -> str:
+    """The message our own code gave the exception. Never the resolver's: it lists every URL pattern."""
+    if exception is None or isinstance(exception, Resolver404):
+        return ""
+    message = getattr(exception, "message", None) or (exception.args[0] if exception.args else "")
+    return message if isinstance(message, str) else ""
+
+
+def _error_page(request, status: int, title: str, message: str = "", *, api_message: str = "",
+                headers: dict | None = None, use_database: bool = True):
+    """The envelope under /api/, a flash for htmx, the error page otherwise. With `use_database` off, or when
+    the database fails while the page renders, the page is rendered without the request: the navigation,
+    the role and the review count each ask the database."""
+    if is_api(request):
+        response = envelope(status, api_message or message or API_MESSAGES.get(status, title))
+    elif getattr(request, "htmx", False):
+        response = HttpResponse(format_html('<div class="flash flash-error" role="alert">{}. {}</div>', title,
+                                            message), status=status)
+    else:
+        context = {"status": status, "title": title, "message": message}
+        response = None
+        if use_database:
+            try:
+                response = render(request, "error.html", context, status=status)
+            except DATABASE_ERRORS:
+                pass
+        if response is None:
+            response = HttpResponse(render_to_string("error.html", context), status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def bad_request(request, exception=None):
+    # Django's own messages here (a host header, a field count) are for the log, not the caller.
+    if isinstance(exception, RequestDataTooBig):
+        return _error_page(request, 413, "Too large", PAYLOAD_TOO_LARGE)
+    return _error_page(request, 400, "Bad request", "The request could not be read.")
 
 
 def page_not_found(request, exception=None):
-    return _error_page(request, 404, "Not found", exception)
+    return _error_page(request, 404, "Not found", _exception_message(exception))
 
 
 def permission_denied(request, exception=None):
-    return _error_page(request, 403, "Not allowed", exception)
+    return _error_page(request, 403, "Not allowed", _exception_message(exception))
 
 
 def conflict(request, exception=None):
     """A write refused because of the object's current state (an ApplicationError with status 409)."""
-    return _error_page(request, 409, "Not possible right now", exception)
+    return _error_page(request, 409, "Not possible right now", _exception_message(exception))
+
+
+def service_unavailable(request):
+    """The database went away: say so, ask for a retry, and render nothing that needs it."""
+    return _error_page(request, 503, "The database is not answering",
+                       "It may be restarting. Nothing was changed; reload the page in a moment.",
+                       api_message=DATABASE_UNAVAILABLE, headers={"Retry-After": "1"}, use_database=False)
 
 
 def server_error(request):
-    return _error_page(request, 500, "Something went wrong on our side")
+    # Django calls this inside its `except`, also for errors raised by middleware before any view ran (the
+    # session or the user read from a database that is down).
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        return service_unavailable(request)
+    return _error_page(request, 500, "Something went wrong on our side", use_database=False)

@@ -9,6 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from lifecycle.errors import ApplicationError, not_found, validation_error
+from lifecycle.keys import key_problem, parse_id
 from lifecycle.models import AlgorithmModel
 from lifecycle.services import event_record
 
@@ -19,7 +20,8 @@ from .models import Experiment, ExperimentArm, ExperimentArmPeriod, VariantAssig
 
 def _model_ref(ref) -> AlgorithmModel:
     qs = AlgorithmModel.objects
-    model = qs.filter(pk=int(ref)).first() if str(ref).isdigit() else qs.filter(key=str(ref)).first()
+    pk = parse_id(ref)
+    model = qs.filter(pk=pk).first() if pk is not None else qs.filter(key=str(ref)).first()
     if model is None:
         raise validation_error(f"No model with id or key {ref!r}")
     return model
@@ -62,11 +64,19 @@ def _write_arms(experiment: Experiment, resolved: list[tuple[AlgorithmModel, int
                                                defaults={"model": model, "traffic_pct": pct, "active": True})
 
 
+def _check_names(*, key: str | None = None, family: str = "") -> None:
+    for field, problem in (("key", key_problem(key, numeric_ok=False) if key is not None else None),
+                           ("family", key_problem(family, what="family") if family else None)):
+        if problem:
+            raise validation_error(problem, field=field)
+
+
 @transaction.atomic
 def experiment_create(*, actor, key: str, name: str, description: str = "", status: str = ExperimentStatus.DRAFT,
                       family: str = "", champion_model_id=None, champion_pct: int = 80,
                       challengers: list[dict] | None = None, holdout_pct: int = 0, auto_promote: bool = False,
                       promote_threshold: float = 0.02, promote_after_days: int = 14) -> Experiment:
+    _check_names(key=key, family=family)
     if Experiment.objects.filter(key=key).exists():
         raise validation_error(f"An experiment with key {key!r} exists already; choose another key", field="key")
     resolved = _validate_split(champion_pct, challengers or [], holdout_pct)
@@ -90,6 +100,7 @@ def experiment_create(*, actor, key: str, name: str, description: str = "", stat
 @transaction.atomic
 def experiment_update(*, experiment: Experiment, actor, **changes) -> Experiment:
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    _check_names(family=changes.get("family", ""))
     challengers = changes.pop("challengers", None)
     if "champion_model_id" in changes:
         ref = changes.pop("champion_model_id")
@@ -118,7 +129,8 @@ def experiment_delete(*, experiment: Experiment, actor) -> None:
 
 def experiment_get(ref) -> Experiment:
     qs = Experiment.objects.select_related("champion_model")
-    experiment = qs.filter(pk=int(ref)).first() if str(ref).isdigit() else qs.filter(key=str(ref)).first()
+    pk = parse_id(ref)
+    experiment = qs.filter(pk=pk).first() if pk is not None else qs.filter(key=str(ref)).first()
     if experiment is None:
         raise not_found(f"No experiment with id or key {ref!r}")
     return experiment

@@ -6,13 +6,14 @@ from django import forms
 
 from lifecycle.choices import LearnMode
 from lifecycle.choices import RegistryStatus as Rung
+from lifecycle.keys import KeyFormField
 
 DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 
 class PromoteForm(forms.Form):
     to_status = forms.ChoiceField(choices=Rung.choices)
-    family = forms.CharField(required=False, max_length=255)
+    family = KeyFormField(what="family", required=False, help_text="")
     auc = forms.FloatField(required=False, min_value=0, max_value=1, label="AUC")
     error_rate = forms.FloatField(required=False, min_value=0, max_value=1, label="Error rate")
     comment = forms.CharField(required=False, max_length=2000)

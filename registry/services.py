@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from lifecycle import keys
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.choices import State
@@ -222,6 +223,11 @@ def model_promote(*, model: AlgorithmModel, actor, to_status: str, family: str |
     _require(actor, "registry.promote_model", "move models on the registry ladder")
     if metrics_snapshot is not None and not isinstance(metrics_snapshot, dict):
         raise validation_error("metricsSnapshot must be an object, e.g. {\"auc\": 0.81}", field="metricsSnapshot")
+    # A new family name follows the key rule (it names a page); a model keeps the family it already has.
+    named = (family or "").strip()
+    problem = keys.key_problem(named, what="family") if named and named != model.family else None
+    if problem:
+        raise validation_error(problem, field="family")
     refused = None
     try:
         with transaction.atomic():

@@ -5,11 +5,11 @@ from . import views
 app_name = "registry"
 
 urlpatterns = [
-    path("models/<str:ref>/status/", views.model_status, name="model-status"),
-    path("models/<str:ref>/promote/", views.model_promote, name="model-promote"),
-    path("models/<str:ref>/guard/", views.model_guard, name="model-guard"),
-    path("models/<str:ref>/cadence/", views.model_cadence, name="model-cadence"),
-    path("models/<str:ref>/weights/", views.model_weights, name="model-weights"),
+    path("models/<modelref:ref>/status/", views.model_status, name="model-status"),
+    path("models/<modelref:ref>/promote/", views.model_promote, name="model-promote"),
+    path("models/<modelref:ref>/guard/", views.model_guard, name="model-guard"),
+    path("models/<modelref:ref>/cadence/", views.model_cadence, name="model-cadence"),
+    path("models/<modelref:ref>/weights/", views.model_weights, name="model-weights"),
     path("changes/", views.changes, name="changes"),
     path("reviews/", views.review_queue, name="review-queue"),
     path("reviews/count/", views.review_count, name="review-count"),
@@ -18,9 +18,9 @@ urlpatterns = [
     path("reviews/<int:pk>/reject/", views.request_reject, name="request-reject"),
     path("reviews/<int:pk>/cancel/", views.request_cancel, name="request-cancel"),
     path("families/", views.family_list, name="family-list"),
-    path("families/<str:family>/", views.family_detail, name="family-detail"),
-    path("families/<str:family>/rollback/", views.family_rollback, name="family-rollback"),
-    path("families/<str:family>/policy/", views.family_policy, name="family-policy"),
+    path("families/<key:family>/", views.family_detail, name="family-detail"),
+    path("families/<key:family>/rollback/", views.family_rollback, name="family-rollback"),
+    path("families/<key:family>/policy/", views.family_policy, name="family-policy"),
     path("audit/", views.audit_log, name="audit-log"),
     path("audit/export.csv", views.audit_export, name="audit-export"),
 ]

@@ -25,6 +25,7 @@ from lifecycle.api.views import audit_csv_response
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.errors import ApplicationError
+from lifecycle.keys import parse_id, reverse_or_none
 from lifecycle.listing import SortBy, clean_query, paginate, render_listing
 from lifecycle.models import ModelEvent
 from lifecycle.roles import role_of
@@ -330,10 +331,7 @@ def review_count(request):
 def changes(request):
     """The change feed every page polls (registry/partials/pulse.html): 204 while nothing changed; otherwise
     the poller with its new starting point and, in HX-Trigger, the events the page's panels listen for."""
-    try:
-        since = max(0, int(request.GET.get("since", "")))
-    except ValueError:
-        since = None
+    since = parse_id(request.GET.get("since", ""))
     if since is None:
         latest, events = selectors.latest_event_id(), {}
     else:
@@ -381,10 +379,13 @@ def request_approve(request, pk):
             return _decided(request, req, level="warning", text=f"Closed as stale. {exc.message}")
         return _decided(request, req, level="error", text=exc.message)
     model = result.model
-    if model.registry_status == Rung.CHAMPION:
-        text = format_html("Approved: {} is now champion of <a href=\"{}\">{}</a>{}.", model.key,
-                           reverse("registry:family-detail", args=[model.family]), model.family,
-                           f"; {result.demoted.key} is archived" if result.demoted else "")
+    family_url = reverse_or_none("registry:family-detail", model.family)
+    if model.registry_status == Rung.CHAMPION and family_url:
+        text = format_html("Approved: {} is now champion of <a href=\"{}\">{}</a>{}.", model.key, family_url,
+                           model.family, f"; {result.demoted.key} is archived" if result.demoted else "")
+    elif model.registry_status == Rung.CHAMPION:
+        text = f"Approved: {model.key} is now champion of {model.family}" + (
+            f"; {result.demoted.key} is archived." if result.demoted else ".")
     else:
         text = f"Approved: {model.key} moved to {model.registry_status}."
     return _decided(request, req, level="success", text=text)

@@ -6,7 +6,9 @@ import json
 
 from django import forms
 
+from lifecycle import inputs
 from lifecycle.choices import LearnMode
+from lifecycle.keys import KeyFormField
 
 from .models import Category, Channel, DecisionFlow, Offer, OutcomeType
 
@@ -64,7 +66,9 @@ def _json_object(raw: str, example: str):
     if not raw:
         return None
     try:
-        value = json.loads(raw)
+        value = inputs.loads(raw)
+    except inputs.OddInput as exc:
+        raise forms.ValidationError(f"{exc}. Write an object such as {example}.") from None
     except json.JSONDecodeError as exc:
         raise forms.ValidationError(f"Not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}). "
                                     f"Write an object such as {example}.") from None
@@ -129,13 +133,14 @@ class TraceFilterForm(forms.Form):
 class CatalogForm(forms.ModelForm):
     """A catalog row by key; the key names the row in scripts and traces, so it is fixed once created."""
 
+    key = KeyFormField(help_text="Lowercase letters, digits, '.', '_' or '-'; used by the API and in traces.")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.fields["key"].disabled = True
-            self.fields["key"].help_text = "Fixed: scripts, weights and traces refer to it."
-        else:
-            self.fields["key"].help_text = "Letters, digits, '-' or '_'; used by the API and in traces."
+            # Shown, not checked again: a row whose key predates the key rule can still be edited.
+            self.fields["key"] = forms.CharField(disabled=True, required=False,
+                                                 help_text="Fixed: scripts, weights and traces refer to it.")
 
 
 class CategoryForm(CatalogForm):
@@ -187,12 +192,14 @@ class OutcomeTypeForm(CatalogForm):
 
 
 class DecisionFlowForm(CatalogForm):
+    family = KeyFormField(what="family", required=False,
+                          help_text="Whose champion scores, unless a model key is pinned.")
+
     class Meta:
         model = DecisionFlow
         fields = ["key", "name", "offers", "family", "model_key", "experiment_key"]
         widgets = {"offers": forms.CheckboxSelectMultiple}
         labels = {"model_key": "Pinned model key", "experiment_key": "Experiment key"}
         help_texts = {"offers": "None ticked: the whole active catalog is considered.",
-                      "family": "Whose champion scores, unless a model key is pinned.",
                       "model_key": "Bypasses the registry: this model scores every call of the flow.",
                       "experiment_key": "Routes customers of this flow through an active experiment."}

@@ -134,9 +134,16 @@ class Recommendation(models.Model):
 
 
 class Interaction(models.Model):
-    """One /respond call, kept once per idempotency key."""
+    """One /respond call, kept once per caller, endpoint and idempotency key."""
 
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    # Keys are the caller's own: two callers may pick the same key without seeing each other's answers.
+    # Rows from before keys were scoped have no actor and match no caller.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    scope = models.CharField(max_length=32, default="respond")
+    idempotency_key = models.CharField(max_length=255)
+    # sha256 of the canonical request: the same key with another body is refused, not answered from memory.
+    request_hash = models.CharField(max_length=64, blank=True, default="")
     recommendation = models.ForeignKey(Recommendation, null=True, blank=True, on_delete=models.SET_NULL)
     customer_id = models.CharField(max_length=255, db_index=True)
     offer_key = models.CharField(max_length=100, blank=True, default="")
@@ -152,6 +159,10 @@ class Interaction(models.Model):
     response = models.JSONField(default=dict)
     timestamp = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["actor", "scope", "idempotency_key"],
+                                               name="interaction_idempotency_per_actor")]
 
 
 class DecisionTrace(models.Model):

@@ -2,6 +2,7 @@ import statistics
 
 from django.db.models import QuerySet
 
+from lifecycle.keys import parse_id
 from lifecycle.models import AlgorithmModel
 from registry import stats
 from registry.choices import CHAMPION_ARM
@@ -154,7 +155,8 @@ def catalog_lists() -> dict[str, QuerySet]:
 def trace_get(ref: str) -> DecisionTrace | None:
     """A trace by its id or its recommendation's id."""
     qs = DecisionTrace.objects.select_related("recommendation", "recommendation__model", "recommendation__version")
-    trace = qs.filter(pk=ref).first() if str(ref).isdigit() else None
+    pk = parse_id(ref)
+    trace = qs.filter(pk=pk).first() if pk is not None else None
     return trace or qs.filter(recommendation__recommendation_id=ref).first()
 
 

@@ -74,6 +74,7 @@ from django.utils import timezone  # noqa: E402
 from lifecycle.choices import TABULAR_TYPES, SampleSource, State  # noqa: E402
 from lifecycle.errors import ApplicationError, not_found  # noqa: E402
 from lifecycle.learners import CONTINUOUS_TYPES, EXTERNAL_TYPE  # noqa: E402
+from lifecycle.metrics import LEARNING_CELLS_WRITTEN, SCORES_SERVED  # noqa: E402
 from lifecycle.models import ModelVersion  # noqa: E402
 from lifecycle.services import sample_add_batch  # noqa: E402
 
@@ -134,10 +135,14 @@ def _predict(model: AlgorithmModel, version: ModelVersion, inputs: list[dict]) -
     rows = [{"features": i["features"], "content": i["content"]} for i in inputs]
     if model.model_type == EXTERNAL_TYPE:
         try:
-            return external.predict(loaded["params"], rows)
+            # The secret is read from the model's config (shown masked), never from the version.
+            return external.predict(loaded["params"], rows,
+                                    authorization=(model.config or {}).get("authorization") or "")
         except external.EndpointError as exc:
-            raise ApplicationError(f"The external endpoint failed: {exc}", code="endpoint_error", status=502,
-                                   details={"url": loaded["params"]["url"]}) from None
+            paused = exc.retry_after is not None
+            raise ApplicationError(f"The external endpoint failed: {exc}", code="endpoint_error",
+                                   status=503 if paused else 502, details={"url": loaded["params"]["url"]},
+                                   headers={"Retry-After": str(exc.retry_after)} if paused else None) from None
     probs = loaded.predict_proba(rows)
     return {k: v.tolist() for k, v in probs.items()}
 
@@ -180,6 +185,7 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
         inputs=[{"features": i["features"], "content": i["content"]} for i in keep],
         results=[c["scores"] for c in cards_out[:100]],
         actor=actor if getattr(actor, "is_authenticated", False) else None)
+    SCORES_SERVED.inc(len(cards_out))
     return ScoreResult(request_id=request_id, version=version, cards=cards_out, sample_ids=sample_ids)
 
 
@@ -475,12 +481,37 @@ def _learn_cells(model: AlgorithmModel, *, offer: Offer | None, channel: str, di
         evidence=F("evidence") + 1, positives=F("positives") + max(weight, 0.0),
         negatives=F("negatives") + max(-weight, 0.0), total_reward=F("total_reward") + weight,
         updated_at=timezone.now())
+    LEARNING_CELLS_WRITTEN.inc(len(ids))
+
+
+IDEMPOTENCY_KEY_REUSED = ("This Idempotency-Key was already used for a different request. Send a new key for "
+                          "a new request; a retry must repeat the first request exactly.")
+
+
+def _request_hash(**fields) -> str:
+    """The request as the service received it, canonical: key order, aliases and whitespace do not matter."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def _idempotent_replay(*, user, scope: str, idempotency_key: str, request_hash: str) -> dict | None:
+    """The stored answer when this caller already sent this key to this endpoint with this request; a 422
+    when the key came with another request; None when the key is new."""
+    previous = Interaction.objects.filter(actor=user, scope=scope, idempotency_key=idempotency_key).first()
+    if previous is None:
+        return None
+    if previous.request_hash != request_hash:
+        raise ApplicationError(IDEMPOTENCY_KEY_REUSED, code="idempotency_key_reused", status=422,
+                               details={"idempotencyKey": idempotency_key})
+    return previous.response
 
 
 def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, recommendation_id: str = "",
             rank: int | None = None, offer_id: str = "", channel: str = "", direction: str = "",
             conversion_value: float | None = None, timestamp=None) -> tuple[dict, bool]:
-    """Record an outcome once per idempotency key and let the deciding model learn from it.
+    """Record an outcome once per caller and idempotency key and let the deciding model learn from it.
     Returns (answer, replayed)."""
     from registry import experiments as registry_experiments
     from registry import services as registry_services
@@ -489,9 +520,15 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
     if not idempotency_key:
         raise validation_error("An idempotency key is required (Idempotency-Key header or idempotencyKey), so that "
                                "a retried call counts once", field="idempotencyKey")
-    previous = Interaction.objects.filter(idempotency_key=idempotency_key).first()
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    key_scope = {"user": user, "scope": "respond", "idempotency_key": idempotency_key,
+                 "request_hash": _request_hash(
+                     customer_id=customer_id, outcome=outcome, recommendation_id=recommendation_id, rank=rank,
+                     offer_id=offer_id, channel=channel, direction=direction, conversion_value=conversion_value,
+                     timestamp=timestamp.isoformat() if timestamp else None)}
+    previous = _idempotent_replay(**key_scope)
     if previous is not None:
-        return previous.response, True
+        return previous, True
     if not customer_id:
         raise validation_error("customerId is required", field="customerId")
     outcome_type = selectors.outcome_type_get(outcome)
@@ -535,7 +572,8 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
     try:
         with transaction.atomic():
             interaction = Interaction.objects.create(
-                idempotency_key=idempotency_key, recommendation=recommendation, customer_id=customer_id,
+                actor=user, scope=key_scope["scope"], idempotency_key=idempotency_key,
+                request_hash=key_scope["request_hash"], recommendation=recommendation, customer_id=customer_id,
                 offer_key=offer.key if offer else "", rank=rank, outcome=outcome,
                 classification=outcome_type.classification, weight=weight, channel=channel, direction=direction,
                 conversion_value=conversion_value, model=model, warning=warning, timestamp=timestamp or now)
@@ -556,11 +594,11 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
             interaction.response = answer
             interaction.save(update_fields=["response"])
     except IntegrityError:
-        # A concurrent retry with the same key won the race: answer what it recorded.
-        previous = Interaction.objects.filter(idempotency_key=idempotency_key).first()
+        # A concurrent call with the same key won the race: answer what it recorded (or 422 for another body).
+        previous = _idempotent_replay(**key_scope)
         if previous is None:
             raise
-        return previous.response, True
+        return previous, True
     return answer, False
 
 

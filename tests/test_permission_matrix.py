@@ -26,6 +26,13 @@ from tests.scoring.conftest import live_model, make_catalog
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _metrics_on(settings):
+    # /metrics answers its own bearer token only, never a login or an API token (off, 404, without one).
+    settings.METRICS_TOKEN = "matrix-metrics-token"
+
+
 ROLES = ("anonymous", "viewer", "analyst", "reviewer", "admin")
 
 # Who may: the classes per role, in ROLES order.
@@ -41,6 +48,7 @@ PAGE_AUTHOR = "login 403 ok 403 ok"
 
 EXPECTED: dict[tuple[str, str], str] = {
     ("healthz", "GET"): PUBLIC,
+    ("metrics", "GET"): "401 401 401 401 401",
     ("login", "GET"): PUBLIC,
     ("logout", "POST"): "login login login login login",  # back to the login form, whoever you were
     ("schema", "GET"): API_READ,

@@ -9,6 +9,8 @@ ERROR_STATUSES = {
     "409": "a state rule refused the request (draft_only, run_in_flight, not_scorable, rollback_guard, ...)",
     "413": "payload_too_large",
     "415": "unsupported_media_type",
+    "429": "throttled: too many calls for this token; wait as Retry-After says",
+    "503": "service_unavailable: the database is not answering; retry after Retry-After",
 }
 SCHEMA_ONLY_PATHS = ("/api/schema/",)
 

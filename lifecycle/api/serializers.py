@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .. import selectors
+from .. import endpoints, selectors
 from ..choices import Effort, LearnMode, ModelType, OperationalStatus
+from ..keys import MODEL_KEY_MAX_LENGTH, KeyField
 from ..models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun
 
 
@@ -62,6 +63,7 @@ class AlgorithmModelSerializer(serializers.ModelSerializer):
     outcomeWeights = serializers.JSONField(source="outcome_weights", allow_null=True)
     targetField = serializers.CharField(source="target_field")
     targetSchemaKey = serializers.CharField(source="target_schema_key")
+    config = serializers.SerializerMethodField()
     learningConfig = serializers.JSONField(source="learning_config")
     metricsHistory = serializers.JSONField(source="metrics_history")
     modelState = serializers.JSONField(source="model_state")
@@ -84,6 +86,9 @@ class AlgorithmModelSerializer(serializers.ModelSerializer):
             "createdAt", "updatedAt",
         ]
         read_only_fields = fields
+
+    def get_config(self, obj) -> dict:
+        return endpoints.shown_config(obj.config)
 
     def get_lastOperation(self, obj) -> OperationSerializer(allow_null=True):  # type: ignore[valid-type]
         return selectors.last_operation(obj)
@@ -179,11 +184,12 @@ class EventSerializer(serializers.ModelSerializer):
     fromValue = serializers.CharField(source="from_value")
     toValue = serializers.CharField(source="to_value")
     createdAt = serializers.DateTimeField(source="created_at")
+    requestId = serializers.CharField(source="request_id")
 
     class Meta:
         model = ModelEvent
         fields = ["id", "modelKey", "family", "actor", "action", "fromValue", "toValue", "message", "data",
-                  "createdAt"]
+                  "requestId", "createdAt"]
         read_only_fields = fields
 
 
@@ -192,7 +198,8 @@ class EventSerializer(serializers.ModelSerializer):
 
 class TraitInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=255, required=False)
-    key = serializers.CharField(max_length=100, required=False)
+    key = serializers.RegexField(r"^[a-z0-9_]{1,64}$", max_length=64, required=False,
+                                 help_text="lowercase letters, digits and underscores (derived from name when omitted)")
     description = serializers.CharField(required=False, allow_blank=True)
     positiveLabel = serializers.CharField(max_length=100, required=False)
     negativeLabel = serializers.CharField(max_length=100, required=False)
@@ -208,20 +215,21 @@ class TraitBatchSerializer(StrictSerializer):
 
 
 class ModelCreateSerializer(StrictSerializer):
-    key = serializers.CharField(max_length=255)
+    key = KeyField(max_length=MODEL_KEY_MAX_LENGTH, numeric_ok=False)
     name = serializers.CharField(max_length=255)
     modelType = serializers.ChoiceField(choices=ModelType.values)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     config = serializers.JSONField(required=False)
-    targetField = serializers.CharField(required=False, allow_blank=True, default="")
-    targetSchemaKey = serializers.CharField(required=False, allow_blank=True, default="")
+    targetField = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+    targetSchemaKey = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
     learningConfig = serializers.JSONField(required=False)
     traits = TraitInputSerializer(many=True, required=False)
     status = serializers.ChoiceField(choices=OperationalStatus.choices, required=False,
                                      help_text="Operational status (applied by the registry's rules)")
     autoLearn = serializers.BooleanField(required=False)
     learnMode = serializers.ChoiceField(choices=LearnMode.choices, required=False)
-    learnSchedule = serializers.CharField(required=False, allow_null=True, help_text='e.g. "6h", "24h", "7d"')
+    learnSchedule = serializers.CharField(required=False, allow_null=True, max_length=16,
+                                          help_text='e.g. "6h", "24h", "7d"')
     outcomeWeights = serializers.DictField(child=serializers.FloatField(), required=False, allow_null=True,
                                            help_text="outcome key -> signed weight; null: +1 positive, -1 negative")
 
@@ -230,14 +238,15 @@ class ModelUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=255, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     config = serializers.JSONField(required=False)
-    targetField = serializers.CharField(required=False, allow_blank=True)
-    targetSchemaKey = serializers.CharField(required=False, allow_blank=True)
+    targetField = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    targetSchemaKey = serializers.CharField(required=False, allow_blank=True, max_length=255)
     learningConfig = serializers.JSONField(required=False)
     status = serializers.ChoiceField(choices=OperationalStatus.choices, required=False,
                                      help_text="Operational status (applied by the registry's rules)")
     autoLearn = serializers.BooleanField(required=False)
     learnMode = serializers.ChoiceField(choices=LearnMode.choices, required=False)
-    learnSchedule = serializers.CharField(required=False, allow_null=True, help_text='e.g. "6h", "24h", "7d"')
+    learnSchedule = serializers.CharField(required=False, allow_null=True, max_length=16,
+                                          help_text='e.g. "6h", "24h", "7d"')
     outcomeWeights = serializers.DictField(child=serializers.FloatField(), required=False, allow_null=True,
                                            help_text="outcome key -> signed weight; null: +1 positive, -1 negative")
 
@@ -293,7 +302,7 @@ class ActivatedSerializer(serializers.Serializer):
 
 
 class TagInputSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=64)
+    name = KeyField(what="tag", help_text="a key that starts with a letter, e.g. \"baseline\" or \"v1\"")
 
 
 class ArchiveInputSerializer(StrictSerializer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import connection, transaction
 from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
@@ -15,6 +17,8 @@ from .. import controls as controls_registry
 from .. import selectors, services
 from ..choices import LearnMode, ModelType, OperationalStatus, RegistryStatus, SampleSource, State
 from . import serializers as s
+
+logger = logging.getLogger(__name__)
 
 
 def errors(*codes: int) -> dict:
@@ -195,7 +199,7 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         upload = request.data.get("file")
         if upload is None:
             raise services.validation_error("Send the file as multipart field 'file' or as the request body")
-        result = services.samples_upload(model=model, actor=request.user, data=upload.read(),
+        result = services.samples_upload(model=model, actor=request.user, data=upload,
                                          filename=upload.name or "", content_type=getattr(upload, "content_type", ""))
         return Response({"ids": result.ids, "count": len(result.ids), "unknownLabelKeys": result.unknown_label_keys},
                         status=status.HTTP_201_CREATED)
@@ -309,8 +313,10 @@ def healthz(request):
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-        return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    except Exception:  # noqa: BLE001 - any failure means unhealthy
+        # The reason goes to the log, never to an anonymous caller (it can name hosts, users and paths).
+        logger.warning("healthz: the database did not answer", exc_info=True)
+        return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
@@ -354,24 +360,13 @@ class AuditLogViewSet(viewsets.GenericViewSet):
 
 
 def audit_csv_response(queryset):
-    import csv
     import json
 
-    from django.http import StreamingHttpResponse
+    from ..exports import csv_response
 
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-    header = ["id", "createdAt", "actor", "action", "modelKey", "family", "from", "to", "message", "data"]
-
-    def rows():
-        yield writer.writerow(header)
-        for e in queryset.order_by("id").iterator(chunk_size=2000):
-            yield writer.writerow([e.pk, e.created_at.isoformat(), e.actor_name, e.action, e.model_key, e.family,
-                                   e.from_value, e.to_value, e.message, json.dumps(e.data, sort_keys=True)])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
-    return response
+    header = ["id", "createdAt", "actor", "action", "modelKey", "family", "from", "to", "message", "data",
+              "requestId"]
+    rows = ([e.pk, e.created_at.isoformat(), e.actor_name, e.action, e.model_key, e.family, e.from_value,
+             e.to_value, e.message, json.dumps(e.data, sort_keys=True), e.request_id]
+            for e in queryset.order_by("id").iterator(chunk_size=2000))
+    return csv_response(header, rows, "audit-log.csv")

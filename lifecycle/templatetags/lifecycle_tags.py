@@ -170,3 +170,20 @@ def pager(context, page, *, noun="row", plural="", matching=False, previous="Pre
         "previous_url": _list_url(context, page=page.previous_page_number()) if page.has_previous() else "",
         "next_url": _list_url(context, page=page.next_page_number()) if page.has_next() else "",
     }
+
+
+@register.simple_tag
+def link_or_text(viewname, *args, text=None, css_class=""):
+    """A link to the page that stored values name, or just the text when a value breaks the key rule (a
+    family named before the rule existed): a page never fails on what it is showing."""
+    from django.utils.html import conditional_escape, format_html
+
+    from ..keys import reverse_or_none
+
+    label = args[-1] if text is None else text
+    url = reverse_or_none(viewname, *args)
+    if url is None:
+        return conditional_escape(label)
+    if css_class:
+        return format_html('<a class="{}" href="{}">{}</a>', css_class, url, label)
+    return format_html('<a href="{}">{}</a>', url, label)

@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from lifecycle.api.serializers import AlgorithmModelSerializer, StrictSerializer
 from lifecycle.choices import RegistryStatus
+from lifecycle.keys import MODEL_KEY_MAX_LENGTH, KeyField
 
 from ..choices import ExperimentStatus, RequestState
 from ..models import PromotionRequest
@@ -9,7 +10,7 @@ from ..models import PromotionRequest
 
 class PromoteInputSerializer(StrictSerializer):
     toStatus = serializers.ChoiceField(choices=RegistryStatus.values)
-    family = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    family = KeyField(what="family", required=False, allow_blank=True)
     metricsSnapshot = serializers.DictField(required=False)
     bypassRollbackGuard = serializers.BooleanField(required=False, default=False)
     rollbackThresholds = serializers.DictField(child=serializers.FloatField(min_value=0), required=False)
@@ -87,7 +88,7 @@ class RequestFilterSerializer(serializers.Serializer):
 
 
 class ChallengerSerializer(serializers.Serializer):
-    modelId = serializers.CharField(help_text="model id or key")
+    modelId = serializers.CharField(help_text="model id or key", max_length=MODEL_KEY_MAX_LENGTH)
     trafficPct = serializers.IntegerField(min_value=0, max_value=100)
 
 
@@ -96,15 +97,16 @@ class TrafficSplitSerializer(serializers.Serializer):
 
 
 class ExperimentInputSerializer(StrictSerializer):
-    key = serializers.SlugField(max_length=255)
+    key = KeyField(numeric_ok=False)
     name = serializers.CharField(max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT)
-    family = serializers.CharField(required=False, allow_blank=True, default="")
-    championModelId = serializers.CharField(required=False, allow_null=True, default=None)
+    family = KeyField(what="family", required=False, allow_blank=True, default="")
+    championModelId = serializers.CharField(required=False, allow_null=True, default=None,
+                                            max_length=MODEL_KEY_MAX_LENGTH)
     autoPromote = serializers.BooleanField(default=False)
     promoteThreshold = serializers.FloatField(default=0.02, min_value=0)
-    promoteAfterDays = serializers.IntegerField(default=14, min_value=0)
+    promoteAfterDays = serializers.IntegerField(default=14, min_value=0, max_value=3650)
     trafficSplit = TrafficSplitSerializer(required=False)
     challengers = ChallengerSerializer(many=True, required=False, default=list)
     holdoutPercent = serializers.IntegerField(min_value=0, max_value=100, default=0)
@@ -164,4 +166,4 @@ class AssignInputSerializer(StrictSerializer):
 
 class FamilyPolicySerializer(StrictSerializer):
     autoRollback = serializers.BooleanField(required=False)
-    minResponses = serializers.IntegerField(required=False, min_value=10)
+    minResponses = serializers.IntegerField(required=False, min_value=10, max_value=1_000_000_000)

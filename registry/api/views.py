@@ -12,6 +12,7 @@ from lifecycle.api.views import MODEL_ID, errors
 from drf_spectacular.types import OpenApiTypes
 
 from lifecycle.errors import not_found, validation_error
+from lifecycle.keys import parse_id
 
 from .. import experiments, selectors, services
 from ..choices import RequestState
@@ -64,6 +65,14 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             state = "__none__"
         model = self.request.query_params.get("model")
         return selectors.request_list(state=state, model=lifecycle_selectors.model_get(model) if model else None)
+
+    def get_object(self):
+        pk = parse_id(self.kwargs["pk"])
+        req = self.get_queryset().filter(pk=pk).first() if pk is not None else None
+        if req is None:
+            raise not_found(f"No promotion request {self.kwargs['pk']!r}")
+        self.check_object_permissions(self.request, req)
+        return req
 
     @extend_schema(parameters=[OpenApiParameter("state", enum=RequestState.values),
                                OpenApiParameter("model", str, description="id or key")],

@@ -1,6 +1,8 @@
 from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
 
 from lifecycle.api.serializers import StrictSerializer
+from lifecycle.keys import MODEL_KEY_MAX_LENGTH, KeyField
 
 from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
 
@@ -45,7 +47,7 @@ class ScoreCardSerializer(serializers.Serializer):
 
 class FeedbackInputSerializer(StrictSerializer):
     feedback = serializers.DictField()
-    index = serializers.IntegerField(default=0, min_value=0)
+    index = serializers.IntegerField(default=0, min_value=0, max_value=1_000_000)
 
 
 class FeedbackResultSerializer(serializers.Serializer):
@@ -55,12 +57,12 @@ class FeedbackResultSerializer(serializers.Serializer):
 
 class RecommendInputSerializer(StrictSerializer):
     customerId = serializers.CharField(max_length=255)
-    channel = serializers.CharField(required=False, allow_blank=True, default="")
-    placement = serializers.CharField(required=False, allow_blank=True, default="")
+    channel = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    placement = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     limit = serializers.IntegerField(required=False, default=5, min_value=1, max_value=50)
     attributes = serializers.DictField(required=False, default=dict)
-    decisionFlowKey = serializers.CharField(required=False, allow_blank=True, default="")
-    family = serializers.CharField(required=False, allow_blank=True, default="",
+    decisionFlowKey = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    family = serializers.CharField(required=False, allow_blank=True, default="", max_length=255,
                                    help_text="whose champion decides when no flow says so")
 
 
@@ -101,11 +103,11 @@ class RespondInputSerializer(StrictSerializer):
     customerId = serializers.CharField(max_length=255)
     outcome = serializers.CharField(required=False, max_length=64)
     interactionType = serializers.CharField(required=False, max_length=64, help_text="alias of outcome")
-    recommendationId = serializers.CharField(required=False, allow_blank=True, default="")
-    rank = serializers.IntegerField(required=False, min_value=1)
-    offerId = serializers.CharField(required=False, allow_blank=True, default="")
-    creativeId = serializers.CharField(required=False, allow_blank=True)
-    channelId = serializers.CharField(required=False, allow_blank=True, default="")
+    recommendationId = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
+    rank = serializers.IntegerField(required=False, min_value=1, max_value=50)
+    offerId = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    creativeId = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    channelId = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
     context = serializers.DictField(required=False)
     timestamp = serializers.DateTimeField(required=False)
@@ -194,19 +196,30 @@ class StrictModelSerializer(serializers.ModelSerializer):
         return super().to_internal_value(data)
 
 
+def _catalog_key(model_cls) -> KeyField:
+    unique = UniqueValidator(queryset=model_cls.objects.all(),
+                             message=f"A {model_cls._meta.verbose_name} with this key exists already")
+    return KeyField(validators=[unique])
+
+
 class CategorySerializer(StrictModelSerializer):
+    key = _catalog_key(Category)
+
     class Meta:
         model = Category
         fields = ["id", "key", "name"]
 
 
 class ChannelSerializer(StrictModelSerializer):
+    key = _catalog_key(Channel)
+
     class Meta:
         model = Channel
         fields = ["id", "key", "name", "direction"]
 
 
 class OfferSerializer(StrictModelSerializer):
+    key = _catalog_key(Offer)
     category = serializers.SlugRelatedField(slug_field="key", queryset=Category.objects.all(), allow_null=True,
                                             required=False)
     channels = serializers.SlugRelatedField(slug_field="key", queryset=Channel.objects.all(), many=True,
@@ -219,6 +232,7 @@ class OfferSerializer(StrictModelSerializer):
 
 
 class OutcomeTypeSerializer(StrictModelSerializer):
+    key = _catalog_key(OutcomeType)
     isSystem = serializers.BooleanField(source="is_system", read_only=True)
 
     class Meta:
@@ -229,9 +243,12 @@ class OutcomeTypeSerializer(StrictModelSerializer):
 
 
 class DecisionFlowSerializer(StrictModelSerializer):
+    key = _catalog_key(DecisionFlow)
     offers = serializers.SlugRelatedField(slug_field="key", queryset=Offer.objects.all(), many=True, required=False)
-    modelKey = serializers.CharField(source="model_key", required=False, allow_blank=True)
-    experimentKey = serializers.CharField(source="experiment_key", required=False, allow_blank=True)
+    family = KeyField(what="family", required=False, allow_blank=True)
+    modelKey = serializers.CharField(source="model_key", required=False, allow_blank=True,
+                                     max_length=MODEL_KEY_MAX_LENGTH)
+    experimentKey = serializers.CharField(source="experiment_key", required=False, allow_blank=True, max_length=255)
 
     class Meta:
         model = DecisionFlow

@@ -4,30 +4,36 @@ from __future__ import annotations
 
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from lifecycle import inputs
 from lifecycle import selectors as lifecycle_selectors
-from lifecycle.api.serializers import StrictSerializer
+from lifecycle.api.parsers import StrictJSONParser, odd_input_error
+from lifecycle.api.serializers import ErrorSerializer, StrictSerializer
 from lifecycle.api.pagination import LimitOffsetPagination
 from lifecycle.api.views import MODEL_ID, errors
 from lifecycle.errors import ApplicationError, not_found
+from lifecycle.keys import parse_id
 
 from .. import selectors, services
 from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
 from . import serializers as s
 
 
-class PlainTextParser(JSONParser):
+class PlainTextParser(StrictJSONParser):
     """A raw text/plain body is one input's content (seed 000)."""
 
     media_type = "text/plain"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return {"content": stream.read().decode("utf-8", errors="replace")}
+        content = stream.read().decode("utf-8", errors="replace")
+        problem = inputs.text_problem(content)
+        if problem:
+            raise odd_input_error(inputs.OddInput("content", problem))
+        return {"content": content}
 
 
 def _card(card: dict, result, sample_ids: list[int]) -> dict:
@@ -36,7 +42,7 @@ def _card(card: dict, result, sample_ids: list[int]) -> dict:
 
 
 class ScoreView(APIView):
-    parser_classes = [JSONParser, PlainTextParser]
+    parser_classes = [StrictJSONParser, PlainTextParser]
     write_permission = "lifecycle.view_algorithmmodel"  # scoring is a read of the model, for every role
 
     @extend_schema(parameters=[MODEL_ID], request=s.ScoreInputSerializer,
@@ -104,9 +110,12 @@ class RespondView(APIView):
     @extend_schema(request=s.RespondInputSerializer,
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
                    responses={201: s.RespondResultSerializer, 200: s.RespondResultSerializer,
-                              **errors(400, 401, 403, 404)},
-                   description="Record an outcome. An idempotency key is required (header or body); a retried call "
-                               "answers 200 with the first answer and counts once.")
+                              **errors(400, 401, 403, 404),
+                              422: OpenApiResponse(ErrorSerializer, description="idempotency_key_reused: the "
+                                                                                "key came with another body")},
+                   description="Record an outcome. An idempotency key is required (header or body) and is the "
+                               "caller's own: a retried call with the same body answers 200 with the first answer "
+                               "and counts once; the same key with another body answers 422 idempotency_key_reused.")
     def post(self, request):
         data = s.RespondInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -159,8 +168,9 @@ class DecisionTraceViewSet(viewsets.GenericViewSet):
 
     @extend_schema(responses={200: s.TraceSerializer, **errors(401, 403, 404)})
     def retrieve(self, request, pk=None):
-        trace = DecisionTrace.objects.select_related("recommendation").filter(pk=pk).first() if str(pk).isdigit() \
-            else DecisionTrace.objects.select_related("recommendation").filter(recommendation__recommendation_id=pk).first()
+        qs, trace_id = DecisionTrace.objects.select_related("recommendation"), parse_id(pk)
+        trace = qs.filter(pk=trace_id).first() if trace_id is not None else \
+            qs.filter(recommendation__recommendation_id=pk).first()
         if trace is None:
             raise not_found(f"No decision trace {pk!r}")
         return Response(s.TraceSerializer(trace).data)

@@ -72,7 +72,8 @@ def test_database_connections_killed_mid_traffic(tmp_path):
         assert statuses <= {200, 503}, [r for r in results if r[0] not in (200, 503)][:3]
         unavailable = [body for status, body in results if status == 503]
         assert unavailable and len(results) > 50, f"{len(results)} requests, {len(unavailable)} hit the fault"
-        assert all(b["error"]["code"] == "unavailable" and "retry" in b["error"]["message"] for b in unavailable)
+        assert all(b["error"]["code"] == "service_unavailable" and "retry" in b["error"]["message"]
+                   for b in unavailable)
         after: list = []
         for _ in range(5):
             _score(url, key, after)

@@ -106,10 +106,17 @@ def test_retrain_creates_v2_and_retune_is_marked(analyst, capture):
     assert model.active_version.version_no == 3 and model.active_version.triggered_by == "retune"
 
 
-def test_failed_retrain_leaves_the_old_version_serving(analyst, capture):
+def test_failed_retrain_leaves_the_old_version_serving(analyst, capture, monkeypatch):
+    from lifecycle import trainers
+
     model = ready_model(analyst, capture)
     v1 = model.active_version
-    run = train_now(model, analyst, capture, params={"no_such_param": 1})
+
+    def cannot_train(*args, **kwargs):
+        raise trainers.TrainingError("no_such_param: the samples cannot train")
+
+    monkeypatch.setattr(trainers, "train", cannot_train)
+    run = train_now(model, analyst, capture)
     assert run.status == RunStatus.FAILED and "no_such_param" in run.error
     assert model.state == State.READY and model.active_version == v1
 

@@ -53,3 +53,48 @@ def test_concurrent_responds_count_exactly():
     for cell in ModelAdaptation.objects.filter(model=model):
         assert cell.evidence == total, (cell.scope, cell.evidence)
         assert cell.positives == positives and cell.negatives == total - positives
+
+
+def test_concurrent_calls_with_one_key_record_once_per_caller():
+    """Same key from one caller, racing, some with another body: one outcome recorded, its replays answer
+    200, the other body 422; a second caller's same key records its own outcome."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL; .ci/run runs this file with DATABASE_URL set")
+    admin = make_user("admin", username="admin")
+    other = make_user("analyst", username="other-script")
+    make_catalog()
+    live_model(admin, key="nbo", model_type="thompson_bandit")
+    keys = {u.pk: lifecycle_services.api_token_create(user=u, actor=u, name="race")[1] for u in (admin, other)}
+    rec = APIClient(HTTP_AUTHORIZATION=f"Token {keys[admin.pk]}").post(
+        "/api/v1/recommend", {"customerId": "c", "family": "offers", "channel": "email"}, format="json").json()
+    callers = [(admin, 1)] * 3 + [(admin, 2)] * 2 + [(other, 1)]  # (user, rank)
+    barrier = threading.Barrier(len(callers))
+    answers: list = [None] * len(callers)
+
+    def worker(i, user, rank):
+        c = APIClient(HTTP_AUTHORIZATION=f"Token {keys[user.pk]}")
+        try:
+            barrier.wait()
+            r = c.post("/api/v1/respond", {"customerId": "c", "recommendationId": rec["recommendationId"],
+                                           "rank": rank, "outcome": "click", "idempotencyKey": "same"}, format="json")
+            answers[i] = (r.status_code, r.json())
+        finally:
+            connections.close_all()
+
+    pool = [threading.Thread(target=worker, args=(i, u, rank)) for i, (u, rank) in enumerate(callers)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join(60)
+    mine, theirs = answers[:5], answers[5]
+    created = [body for code, body in mine if code == 201]
+    assert len(created) == 1, [code for code, _ in mine]
+    winner = created[0]["rank"]
+    for (code, body), (_, rank) in zip(mine, callers):
+        if rank == winner:
+            assert code in (200, 201) and body == created[0]
+        else:
+            assert code == 422 and body["error"]["code"] == "idempotency_key_reused"
+    assert theirs[0] == 201 and theirs[1]["interactionId"] != created[0]["interactionId"]
+    assert Interaction.objects.count() == 2
+    assert ModelAdaptation.objects.get(scope="global").evidence == 2

@@ -1,0 +1,157 @@
+"""What no input may carry, whatever field it arrives in: NUL characters, lone surrogates (text no database
+or UTF-8 encoder takes), numbers JSON cannot write back (NaN, Infinity, 1e400) and nesting deeper than any
+of our shapes. Refused at the door with the field named, before a rule or the database sees them."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+MAX_DEPTH = 64
+
+
+class OddInput(ValueError):
+    """`path` names where the value is ("features.age", "inputs[2].content", "line 3")."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path or "body"
+        self.message = message
+
+
+class _NonFinite:
+    """A number JSON cannot hold, kept until the walk can say which field it was in."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def text_problem(text: str) -> str | None:
+    if text.isascii():
+        return "contains a NUL character" if "\x00" in text else None
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode text)"
+    return None
+
+
+def _join(path: str, key) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def check_value(value, path: str = "") -> None:
+    """Walk a parsed JSON value (iteratively: it may be deep) and raise OddInput at the first odd thing."""
+    stack = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                raise OddInput(where, problem)
+        elif isinstance(item, (dict, list)):
+            if depth >= MAX_DEPTH:
+                top = re.split(r"[.\[]", where, maxsplit=1)[0] if where else ""
+                raise OddInput(top, f"is nested more than {MAX_DEPTH} levels deep")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    problem = text_problem(key) if isinstance(key, str) else None
+                    if problem:
+                        raise OddInput(where, f"has a key that {problem}")
+                    stack.append((child, _join(where, key), depth + 1))
+            else:
+                stack.extend((child, _join(where, i), depth + 1) for i, child in enumerate(item))
+        elif isinstance(item, _NonFinite):
+            raise OddInput(where, f"{item.text} is not a finite number")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise OddInput(where, "is not a finite number")
+
+
+def _float(text: str):
+    number = float(text)
+    return number if math.isfinite(number) else _NonFinite(text)
+
+
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _deep_field(text: str) -> str:
+    """The top-level field holding the nesting that was too deep for the parser itself."""
+    depth, field = 0, ""
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return field
+        elif token in "]}":
+            depth -= 1
+        elif depth == 1 and text[match.end():match.end() + 20].lstrip().startswith(":"):
+            try:
+                field = json.loads(token)
+            except ValueError:
+                field = ""
+    return field
+
+
+def loads(text: str):
+    """json.loads that refuses what `check_value` refuses, naming the field; malformed JSON is a ValueError."""
+    try:
+        value = json.loads(text, parse_constant=_NonFinite, parse_float=_float)
+    except RecursionError:
+        raise OddInput(_deep_field(text), f"is nested more than {MAX_DEPTH} levels deep") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of thousands of digits
+        raise OddInput("", str(exc)) from None
+    check_value(value)
+    return value
+
+
+# ------------------------------------------------------------------------------------ the query string
+
+
+class OddQueryMiddleware:
+    """A query string or path with a NUL (or text no encoder takes) is a 400 before any view reads it: the
+    database drivers refuse such text with an error, not an empty answer."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        problem = self._problem(request)
+        if problem:
+            return self._refuse(request, *problem)
+        return self.get_response(request)
+
+    @staticmethod
+    def _problem(request) -> tuple[str, str] | None:
+        problem = text_problem(request.path_info)
+        if problem:
+            return "path", problem
+        for name, values in request.GET.lists():
+            problem = text_problem(name)
+            if problem:
+                return "query", f"has a parameter name that {problem}"
+            for value in values:
+                problem = text_problem(value)
+                if problem:
+                    return name, problem
+        return None
+
+    @staticmethod
+    def _refuse(request, field: str, problem: str):
+        from django.http import JsonResponse
+        from django.shortcuts import render
+
+        message = f"{field}: {problem}"
+        if request.path_info.startswith("/api/"):
+            return JsonResponse({"error": {"code": "validation_error", "message": message, "status": 400,
+                                           "details": {"fields": {field: [problem]}}}}, status=400)
+        return render(request, "error.html", {"status": 400, "title": "Bad request", "message": message},
+                      status=400)

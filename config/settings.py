@@ -58,7 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Outermost: every answer, redirects and errors included, carries a request id and is counted.
-    "lifecycle.logs.RequestIdMiddleware",
+    "lifecycle.core.logs.RequestIdMiddleware",
     "lifecycle.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -72,9 +72,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # A NUL (or text no encoder takes) in the path or query string is a 400 before any view reads it.
-    "lifecycle.inputs.OddQueryMiddleware",
-    "lifecycle.middleware.LoginRequiredMiddleware",
-    "lifecycle.middleware.DatabaseUnavailableMiddleware",
+    "lifecycle.core.inputs.OddQueryMiddleware",
+    "lifecycle.core.middleware.LoginRequiredMiddleware",
+    "lifecycle.core.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,7 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "lifecycle.context_processors.roles",
+                "lifecycle.core.context_processors.roles",
                 "registry.context_processors.reviews",
             ],
             "builtins": ["lifecycle.templatetags.lifecycle_tags", "template_partials.templatetags.partials"],
@@ -179,25 +179,25 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"] if not env_bool("SECURE_HSTS_PRELOAD"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "lifecycle.api.authentication.ApiTokenAuthentication",
+        "lifecycle.core.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["lifecycle.api.permissions.RolePermission"],
-    "DEFAULT_PAGINATION_CLASS": "lifecycle.api.pagination.LimitOffsetPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["lifecycle.core.api.permissions.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "lifecycle.core.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "lifecycle.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "lifecycle.core.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         # NUL, lone surrogates, NaN/Infinity/1e400 and nesting deeper than 64 are a 400 naming the field.
-        "lifecycle.api.parsers.StrictJSONParser",
+        "lifecycle.core.api.parsers.StrictJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Rates: API_THROTTLE_RATE and API_THROTTLE_ANON_RATE below, read on every request.
-    "DEFAULT_THROTTLE_CLASSES": ["lifecycle.api.throttling.TokenRateThrottle",
-                                 "lifecycle.api.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["lifecycle.core.api.throttling.TokenRateThrottle",
+                                 "lifecycle.core.api.throttling.AnonRateThrottle"],
 }
 # Requests per token (or logged-in user), and per address for anonymous callers: "N/s|min|hour|day" or
 # "off". Generous by default, so that only a runaway script meets it; over it the API answers 429.
@@ -213,7 +213,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "lifecycle.api.schema.add_error_responses",
+        "lifecycle.core.api.schema.add_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "OperationalStatusEnum": "lifecycle.choices.OperationalStatus",
@@ -290,10 +290,10 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "lifecycle.logs.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "lifecycle.core.logs.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "lifecycle.logs.JsonFormatter"},
+        "json": {"()": "lifecycle.core.logs.JsonFormatter"},
     },
     # LOG_FORMAT=json for log shippers: one JSON object per line; plain (the default) for people.
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"],

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from lifecycle.api.views import healthz
-from lifecycle.auth import ThrottledLoginView
+from lifecycle.core.auth import ThrottledLoginView
 from lifecycle.metrics import metrics_view
 
 urlpatterns = [
@@ -25,7 +25,7 @@ urlpatterns = [
 ]
 
 # Under /api/ each answers the JSON error envelope; elsewhere our error page, never Django's technical one.
-handler400 = "lifecycle.views.bad_request"
-handler404 = "lifecycle.views.page_not_found"
-handler403 = "lifecycle.views.permission_denied"
-handler500 = "lifecycle.views.server_error"
+handler400 = "lifecycle.core.views.bad_request"
+handler404 = "lifecycle.core.views.page_not_found"
+handler403 = "lifecycle.core.views.permission_denied"
+handler500 = "lifecycle.core.views.server_error"

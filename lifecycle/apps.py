@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 def _ensure_setup(sender, **kwargs):
-    from .roles import ensure_roles
+    from .core.roles import ensure_roles
     from .schedules import ensure_schedules
 
     ensure_roles()
@@ -23,7 +23,7 @@ class LifecycleConfig(AppConfig):
 
     def ready(self):
         from . import controls
-        from .keys import register_url_converters
+        from .core.keys import register_url_converters
 
         register_url_converters()
 

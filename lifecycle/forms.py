@@ -4,9 +4,9 @@ import json
 
 from django import forms
 
-from . import inputs
+from .core import inputs
 from .choices import Effort, ModelType, OperationalStatus, RegistryStatus, RunKind, RunStatus, SampleSource, State
-from .keys import MODEL_KEY_MAX_LENGTH, KeyFormField
+from .core.keys import MODEL_KEY_MAX_LENGTH, KeyFormField
 
 
 class ModelFilterForm(forms.Form):

@@ -23,7 +23,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from .errors import ApplicationError
+from .core.errors import ApplicationError
 
 log = logging.getLogger(__name__)
 

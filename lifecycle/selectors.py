@@ -9,9 +9,9 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 
 from .choices import RunStatus
-from .errors import not_found
-from .keys import parse_id
-from .listing import SortBy
+from .core.errors import not_found
+from .core.keys import parse_id
+from .core.listing import SortBy
 from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 MODEL_FILTERS = ("state", "status", "registry_status", "family", "model_type")

@@ -17,7 +17,9 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import endpoints, keys, profiles, queue
+from . import endpoints, profiles
+from .core import keys
+from .core import queue
 from .choices import (
     STATE_TRANSITIONS,
     TABULAR_TYPES,
@@ -30,9 +32,9 @@ from .choices import (
     TraitKind,
     VersionTrigger,
 )
-from .errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
+from .core.errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
 from .labels import parse_quality
-from .logs import current_request_id
+from .core.logs import current_request_id
 from .selectors import version_by_number, version_by_ref, version_by_tag
 from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 

@@ -1,7 +1,7 @@
 """Worker entry points: take ids, call a service, nothing else."""
 
 from . import services
-from .logs import request_context
+from .core.logs import request_context
 
 
 def execute_run(run_id: int) -> None:

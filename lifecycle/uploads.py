@@ -12,7 +12,7 @@ import io
 import json
 import math
 
-from . import inputs
+from .core import inputs
 
 MAX_ERRORS = 50
 
@@ -195,7 +195,7 @@ class UploadSizeMiddleware:
         if request.path_info.startswith("/api/"):
             from django.http import JsonResponse
 
-            from .errors import ApplicationError
+            from .core.errors import ApplicationError
 
             error = ApplicationError(message, code="payload_too_large", status=413,
                                      details={"maxBytes": limit, "contentLength": size})

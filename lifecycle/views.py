@@ -3,52 +3,32 @@ becomes a message on the page. Forms post and redirect, so every button also wor
 
 from __future__ import annotations
 
-import sys
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpResponse
 from django.template.loader import render_to_string
 from django.shortcuts import redirect, render
-from django.urls import Resolver404, reverse
-from django.utils.html import format_html
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .api.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE, PAYLOAD_TOO_LARGE, envelope, is_api
 from .choices import STATE_COLORS, TABULAR_TYPES, OperationalStatus, RegistryStatus, State
-from .errors import ApplicationError
+from .core.errors import ApplicationError
 from .forms import (ApiTokenForm, ModelCreateForm, ModelEditForm, ModelFilterForm, RunFilterForm, SampleFilterForm,
                     SampleForm, TagForm, TrainForm, TraitForm, UploadForm, VersionFilterForm)
-from .listing import paginate, render_listing
+from .core.listing import paginate, render_listing
+from .core.views import Write, or_404, requires
 from .models import ApiToken
-from .roles import role_of
 
-
-def permission_required(perm: str):
-    """A write that the user's role may not make answers 403 with the reason."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if not request.user.has_perm(perm):
-                raise PermissionDenied(
-                    f"Your role ({role_of(request.user) or 'none'}) cannot do this; analysts and admins can.")
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def _model_or_404(ref):
-    try:
-        return selectors.model_get(ref)
-    except ApplicationError as exc:
-        raise Http404(exc.message) from None
+# The writes of these pages (the 403 says the role cannot do this; analysts and admins can).
+CREATE = Write("lifecycle.add_algorithmmodel", "do this", "analysts and admins")
+CHANGE = Write("lifecycle.change_algorithmmodel", "do this", "analysts and admins")
+DEFINE = Write("lifecycle.change_trait", "do this", "analysts and admins")
+REMOVE_TRAITS = Write("lifecycle.delete_trait", "do this", "analysts and admins")
+ADD_SAMPLES = Write("lifecycle.add_sample", "do this", "analysts and admins")
+TRAIN = Write("lifecycle.train_algorithmmodel", "do this", "analysts and admins")
 
 
 def _back(model, anchor: str = "", request=None):
@@ -155,7 +135,7 @@ def model_list(request):
     return render_listing(request, "lifecycle/model_list.html", context)
 
 
-@permission_required("lifecycle.add_algorithmmodel")
+@requires(CREATE)
 def model_create(request):
     form = ModelCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -179,7 +159,7 @@ def _recent_runs(model) -> dict:
 
 @require_GET
 def model_detail(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     traits = selectors.trait_list(model=model)
     versions = list(selectors.version_list(model=model)[:20])
     events = list(selectors.event_list(model=model)[:30])
@@ -260,7 +240,7 @@ def _next_steps(model, traits, sample_count) -> list[dict]:
 @require_GET
 def model_progress(request, ref):
     """Polled while a run is in flight; when the run ends, tells the page to refresh its panels."""
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     context = {"model": model, "operation": selectors.last_operation(model), **_recent_runs(model)}
     # The progress card and the runs table (hx-select-oob="#runs"), so the run's row moves with its bar.
     response = HttpResponse(render_to_string("lifecycle/model_detail.html#progress", context, request)
@@ -271,9 +251,9 @@ def model_progress(request, ref):
 
 
 @require_POST
-@permission_required("lifecycle.change_algorithmmodel")
+@requires(CHANGE)
 def model_edit(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     form = ModelEditForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the model a name.", extra_tags="edit")
@@ -283,9 +263,9 @@ def model_edit(request, ref):
 
 
 @require_POST
-@permission_required("lifecycle.change_trait")
+@requires(DEFINE)
 def trait_add(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     form = TraitForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A trait needs a name.", extra_tags="traits")
@@ -298,9 +278,9 @@ def trait_add(request, ref):
 
 
 @require_POST
-@permission_required("lifecycle.delete_trait")
+@requires(REMOVE_TRAITS)
 def trait_remove(request, ref, key):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     return _apply(request, model, lambda: services.trait_delete(model=model, actor=request.user, key=key),
                   f"Trait {key} removed.", "traits")
 
@@ -308,7 +288,7 @@ def trait_remove(request, ref, key):
 @require_GET
 def run_list(request, ref):
     """Every run of a model, filtered by status and kind, sorted and paginated by the database."""
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     form = RunFilterForm(request.GET or None)
     filters = _filters(form)
     listing = _listing(request, selectors.run_list(model=model, **filters), selectors.RUN_SORTS, "-started")
@@ -319,7 +299,7 @@ def run_list(request, ref):
 @require_GET
 def version_list(request, ref):
     """Every version of a model with its metrics and tags, and the same actions as the model page."""
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     form = VersionFilterForm(request.GET or None, tags=selectors.version_tag_names(model=model))
     filters = _filters(form)
     listing = _listing(request, selectors.version_list(model=model, **filters), selectors.VERSION_SORTS, "-number")
@@ -333,7 +313,7 @@ SAMPLES_PER_PAGE = 50
 @require_GET
 def sample_list(request, ref):
     """A model's samples, 50 a page, filtered by a trait's label, by source and by words in the content."""
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     traits = list(model.traits.all())
     form = SampleFilterForm(request.GET or None, traits=traits)
     filters = _filters(form)
@@ -352,9 +332,9 @@ def samples(request, ref):
 
 
 @require_POST
-@permission_required("lifecycle.add_sample")
+@requires(ADD_SAMPLES)
 def sample_add(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     form = SampleForm(request.POST, traits=model.traits.all())
     if not form.is_valid():
         messages.error(request, "; ".join(f"{form.fields[k].label if k in form.fields else k}: {', '.join(v)}"
@@ -366,9 +346,9 @@ def sample_add(request, ref):
 
 
 @require_POST
-@permission_required("lifecycle.add_sample")
+@requires(ADD_SAMPLES)
 def sample_upload(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, "Choose a .jsonl or .csv file to upload.", extra_tags="samples")
@@ -387,9 +367,9 @@ def sample_upload(request, ref):
 
 
 @require_POST
-@permission_required("lifecycle.train_algorithmmodel")
+@requires(TRAIN)
 def model_train(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     form = TrainForm(request.POST)
     form.is_valid()
     data = form.cleaned_data
@@ -399,32 +379,32 @@ def model_train(request, ref):
 
 
 @require_POST
-@permission_required("lifecycle.train_algorithmmodel")
+@requires(TRAIN)
 def model_discover(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     return _apply(request, model, lambda: services.model_discover_enqueue(model=model, actor=request.user),
                   "Discovery started.")
 
 
 @require_POST
-@permission_required("lifecycle.change_algorithmmodel")
+@requires(CHANGE)
 def model_archive(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     return _apply(request, model, lambda: services.model_archive(model=model, actor=request.user),
                   "Archived: the model no longer serves. Samples, versions and events are kept.")
 
 
 @require_POST
-@permission_required("lifecycle.change_algorithmmodel")
+@requires(CHANGE)
 def model_restore(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     return _apply(request, model, lambda: services.model_restore(model=model, actor=request.user), "Restored.")
 
 
 @require_POST
-@permission_required("lifecycle.train_algorithmmodel")
+@requires(TRAIN)
 def version_activate(request, ref, version_no):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     return _apply(request, model, lambda: services.version_activate(model=model, actor=request.user,
                                                                      version=f"v{version_no}"),
                   f"Now serving v{version_no}, pinned: later retrains will not replace it until you unpin.",
@@ -432,17 +412,17 @@ def version_activate(request, ref, version_no):
 
 
 @require_POST
-@permission_required("lifecycle.train_algorithmmodel")
+@requires(TRAIN)
 def model_unpin(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     return _apply(request, model, lambda: services.model_unpin(model=model, actor=request.user),
                   "Unpinned: the next retrain will serve its new version.", "versions")
 
 
 @require_POST
-@permission_required("lifecycle.train_algorithmmodel")
+@requires(TRAIN)
 def version_tag(request, ref, version_no):
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     form = TagForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the tag a name.", extra_tags="versions")
@@ -455,7 +435,7 @@ def version_tag(request, ref, version_no):
 @require_GET
 def version_compare(request, ref):
     """Any two versions side by side; defaults to the serving version against the one before it."""
-    model = _model_or_404(ref)
+    model = or_404(selectors.model_get, ref)
     versions = list(selectors.version_list(model=model).order_by("version_no"))
     if len(versions) < 2:
         return render(request, "dashboard/compare.html", {"model": model, "versions": versions, "too_few": True})
@@ -522,83 +502,3 @@ def _tokens_page(request, form, *, status: int = 200, new_token=None, new_key: s
     return render(request, "dashboard/tokens.html", {
         "form": form, "tokens": selectors.api_token_list(user=request.user), "new_token": new_token,
         "new_key": new_key}, status=status)
-
-
-# What the envelope says under /api/ when the exception brings no message of ours.
-API_MESSAGES = {
-    400: "The request could not be read.",
-    403: "Not allowed.",
-    404: "There is no endpoint at this address; the endpoints are listed at /api/docs/.",
-    409: "Not possible right now.",
-    413: PAYLOAD_TOO_LARGE,
-    500: "Something went wrong on our side; the error was logged. Try again in a moment.",
-    503: DATABASE_UNAVAILABLE,
-}
-
-
-def _exception_message(exception) -> str:
-    """The message our own code gave the exception. Never the resolver's: it lists every URL pattern."""
-    if exception is None or isinstance(exception, Resolver404):
-        return ""
-    message = getattr(exception, "message", None) or (exception.args[0] if exception.args else "")
-    return message if isinstance(message, str) else ""
-
-
-def _error_page(request, status: int, title: str, message: str = "", *, api_message: str = "",
-                headers: dict | None = None, use_database: bool = True):
-    """The envelope under /api/, a flash for htmx, the error page otherwise. With `use_database` off, or when
-    the database fails while the page renders, the page is rendered without the request: the navigation,
-    the role and the review count each ask the database."""
-    if is_api(request):
-        response = envelope(status, api_message or message or API_MESSAGES.get(status, title))
-    elif getattr(request, "htmx", False):
-        response = HttpResponse(format_html('<div class="flash flash-error" role="alert">{}. {}</div>', title,
-                                            message), status=status)
-    else:
-        context = {"status": status, "title": title, "message": message}
-        response = None
-        if use_database:
-            try:
-                response = render(request, "error.html", context, status=status)
-            except DATABASE_ERRORS:
-                pass
-        if response is None:
-            response = HttpResponse(render_to_string("error.html", context), status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
-    return response
-
-
-def bad_request(request, exception=None):
-    # Django's own messages here (a host header, a field count) are for the log, not the caller.
-    if isinstance(exception, RequestDataTooBig):
-        return _error_page(request, 413, "Too large", PAYLOAD_TOO_LARGE)
-    return _error_page(request, 400, "Bad request", "The request could not be read.")
-
-
-def page_not_found(request, exception=None):
-    return _error_page(request, 404, "Not found", _exception_message(exception))
-
-
-def permission_denied(request, exception=None):
-    return _error_page(request, 403, "Not allowed", _exception_message(exception))
-
-
-def conflict(request, exception=None):
-    """A write refused because of the object's current state (an ApplicationError with status 409)."""
-    return _error_page(request, 409, "Not possible right now", _exception_message(exception))
-
-
-def service_unavailable(request):
-    """The database went away: say so, ask for a retry, and render nothing that needs it."""
-    return _error_page(request, 503, "The database is not answering",
-                       "It may be restarting. Nothing was changed; reload the page in a moment.",
-                       api_message=DATABASE_UNAVAILABLE, headers={"Retry-After": "1"}, use_database=False)
-
-
-def server_error(request):
-    # Django calls this inside its `except`, also for errors raised by middleware before any view ran (the
-    # session or the user read from a database that is down).
-    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
-        return service_unavailable(request)
-    return _error_page(request, 500, "Something went wrong on our side", use_database=False)

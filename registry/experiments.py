@@ -8,8 +8,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from lifecycle.errors import ApplicationError, not_found, validation_error
-from lifecycle.keys import key_problem, parse_id
+from lifecycle.core.errors import ApplicationError, not_found, validation_error
+from lifecycle.core.keys import key_problem, parse_id
 from lifecycle.models import AlgorithmModel
 from lifecycle.services import event_record
 

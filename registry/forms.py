@@ -6,7 +6,7 @@ from django import forms
 
 from lifecycle.choices import LearnMode
 from lifecycle.choices import RegistryStatus as Rung
-from lifecycle.keys import KeyFormField
+from lifecycle.core.keys import KeyFormField
 
 DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 

@@ -12,13 +12,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from lifecycle import keys
+from lifecycle.core import keys
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.choices import State
-from lifecycle.errors import ApplicationError, invalid_transition, not_found, validation_error
+from lifecycle.core.errors import ApplicationError, invalid_transition, not_found, validation_error
 from lifecycle.models import AlgorithmModel
-from lifecycle.roles import role_of
+from lifecycle.core.roles import role_of
 from lifecycle.services import event_record
 
 from . import guard, selectors

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from functools import wraps
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,11 +22,11 @@ from lifecycle import services as lifecycle_services
 from lifecycle.api.views import audit_csv_response
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
-from lifecycle.errors import ApplicationError
-from lifecycle.keys import parse_id, reverse_or_none
-from lifecycle.listing import SortBy, clean_query, paginate, render_listing
+from lifecycle.core.errors import ApplicationError
+from lifecycle.core.keys import parse_id, reverse_or_none
+from lifecycle.core.listing import SortBy, clean_query, paginate, render_listing
 from lifecycle.models import ModelEvent
-from lifecycle.roles import role_of
+from lifecycle.core.views import is_partial, or_404, refusal, requires
 
 from . import experiments, selectors, services
 from .choices import RequestState
@@ -36,48 +34,9 @@ from .forms import (AuditFilterForm, CadenceForm, DecisionForm, FamilyPolicyForm
                     RollbackForm)
 from .models import PromotionRequest
 
-# The writes of these pages: (permission, what it does, who may). The same words explain a disabled button.
-OPERATE = ("lifecycle.change_algorithmmodel", "change a model's status, learning cadence or outcome weights",
-           "analysts and admins")
-TRAIN = ("lifecycle.train_algorithmmodel", "train models", "analysts and admins")
-PROMOTE = ("registry.promote_model", "move models on the registry ladder", "analysts and admins")
-REVIEW = ("registry.review_promotionrequest", "approve or reject promotion requests", "reviewers and admins")
-ROLLBACK = ("registry.rollback_family", "roll a family back or change its live-watch policy", "reviewers and admins")
+from .permissions import OPERATE, PROMOTE, REVIEW, ROLLBACK
 
 LIVE = "live"  # the message tag and anchor of the path-to-live panel on the model page
-
-
-def refusal(user, write: tuple[str, str, str]) -> str:
-    """Why this user may not make this write ("" when they may)."""
-    perm, what, who = write
-    if user.has_perm(perm):
-        return ""
-    return f"Your role ({role_of(user) or 'none'}) cannot {what}; {who} can."
-
-
-def requires(write: tuple[str, str, str]):
-    def decorator(view):
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            reason = refusal(request.user, write)
-            if reason:
-                raise PermissionDenied(reason)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def _partial(request) -> bool:
-    return bool(request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request)
-
-
-def _model_or_404(ref):
-    try:
-        return lifecycle_selectors.model_get(ref)
-    except ApplicationError as exc:
-        raise Http404(exc.message) from None
 
 
 def _back_to_model(model):
@@ -109,7 +68,7 @@ def _next_url(request, default: str) -> str:
 @require_POST
 @requires(OPERATE)
 def model_status(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     status = request.POST.get("status", "")
     said = {Status.ACTIVE: "Active: recommend considers this model and it can move up the ladder.",
             Status.PAUSED: "Paused: recommend skips this model until you resume it."}
@@ -120,7 +79,7 @@ def model_status(request, ref):
 @require_POST
 @requires(PROMOTE)
 def model_promote(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     form = PromoteForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.problems(), extra_tags=LIVE)
@@ -153,7 +112,7 @@ def model_promote(request, ref):
 @require_GET
 def model_guard(request, ref):
     """The guard's verdict on making this model champion with what the form holds now (no change)."""
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     form = PromoteForm({**request.GET.dict(), "to_status": Rung.CHAMPION})
     form.is_valid()
     data = form.cleaned_data
@@ -173,7 +132,7 @@ def model_guard(request, ref):
 @require_POST
 @requires(OPERATE)
 def model_cadence(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     form = CadenceForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a learning mode.", extra_tags=LIVE)
@@ -193,7 +152,7 @@ def model_cadence(request, ref):
 @require_POST
 @requires(OPERATE)
 def model_weights(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     if request.POST.get("reset"):
         return _on_model(request, model, lambda: controls.apply(model=model, actor=request.user,
                                                                 controls={"outcomeWeights": None}),
@@ -292,10 +251,10 @@ def review_queue(request):
         return {"reviews": [_review(r, request.user) for r in pending],
                 "can_review": not refusal(request.user, REVIEW), "back": reverse("registry:review-queue")}
 
-    if _partial(request) and request.GET.get("panel") == "queue":  # new or withdrawn requests (the change feed)
+    if is_partial(request) and request.GET.get("panel") == "queue":  # new or withdrawn requests (the change feed)
         return render(request, "registry/review_queue.html#queue", {**queue(), "refreshed": True})
     decided = list(selectors.request_list().exclude(state=RequestState.PENDING)[:20])
-    if _partial(request):  # the "recently decided" panel refreshing itself after a decision in place
+    if is_partial(request):  # the "recently decided" panel refreshing itself after a decision in place
         return render(request, "registry/review_queue.html#decided", {"decided": decided})
     return render(request, "registry/review_queue.html", {**queue(), "decided": decided})
 
@@ -350,7 +309,7 @@ def _on_queue(request) -> bool:
 
 def _decided(request, req: PromotionRequest, *, level: str, text):
     """After approve/reject/cancel: the card again, in place, with what happened; or a redirect without htmx."""
-    if _partial(request):
+    if is_partial(request):
         req = _request_or_404(req.pk)
         response = render(request, "registry/partials/request_card.html", {
             "r": _review(req, request.user), "flash": {"level": level, "text": text},

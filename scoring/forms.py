@@ -6,9 +6,9 @@ import json
 
 from django import forms
 
-from lifecycle import inputs
+from lifecycle.core import inputs
 from lifecycle.choices import LearnMode
-from lifecycle.keys import KeyFormField
+from lifecycle.core.keys import KeyFormField
 
 from .models import Category, Channel, DecisionFlow, Offer, OutcomeType
 

@@ -2,7 +2,7 @@ import statistics
 
 from django.db.models import QuerySet
 
-from lifecycle.keys import parse_id
+from lifecycle.core.keys import parse_id
 from lifecycle.models import AlgorithmModel
 from registry import stats
 from registry.choices import CHAMPION_ARM

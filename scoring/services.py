@@ -11,7 +11,7 @@ import logging
 
 from django.db import transaction
 
-from lifecycle.errors import validation_error
+from lifecycle.core.errors import validation_error
 from lifecycle.models import AlgorithmModel
 from lifecycle.services import event_record
 
@@ -72,7 +72,7 @@ from django.db.models import F, Q  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from lifecycle.choices import TABULAR_TYPES, SampleSource, State  # noqa: E402
-from lifecycle.errors import ApplicationError, not_found  # noqa: E402
+from lifecycle.core.errors import ApplicationError, not_found  # noqa: E402
 from lifecycle.learners import CONTINUOUS_TYPES, EXTERNAL_TYPE  # noqa: E402
 from lifecycle.metrics import LEARNING_CELLS_WRITTEN, SCORES_SERVED  # noqa: E402
 from lifecycle.models import ModelVersion  # noqa: E402

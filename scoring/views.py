@@ -7,10 +7,8 @@ the page's partial; every form also works as a plain post."""
 from __future__ import annotations
 
 from datetime import datetime
-from functools import wraps
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -20,11 +18,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle import services as lifecycle_services
 from lifecycle.choices import TABULAR_TYPES, ModelType
-from lifecycle.errors import ApplicationError
+from lifecycle.core.errors import ApplicationError
 from lifecycle.learners import CONTINUOUS_TYPES
-from lifecycle.listing import SortBy, paginate, render_listing
+from lifecycle.core.listing import SortBy, paginate, render_listing
 from lifecycle.models import AlgorithmModel
-from lifecycle.roles import role_of
+from lifecycle.core.views import Write, is_partial, or_404, refusal, render_page, require, requires
 
 from . import cards, selectors, services
 from .choices import COLD_START_PROPENSITY, EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Classification, Scope
@@ -33,56 +31,15 @@ from .forms import (CadenceForm, CategoryForm, ChannelForm, DecisionFlowForm, Fe
 from .models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
 
 # The writes of these pages: (permission, what it does, who may). The same words explain a missing control.
-OPERATE = ("lifecycle.change_algorithmmodel", "change a model's learning cadence or outcome weights",
-           "analysts and admins")
-FEEDBACK = ("lifecycle.add_sample", "give feedback on scores (feedback becomes training samples)",
-            "analysts and admins")
+OPERATE = Write("lifecycle.change_algorithmmodel", "change a model's learning cadence or outcome weights",
+                "analysts and admins")
+FEEDBACK = Write("lifecycle.add_sample", "give feedback on scores (feedback becomes training samples)",
+                 "analysts and admins")
 
 
-def refusal(user, write: tuple[str, str, str]) -> str:
-    """Why this user may not make this write ("" when they may)."""
-    perm, what, who = write
-    if user.has_perm(perm):
-        return ""
-    return f"Your role ({role_of(user) or 'none'}) cannot {what}; {who} can."
 
 
-def _require(user, write: tuple[str, str, str]) -> None:
-    reason = refusal(user, write)
-    if reason:
-        raise PermissionDenied(reason)
 
-
-def requires(write: tuple[str, str, str]):
-    def decorator(view):
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            _require(request.user, write)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def _partial(request) -> bool:
-    return bool(request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request)
-
-
-def _model_or_404(ref) -> AlgorithmModel:
-    try:
-        return lifecycle_selectors.model_get(ref)
-    except ApplicationError as exc:
-        raise Http404(exc.message) from None
-
-
-def _render(request, template: str, partial: str, context: dict, *, trigger: str = ""):
-    """The page, or only its partial for htmx."""
-    name = f"{template}#{partial}" if _partial(request) else template
-    response = render(request, name, context)
-    if trigger:
-        response["HX-Trigger"] = trigger
-    return response
 
 
 def _model_kind(model: AlgorithmModel) -> str:
@@ -198,10 +155,10 @@ def _weights_said(before, after) -> str:
 
 @require_http_methods(["GET", "POST"])
 def model_weights(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     if request.method == "GET":
         return render(request, "scoring/weights.html", _weights_context(request, model))
-    _require(request.user, OPERATE)
+    require(request.user, OPERATE)
     before = model.outcome_weights
     form = None
     if request.POST.get("reset"):
@@ -211,24 +168,24 @@ def model_weights(request, ref):
         form = OutcomeWeightsForm(request.POST, keys=known + [k for k in (before or {}) if k not in known])
         if not form.is_valid():
             messages.error(request, "Not saved: fix the rows marked below.", extra_tags=WEIGHTS)
-            return _render(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
+            return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
         weights = form.weights()
     try:
         model = services.model_set_outcome_weights(model=model, actor=request.user, weights=weights)
     except ApplicationError as exc:
         messages.error(request, exc.message, extra_tags=WEIGHTS)
-        return _render(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
+        return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
     messages.success(request, _weights_said(before, model.outcome_weights), extra_tags=WEIGHTS)
-    if not _partial(request):
+    if not is_partial(request):
         return redirect(reverse("scoring:model-weights", args=[model.key]) + f"#{WEIGHTS}")
-    return _render(request, "scoring/weights.html", "editor", _weights_context(request, model),
+    return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model),
                    trigger="weightsChanged")
 
 
 @require_GET
 def model_weights_preview(request, ref):
     """How each outcome would map with what the editor holds now (nothing is saved)."""
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     known = list(selectors.outcome_type_list().values_list("key", flat=True))
     form = OutcomeWeightsForm(request.GET, keys=known + [k for k in (model.outcome_weights or {}) if k not in known])
     form.is_valid()
@@ -282,14 +239,14 @@ def _cadence_context(request, model: AlgorithmModel, form: CadenceForm | None = 
 
 @require_http_methods(["GET", "POST"])
 def model_cadence(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     if request.method == "GET":
         return render(request, "scoring/cadence.html", _cadence_context(request, model))
-    _require(request.user, OPERATE)
+    require(request.user, OPERATE)
     form = CadenceForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Not saved: fix the fields marked below.", extra_tags=CADENCE)
-        return _render(request, "scoring/cadence.html", "panel", _cadence_context(request, model, form))
+        return render_page(request, "scoring/cadence.html", "panel", _cadence_context(request, model, form))
     data = form.cleaned_data
     try:
         model = lifecycle_services.model_set_cadence(
@@ -302,7 +259,7 @@ def model_cadence(request, ref):
             messages.error(request, "Not saved: fix the fields marked below.", extra_tags=CADENCE)
         else:
             messages.error(request, exc.message, extra_tags=CADENCE)
-        return _render(request, "scoring/cadence.html", "panel", _cadence_context(request, model, form))
+        return render_page(request, "scoring/cadence.html", "panel", _cadence_context(request, model, form))
     status = _cadence_status(model)
     if status["on"]:
         said = f"Saved. Learning on: retrains every {model.learn_schedule}; the next run is due " \
@@ -310,9 +267,9 @@ def model_cadence(request, ref):
     else:
         said = "Saved. " + status["text"]
     messages.success(request, said, extra_tags=CADENCE)
-    if not _partial(request):
+    if not is_partial(request):
         return redirect(reverse("scoring:model-cadence", args=[model.key]) + f"#{CADENCE}")
-    return _render(request, "scoring/cadence.html", "panel", _cadence_context(request, model),
+    return render_page(request, "scoring/cadence.html", "panel", _cadence_context(request, model),
                    trigger="cadenceChanged")
 
 
@@ -396,25 +353,25 @@ def _try_context(request, model: AlgorithmModel, form: TryScoreForm | None = Non
 @require_http_methods(["GET", "POST"])
 def model_try(request, ref):
     """Scoring is a read of the model, open to every role (as over the API); feedback is a write."""
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     if request.method == "GET":
         return render(request, "scoring/try.html", _try_context(request, model))
     form = TryScoreForm(request.POST, trait_choices=_trait_choices(model, {t.key: t for t in model.traits.all()}))
     if not form.is_valid():
-        return _render(request, "scoring/try.html", "panel", _try_context(request, model, form))
+        return render_page(request, "scoring/try.html", "panel", _try_context(request, model, form))
     try:
         result = services.score(model=model, actor=request.user, inputs=[form.score_input()],
                                 traits=form.cleaned_data["traits"] or None)
     except ApplicationError as exc:
         messages.error(request, exc.message, extra_tags=TRY)
-        return _render(request, "scoring/try.html", "panel", _try_context(request, model, form))
-    return _render(request, "scoring/try.html", "panel", _try_context(request, model, form, result))
+        return render_page(request, "scoring/try.html", "panel", _try_context(request, model, form))
+    return render_page(request, "scoring/try.html", "panel", _try_context(request, model, form, result))
 
 
 @require_POST
 @requires(FEEDBACK)
 def score_feedback(request, ref, request_id):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     form = FeedbackForm(request.POST)
     index = request.POST.get("row", "")
     context = {"model": model, "request_id": request_id, "index": index, "trait_key": request.POST.get("trait", "")}
@@ -430,7 +387,7 @@ def score_feedback(request, ref, request_id):
             found = model.traits.filter(key=trait).first()
             word = (found.positive_label if label == "positive" else found.negative_label) if found else label
             context["recorded"] = {"trait": found.name if found else trait, "word": word, "label": label, "ids": ids}
-    if _partial(request):
+    if is_partial(request):
         return render(request, "scoring/try.html#feedback-result", context)
     if "refused" in context:
         messages.error(request, context["refused"], extra_tags=TRY)
@@ -451,7 +408,7 @@ def _evidence_bar(evidence: int, threshold: int) -> dict:
 
 @require_GET
 def model_adaptations(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     cells = selectors.adaptations(model)
     groups = []
     for scope in READ_ORDER:
@@ -475,7 +432,7 @@ def model_adaptations(request, ref):
 
 @require_GET
 def model_shadow(request, ref):
-    model = _model_or_404(ref)
+    model = or_404(lifecycle_selectors.model_get, ref)
     comparison = selectors.shadow_comparison(model)
     return render(request, "scoring/shadow.html", {
         **_model_context(model, "shadow"),
@@ -676,10 +633,10 @@ def _catalog_kind(kind: str):
     return CATALOG[kind]
 
 
-def _catalog_write(kind: str, verb: str) -> tuple[str, str, str]:
+def _catalog_write(kind: str, verb: str) -> Write:
     _, _, perm, title, singular = CATALOG[kind]
     what = {"add": f"add {title.lower()} to the catalog", "change": f"edit {title.lower()} in the catalog"}[verb]
-    return (f"scoring.{verb}_{perm}", what, "analysts and admins")
+    return Write(f"scoring.{verb}_{perm}", what, "analysts and admins")
 
 
 @require_GET
@@ -700,7 +657,7 @@ def _catalog_form_page(request, kind: str, instance=None):
     model_cls, form_cls, perm, title, singular = _catalog_kind(kind)
     verb = "change" if instance is not None else "add"
     if request.method == "POST":
-        _require(request.user, _catalog_write(kind, verb))
+        require(request.user, _catalog_write(kind, verb))
         form = form_cls(request.POST, instance=instance)
         if form.is_valid():
             try:

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from lifecycle import services
-from lifecycle.roles import ensure_roles
+from lifecycle.core.roles import ensure_roles
 
 PASSWORD = "test-password-1"
 

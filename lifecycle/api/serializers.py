@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from .. import endpoints, selectors
 from ..choices import Effort, LearnMode, ModelType, OperationalStatus
-from ..keys import MODEL_KEY_MAX_LENGTH, KeyField
+from ..core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 from ..models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun
 
 

@@ -362,7 +362,7 @@ class AuditLogViewSet(viewsets.GenericViewSet):
 def audit_csv_response(queryset):
     import json
 
-    from ..exports import csv_response
+    from ..core.exports import csv_response
 
     header = ["id", "createdAt", "actor", "action", "modelKey", "family", "from", "to", "message", "data",
               "requestId"]

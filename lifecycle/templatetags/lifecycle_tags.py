@@ -107,13 +107,13 @@ def delta_text(name, delta):
 
 
 # ------------------------------------------------------------------ lists: sort headers, sort select, pager
-# Generic: they know a lifecycle.listing.Listing (or, for the pager, any Paginator page) and the request's
+# Generic: they know a lifecycle.core.listing.Listing (or, for the pager, any Paginator page) and the request's
 # query string, nothing about what the rows are. Every link keeps the other parameters (the filters) and
 # works as a plain link; with htmx it swaps `target` (the page's results partial) in place.
 
 
 def _list_url(context, **changes) -> str:
-    from lifecycle.listing import clean_query
+    from lifecycle.core.listing import clean_query
 
     request = context.get("request")
     if request is None:
@@ -132,7 +132,7 @@ def list_url(context, **changes):
 def sort_header(context, listing, key, label, *, num=False, target="#results", extra_class=""):
     """A sortable `<th>`: a link that sorts by `key`, or reverses the sort when it is already by `key`.
     The first click sorts dates and numbers highest first, text A to Z."""
-    from lifecycle.listing import DIRECTION_WORDS
+    from lifecycle.core.listing import DIRECTION_WORDS
 
     spec = listing.sorts[key]
     active = listing.sort.key == key
@@ -178,7 +178,7 @@ def link_or_text(viewname, *args, text=None, css_class=""):
     family named before the rule existed): a page never fails on what it is showing."""
     from django.utils.html import conditional_escape, format_html
 
-    from ..keys import reverse_or_none
+    from ..core.keys import reverse_or_none
 
     label = args[-1] if text is None else text
     url = reverse_or_none(viewname, *args)

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from lifecycle.api.serializers import AlgorithmModelSerializer, StrictSerializer
 from lifecycle.choices import RegistryStatus
-from lifecycle.keys import MODEL_KEY_MAX_LENGTH, KeyField
+from lifecycle.core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 
 from ..choices import ExperimentStatus, RequestState
 from ..models import PromotionRequest

@@ -11,8 +11,8 @@ from lifecycle.api.serializers import AlgorithmModelSerializer
 from lifecycle.api.views import MODEL_ID, errors
 from drf_spectacular.types import OpenApiTypes
 
-from lifecycle.errors import not_found, validation_error
-from lifecycle.keys import parse_id
+from lifecycle.core.errors import not_found, validation_error
+from lifecycle.core.keys import parse_id
 
 from .. import experiments, selectors, services
 from ..choices import RequestState

@@ -9,13 +9,15 @@ from django import template
 from lifecycle.choices import TABULAR_TYPES, ModelType, State
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
-from lifecycle.errors import ApplicationError
+from lifecycle.core.errors import ApplicationError
 from lifecycle.learners import CONTINUOUS_TYPES
-from lifecycle.roles import role_of
+from lifecycle.core.roles import role_of
 
 from .. import choices, selectors, services
 from ..choices import RequestState
-from ..views import OPERATE, PROMOTE, TRAIN, refusal
+from lifecycle.core.views import refusal
+
+from ..permissions import OPERATE, PROMOTE, TRAIN
 
 register = template.Library()
 

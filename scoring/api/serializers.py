@@ -2,7 +2,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from lifecycle.api.serializers import StrictSerializer
-from lifecycle.keys import MODEL_KEY_MAX_LENGTH, KeyField
+from lifecycle.core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 
 from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
 

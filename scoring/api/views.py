@@ -9,14 +9,14 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lifecycle import inputs
+from lifecycle.core import inputs
 from lifecycle import selectors as lifecycle_selectors
-from lifecycle.api.parsers import StrictJSONParser, odd_input_error
+from lifecycle.core.api.parsers import StrictJSONParser, odd_input_error
 from lifecycle.api.serializers import ErrorSerializer, StrictSerializer
-from lifecycle.api.pagination import LimitOffsetPagination
+from lifecycle.core.api.pagination import LimitOffsetPagination
 from lifecycle.api.views import MODEL_ID, errors
-from lifecycle.errors import ApplicationError, not_found
-from lifecycle.keys import parse_id
+from lifecycle.core.errors import ApplicationError, not_found
+from lifecycle.core.keys import parse_id
 
 from .. import selectors, services
 from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType

@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lifecycle import selectors, services, views
-from lifecycle.errors import ApplicationError
+from lifecycle.core import views as core_views
+from lifecycle.core.errors import ApplicationError
 from lifecycle.models import AlgorithmModel, ApiToken, ModelEvent
 from registry import services as registry_services
 from tests.factories import add_samples, make_model, make_user, ready_model, train_now
@@ -269,9 +270,9 @@ def test_the_500_and_409_pages_explain_what_to_do(viewer):
     request = RequestFactory().get("/")
     request.user = viewer
     request.htmx = False
-    broken = views.server_error(request)
+    broken = core_views.server_error(request)
     assert broken.status_code == 500 and b"Something went wrong on our side" in broken.content
-    clash = views.conflict(request, ApplicationError("Run 3 (train) is already running", code="run_in_flight",
+    clash = core_views.conflict(request, ApplicationError("Run 3 (train) is already running", code="run_in_flight",
                                                     status=409))
     assert clash.status_code == 409
     assert b"Run 3 (train) is already running" in clash.content and b"Reload it and try again" in clash.content

@@ -9,8 +9,8 @@ from django.db import OperationalError, connection, connections
 from django.db.backends.utils import CursorWrapper
 
 from lifecycle import selectors
-from lifecycle.api import throttling
-from lifecycle.api.errors import PAYLOAD_TOO_LARGE
+from lifecycle.core.api import throttling
+from lifecycle.core.api.errors import PAYLOAD_TOO_LARGE
 from tests.conftest import token_client
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from lifecycle import queue, services, trainers
+from lifecycle import services, trainers
+from lifecycle.core import queue
 from lifecycle.choices import RunStatus, State
 from lifecycle.models import AlgorithmModel, TrainingRun
 from tests.factories import add_samples, make_model

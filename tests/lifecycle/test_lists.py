@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from lifecycle import selectors, services
-from lifecycle.listing import SortBy, clean_query, paginate
+from lifecycle.core.listing import SortBy, clean_query, paginate
 from lifecycle.models import AlgorithmModel, ModelVersion, Sample, TrainingRun, VersionTag
 from tests.bulk import bulk_samples, bulk_traces
 from tests.factories import add_samples, make_model, ready_model, train_now

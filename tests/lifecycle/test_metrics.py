@@ -14,7 +14,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from lifecycle import services
-from lifecycle.logs import JsonFormatter, RequestIdFilter
+from lifecycle.core.logs import JsonFormatter, RequestIdFilter
 from lifecycle.models import ModelEvent, TrainingRun
 from tests.factories import make_model, ready_model
 

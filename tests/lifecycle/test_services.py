@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from lifecycle import services
 from lifecycle.choices import RunKind, RunStatus, State
-from lifecycle.errors import ApplicationError
+from lifecycle.core.errors import ApplicationError
 from lifecycle.models import ModelEvent, Sample, TrainingRun
 from tests.factories import add_samples, make_model, ready_model, sample_rows, train_now
 

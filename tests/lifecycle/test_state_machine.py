@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 
 from lifecycle import services
 from lifecycle.choices import RUN_IN_FLIGHT, RunKind, RunStatus, SampleSource, State
-from lifecycle.errors import ApplicationError
+from lifecycle.core.errors import ApplicationError
 from lifecycle.models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 from tests.factories import ready_model, sample_rows, train_now
 

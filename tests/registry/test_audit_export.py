@@ -42,7 +42,7 @@ def test_the_api_export_neutralises_formula_cells(viewer, hostile_row):
 
 
 def test_tab_and_carriage_return_starts_are_neutralised_too():
-    from lifecycle.exports import csv_cell
+    from lifecycle.core.exports import csv_cell
 
     assert [csv_cell(v) for v in ("\t=1", "\r=1", "plain", "a=b", -5, 3.5, "")] == \
         ["'\t=1", "'\r=1", "plain", "a=b", -5, 3.5, ""]

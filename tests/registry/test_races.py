@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, connections
 
 from lifecycle.choices import RegistryStatus
-from lifecycle.errors import ApplicationError
+from lifecycle.core.errors import ApplicationError
 from lifecycle.models import AlgorithmModel
 from registry import services as registry
 from tests.factories import make_user, ready_model

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from lifecycle.roles import ROLES, ensure_roles
+from lifecycle.core.roles import ROLES, ensure_roles
 from lifecycle.services import api_token_create
 
 

@@ -61,7 +61,7 @@ def _request_finished(**kwargs):
     _request_id.set("")
 
 
-request_finished.connect(_request_finished, dispatch_uid="lifecycle.logs.request_finished")
+request_finished.connect(_request_finished, dispatch_uid="lifecycle.core.logs.request_finished")
 
 
 class RequestIdFilter(logging.Filter):

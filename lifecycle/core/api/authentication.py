@@ -4,7 +4,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from ..models import ApiToken
+from ...models import ApiToken
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -33,7 +33,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "lifecycle.api.authentication.ApiTokenAuthentication"
+    target_class = "lifecycle.core.api.authentication.ApiTokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):

@@ -14,7 +14,7 @@ class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
 class DatabaseUnavailableMiddleware:
     """A request whose database went away mid-request says so and asks for a retry, instead of a bare 500: the
     error page (rendered without the database) or, under /api/, the envelope. Errors raised before any view
-    ran reach the same answer through `handler500` (lifecycle.views.server_error)."""
+    ran reach the same answer through `handler500` (lifecycle.core.views.server_error)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_filters",
     "django_q",
     "django_htmx",
     "template_partials",
@@ -203,6 +204,8 @@ REST_FRAMEWORK = {
 # "off". Generous by default, so that only a runaway script meets it; over it the API answers 429.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "30000/min")
 API_THROTTLE_ANON_RATE = os.environ.get("API_THROTTLE_ANON_RATE", "600/min")
+# The list filters' help texts describe the API parameters in the schema; the pages' filter toolbars show labels only.
+FILTERS_DISABLE_HELP_TEXT = True
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model lifecycle API",
     "DESCRIPTION": "Scoring models from draft through training, versions, promotion, learning and outcome weights.",

@@ -18,11 +18,6 @@ class ModelType(models.TextChoices):
     EXTERNAL_ENDPOINT = "external_endpoint", "External endpoint"
 
 
-TABULAR_TYPES = frozenset(
-    {ModelType.LOGISTIC_REGRESSION, ModelType.GRADIENT_BOOSTED, ModelType.SCORECARD, ModelType.NEURAL_CF}
-)
-
-
 class State(models.TextChoices):
     """Training state (seed 000)."""
 

@@ -5,46 +5,8 @@ import json
 from django import forms
 
 from .core import inputs
-from .choices import Effort, ModelType, OperationalStatus, RegistryStatus, RunKind, RunStatus, SampleSource, State
+from .choices import Effort, LearnMode, ModelType
 from .core.keys import MODEL_KEY_MAX_LENGTH, KeyFormField
-
-
-class ModelFilterForm(forms.Form):
-    search = forms.CharField(required=False, label="Search",
-                             widget=forms.TextInput(attrs={"placeholder": "key, name or description",
-                                                           "type": "search"}))
-    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *State.choices], label="State")
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *OperationalStatus.choices],
-                               label="Operational status")
-    registry_status = forms.ChoiceField(required=False, choices=[("", "Any rung"), *RegistryStatus.choices],
-                                        label="Registry")
-    model_type = forms.ChoiceField(required=False, choices=[("", "Any type"), *ModelType.choices], label="Type")
-
-
-class RunFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *RunStatus.choices], label="Status")
-    kind = forms.ChoiceField(required=False, choices=[("", "Any kind"), *RunKind.choices], label="Kind")
-
-
-class VersionFilterForm(forms.Form):
-    tag = forms.ChoiceField(required=False, label="Tag")
-
-    def __init__(self, *args, tags=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["tag"].choices = [("", "Any version"), *((t, t) for t in tags)]
-
-
-class SampleFilterForm(forms.Form):
-    search = forms.CharField(required=False, label="Search", max_length=200, widget=forms.TextInput(
-        attrs={"placeholder": "words in the text content", "type": "search"}))
-    trait = forms.ChoiceField(required=False, label="Trait")
-    label = forms.ChoiceField(required=False, label="Label", choices=[
-        ("", "Any label"), ("positive", "Positive (≥ 0.5)"), ("negative", "Negative (< 0.5)")])
-    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *SampleSource.choices], label="Source")
-
-    def __init__(self, *args, traits=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["trait"].choices = [("", "Any trait"), *((t.key, t.name) for t in traits)]
 
 
 class ModelCreateForm(forms.Form):
@@ -96,6 +58,23 @@ class SampleForm(forms.Form):
     def as_sample(self) -> dict:
         data = self.cleaned_data
         return {"features": data["features"], "content": data["content"], "labels": {data["trait"]: data["label"]}}
+
+
+class CadenceForm(forms.Form):
+    """The learning cadence, on its page and in the model page's path to live (which sends `next` to come back)."""
+
+    auto_learn = forms.BooleanField(required=False, label="autoLearn: retrain on a schedule")
+    learn_mode = forms.ChoiceField(choices=LearnMode.choices, label="learnMode")
+    # Not validated here: services.schedule_minutes owns the grammar, and its refusal is shown in place.
+    learn_schedule = forms.CharField(required=False, max_length=16, label="learnSchedule",
+                                     widget=forms.TextInput(attrs={"list": "learn-schedules", "placeholder": "24h",
+                                                                   "autocomplete": "off", "spellcheck": "false"}))
+
+    FIELDS = {"autoLearn": "auto_learn", "learnMode": "learn_mode", "learnSchedule": "learn_schedule"}
+
+    def problems(self) -> str:
+        return "; ".join(f"{self.fields[k].label}: {' '.join(v)}" if k in self.fields else " ".join(v)
+                         for k, v in self.errors.items())
 
 
 class UploadForm(forms.Form):

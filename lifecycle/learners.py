@@ -10,10 +10,9 @@ import hashlib
 import json
 
 from . import endpoints
+from .model_types import CONTINUOUS_TYPES, EXTERNAL_TYPE
 from .trainers import TrainingError, TrainResult
 
-CONTINUOUS_TYPES = ("thompson_bandit", "epsilon_greedy", "online_learner", "bayesian")
-EXTERNAL_TYPE = "external_endpoint"
 ARTIFACT_FORMAT = "model-lifecycle/learner"
 
 DEFAULTS = {

@@ -8,10 +8,11 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 
-from .choices import RunStatus
+from .choices import LearnMode, RunStatus
 from .core.errors import not_found
 from .core.keys import parse_id
 from .core.listing import SortBy
+from .model_types import TABULAR_TYPES
 from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 MODEL_FILTERS = ("state", "status", "registry_status", "family", "model_type")
@@ -49,7 +50,6 @@ SAMPLE_SORTS = {
     "added": SortBy("Added", "id", kind="date"),
     "weight": SortBy("Weight", "weight", kind="number"),
 }
-SAMPLE_LABELS = ("positive", "negative")
 
 
 def model_get(ref, *, for_update: bool = False) -> AlgorithmModel:
@@ -66,6 +66,11 @@ def model_get(ref, *, for_update: bool = False) -> AlgorithmModel:
 
 def model_list(*, search: str = "", **filters) -> QuerySet[AlgorithmModel]:
     qs = AlgorithmModel.objects.select_related("active_version", "last_run").prefetch_related("traits")
+    return model_filter(qs, search=search, **filters)
+
+
+def model_filter(qs: QuerySet[AlgorithmModel], *, search: str = "", **filters) -> QuerySet[AlgorithmModel]:
+    """`search` looks in key, name and description; each of MODEL_FILTERS is an exact value."""
     for name in MODEL_FILTERS:
         value = filters.get(name)
         if value:
@@ -122,6 +127,11 @@ def sample_list(*, model: AlgorithmModel, source: str = "", trait: str = "", lab
     ("positive" or "negative") only those on that side of 0.5, the way training and the trait counts read
     a label. `search` looks in the text content."""
     qs = Sample.objects.filter(model=model).order_by("-id")
+    return sample_filter(qs, source=source, trait=trait, label=label, search=search)
+
+
+def sample_filter(qs: QuerySet[Sample], *, source: str = "", trait: str = "", label: str = "",
+                  search: str = "") -> QuerySet[Sample]:
     if source:
         qs = qs.filter(source=source)
     if trait:
@@ -141,6 +151,10 @@ def run_list(*, model: AlgorithmModel | None = None, status: str = "", kind: str
     qs = TrainingRun.objects.select_related("model", "started_by")
     if model is not None:
         qs = qs.filter(model=model)
+    return run_filter(qs, status=status, kind=kind)
+
+
+def run_filter(qs: QuerySet[TrainingRun], *, status: str = "", kind: str = "") -> QuerySet[TrainingRun]:
     if kind:
         qs = qs.filter(kind=kind)
     return qs.filter(status=status) if status else qs
@@ -160,6 +174,10 @@ def runs_in_flight() -> QuerySet[TrainingRun]:
 
 def version_list(*, model: AlgorithmModel, tag: str = "") -> QuerySet[ModelVersion]:
     qs = model.versions.defer("artifact", "data_profile").prefetch_related("tags")
+    return version_filter(qs, tag=tag)
+
+
+def version_filter(qs: QuerySet[ModelVersion], *, tag: str = "") -> QuerySet[ModelVersion]:
     return qs.filter(tags__name=tag) if tag else qs
 
 
@@ -190,6 +208,11 @@ def event_list(*, model: AlgorithmModel | None = None, action: str = "") -> Quer
     qs = ModelEvent.objects.select_related("actor")
     if model is not None:
         qs = qs.filter(model_id=model.pk)
+    return event_filter(qs, action=action)
+
+
+def event_filter(qs: QuerySet[ModelEvent], *, action: str = "") -> QuerySet[ModelEvent]:
+    """`action` is a prefix: "run." keeps every run event."""
     return qs.filter(action__startswith=action) if action else qs
 
 
@@ -213,7 +236,13 @@ def last_operation(model: AlgorithmModel) -> dict | None:
 def audit_log(*, model: str = "", family: str = "", actor: str = "", action: str = "", since=None,
               until=None) -> QuerySet[ModelEvent]:
     """The audit trail across models, newest first, filtered the same way for the page, API and CSV."""
-    qs = ModelEvent.objects.all()
+    return audit_filter(ModelEvent.objects.all(), model=model, family=family, actor=actor, action=action,
+                        since=since, until=until)
+
+
+def audit_filter(qs: QuerySet[ModelEvent], *, model: str = "", family: str = "", actor: str = "", action: str = "",
+                 since=None, until=None) -> QuerySet[ModelEvent]:
+    """`model` is an id or a key (events outlive their model, so a key matches what the row copied)."""
     if model:
         pk = parse_id(model)
         qs = qs.filter(model_id=pk) if pk is not None else qs.filter(model_key=model)
@@ -301,3 +330,19 @@ def api_token_list(*, user) -> list:
     for t in tokens:
         t.live = t.revoked_at is None and (t.expires_at is None or t.expires_at > now)
     return tokens
+
+
+def cadence_active(model: AlgorithmModel) -> bool:
+    """Does the model retrain by itself? A tabular model with autoLearn on, learnMode "scheduled" and a
+    learnSchedule: exactly then a django-q2 schedule follows it (continuous learners learn on every response)."""
+    return bool(model.auto_learn and model.learn_mode == LearnMode.SCHEDULED and model.learn_schedule
+                and model.model_type in TABULAR_TYPES)
+
+
+def cadence_schedule(model: AlgorithmModel):
+    """The django-q2 schedule that follows the model's cadence, or None."""
+    from django_q.models import Schedule
+
+    from .schedules import cadence_schedule_name
+
+    return Schedule.objects.filter(name=cadence_schedule_name(model.pk)).first()

@@ -22,7 +22,6 @@ from .core import keys
 from .core import queue
 from .choices import (
     STATE_TRANSITIONS,
-    TABULAR_TYPES,
     Effort,
     ModelType,
     RunKind,
@@ -33,9 +32,10 @@ from .choices import (
     VersionTrigger,
 )
 from .core.errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
+from .model_types import TABULAR_TYPES
 from .labels import parse_quality
 from .core.logs import current_request_id
-from .selectors import version_by_number, version_by_ref, version_by_tag
+from .selectors import cadence_active, version_by_number, version_by_ref, version_by_tag
 from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 log = logging.getLogger(__name__)
@@ -253,8 +253,7 @@ def model_set_cadence(*, model: AlgorithmModel, actor, auto_learn=_UNSET, learn_
     for f in changed:
         setattr(model, f, new[f])
     model.save(update_fields=[*changed, "updated_at"])
-    active = (model.auto_learn and model.learn_mode == LearnMode.SCHEDULED and minutes
-              and model.model_type in TABULAR_TYPES)
+    active = cadence_active(model)
     schedules.sync_cadence(model, interval_minutes=minutes if active else None)
     event_record(model=model, actor=actor, action="cadence.changed",
                  from_value=_cadence_label(before), to_value=_cadence_label(new),
@@ -467,7 +466,7 @@ def _start_run(*, model: AlgorithmModel, actor, kind: str, effort: str, params: 
     model.state = State.BUSY
     model.last_run = run
     model.save(update_fields=["state", "last_run", "updated_at"])
-    event_record(model=model, actor=actor, action=f"run.queued", from_value=previous, to_value=State.BUSY,
+    event_record(model=model, actor=actor, action="run.queued", from_value=previous, to_value=State.BUSY,
                  data={"runId": run.pk, "kind": kind, "effort": effort, "params": params, "trigger": trigger})
     transaction.on_commit(lambda: _enqueue_run(run.pk))
     return run

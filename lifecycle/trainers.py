@@ -32,7 +32,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import normalize
 from threadpoolctl import ThreadpoolController
 
-TABULAR_TYPES = ("logistic_regression", "gradient_boosted", "scorecard", "neural_cf")
+from .model_types import TABULAR_TYPES
+
 EFFORTS = ("low", "medium", "high", "max")
 
 ARTIFACT_FORMAT = "lifecycle.tabular-model"
@@ -914,7 +915,7 @@ def train(
     threads: int = 1,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    _check_choice(model_type, TABULAR_TYPES, "model type")
+    _check_choice(model_type, sorted(TABULAR_TYPES), "model type")
     _check_choice(effort, EFFORTS, "effort")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise TrainingError(f"threads must be a whole number of at least 1 (got {threads!r})")
@@ -1110,10 +1111,6 @@ class TrainedModel:
         self.params = dict(params)
         self.threads = threads
         self._estimators = dict(estimators)
-
-    @property
-    def feature_schema(self) -> list[dict]:
-        return self.featurizer.schema()
 
     def predict_proba(self, inputs: list[dict]) -> dict[str, np.ndarray]:
         inputs = list(inputs)

@@ -29,6 +29,7 @@ urlpatterns = [
     path("models/<modelref:ref>/archive/", views.model_archive, name="model-archive"),
     path("models/<modelref:ref>/restore/", views.model_restore, name="model-restore"),
     path("models/<modelref:ref>/unpin/", views.model_unpin, name="model-unpin"),
+    path("models/<modelref:ref>/learning/", views.model_cadence, name="model-cadence"),
     path("models/<modelref:ref>/versions/<int:version_no>/activate/", views.version_activate, name="version-activate"),
     path("models/<modelref:ref>/versions/<int:version_no>/tag/", views.version_tag, name="version-tag"),
 ]

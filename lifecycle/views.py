@@ -14,12 +14,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .choices import STATE_COLORS, TABULAR_TYPES, OperationalStatus, RegistryStatus, State
+from .choices import STATE_COLORS, LearnMode, OperationalStatus, RegistryStatus, State
+from .model_types import EXTERNAL_TYPE, TABULAR_TYPES
 from .core.errors import ApplicationError
-from .forms import (ApiTokenForm, ModelCreateForm, ModelEditForm, ModelFilterForm, RunFilterForm, SampleFilterForm,
-                    SampleForm, TagForm, TrainForm, TraitForm, UploadForm, VersionFilterForm)
+from .filters import ModelFilter, RunFilter, SampleFilter, VersionFilter
+from .forms import (ApiTokenForm, CadenceForm, ModelCreateForm, ModelEditForm, SampleForm, TagForm, TrainForm,
+                    TraitForm, UploadForm)
 from .core.listing import paginate, render_listing
-from .core.views import Write, or_404, requires
+from .core.views import Write, came_from, is_partial, or_404, refusal, render_page, require, requires
 from .models import ApiToken
 
 # The writes of these pages (the 403 says the role cannot do this; analysts and admins can).
@@ -49,14 +51,6 @@ def _apply(request, model, action, success: str, anchor: str = ""):
     else:
         messages.success(request, success, extra_tags=anchor)
     return _back(model, anchor, request)
-
-
-def _filters(form) -> dict:
-    """The filter fields that are valid and set; an invalid one is ignored rather than failing the page."""
-    if not form.is_bound:
-        return {}
-    form.is_valid()
-    return {k: v for k, v in form.cleaned_data.items() if v}
 
 
 STATUS_COLORS = {"draft": "grey", "active": "green", "paused": "amber", "archived": "dark"}
@@ -114,15 +108,13 @@ def _listing(request, qs, sorts, default, per_page=25):
 
 @require_GET
 def model_list(request):
-    form = ModelFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    qs = selectors.model_list(search=filters.get("search", ""), state=filters.get("state"),
-                              status=filters.get("status"), registry_status=filters.get("registry_status"),
-                              model_type=filters.get("model_type"))
-    listing = _listing(request, qs, selectors.MODEL_SORTS, "-created")
+    # A filter with an invalid value is shown with its error and left out; the others still apply.
+    filterset = ModelFilter(request.GET or None, queryset=selectors.model_list())
+    filters = filterset.values()
+    listing = _listing(request, filterset.qs, selectors.MODEL_SORTS, "-created")
     counts = selectors.model_counts_by_state()
     context = {
-        "form": form,
+        "form": filterset.form,
         "listing": listing,
         "page": listing.page,
         "counts": counts,
@@ -130,7 +122,7 @@ def model_list(request):
         "states": State,
         "state_colors": STATE_COLORS,
         "current_state": filters.get("state") or "",
-        "filtered": any(filters.values()),
+        "filtered": bool(filters),
     }
     return render_listing(request, "lifecycle/model_list.html", context)
 
@@ -289,22 +281,21 @@ def trait_remove(request, ref, key):
 def run_list(request, ref):
     """Every run of a model, filtered by status and kind, sorted and paginated by the database."""
     model = or_404(selectors.model_get, ref)
-    form = RunFilterForm(request.GET or None)
-    filters = _filters(form)
-    listing = _listing(request, selectors.run_list(model=model, **filters), selectors.RUN_SORTS, "-started")
+    filterset = RunFilter(request.GET or None, queryset=selectors.run_list(model=model))
+    listing = _listing(request, filterset.qs, selectors.RUN_SORTS, "-started")
     return render_listing(request, "lifecycle/run_list.html", {
-        "model": model, "form": form, "listing": listing, "filtered": bool(filters)})
+        "model": model, "form": filterset.form, "listing": listing, "filtered": bool(filterset.values())})
 
 
 @require_GET
 def version_list(request, ref):
     """Every version of a model with its metrics and tags, and the same actions as the model page."""
     model = or_404(selectors.model_get, ref)
-    form = VersionFilterForm(request.GET or None, tags=selectors.version_tag_names(model=model))
-    filters = _filters(form)
-    listing = _listing(request, selectors.version_list(model=model, **filters), selectors.VERSION_SORTS, "-number")
+    filterset = VersionFilter(request.GET or None, queryset=selectors.version_list(model=model),
+                              tags=selectors.version_tag_names(model=model))
+    listing = _listing(request, filterset.qs, selectors.VERSION_SORTS, "-number")
     return render_listing(request, "lifecycle/version_list.html", {
-        "model": model, "form": form, "listing": listing, "filtered": bool(filters)})
+        "model": model, "form": filterset.form, "listing": listing, "filtered": bool(filterset.values())})
 
 
 SAMPLES_PER_PAGE = 50
@@ -315,12 +306,12 @@ def sample_list(request, ref):
     """A model's samples, 50 a page, filtered by a trait's label, by source and by words in the content."""
     model = or_404(selectors.model_get, ref)
     traits = list(model.traits.all())
-    form = SampleFilterForm(request.GET or None, traits=traits)
-    filters = _filters(form)
-    listing = _listing(request, selectors.sample_list(model=model, **filters), selectors.SAMPLE_SORTS, "-id",
-                       per_page=SAMPLES_PER_PAGE)
+    filterset = SampleFilter(request.GET or None, queryset=selectors.sample_list(model=model), traits=traits)
+    filters = filterset.values()
+    listing = _listing(request, filterset.qs, selectors.SAMPLE_SORTS, "-id", per_page=SAMPLES_PER_PAGE)
     return render_listing(request, "lifecycle/sample_list.html", {
-        "model": model, "form": form, "listing": listing, "filtered": bool(filters),
+        "model": model, "form": filterset.form, "listing": listing, "filtered": bool(filters),
+
         "traits_by_key": {t.key: t for t in traits},
         "label_without_trait": bool(filters.get("label") and not filters.get("trait"))})
 
@@ -502,3 +493,106 @@ def _tokens_page(request, form, *, status: int = 200, new_token=None, new_key: s
     return render(request, "dashboard/tokens.html", {
         "form": form, "tokens": selectors.api_token_list(user=request.user), "new_token": new_token,
         "new_key": new_key}, status=status)
+
+
+# ------------------------------------------------------------------------------------------ learning cadence
+
+# The same words as the outcome-weights editor's, for the one permission both need.
+CADENCE = Write("lifecycle.change_algorithmmodel", "change a model's learning cadence or outcome weights",
+                "analysts and admins")
+CADENCE_ANCHOR = "cadence"  # the message tag and anchor of the cadence page's panel
+UNIT_WORDS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _model_kind(model) -> str:
+    if model.model_type in TABULAR_TYPES:
+        return "tabular"
+    return "external" if model.model_type == EXTERNAL_TYPE else "continuous"
+
+
+def _cadence_status(model) -> dict:
+    """What runs, in words: the django-q2 schedule that follows the cadence, or why there is none."""
+    schedule = selectors.cadence_schedule(model) if selectors.cadence_active(model) else None
+    if schedule is not None:
+        return {"on": True, "schedule": schedule, "next_run": schedule.next_run,
+                "text": f"A retrain every {model.learn_schedule} when new samples have arrived since the serving "
+                        "version."}
+    kind = _model_kind(model)
+    if kind == "continuous":
+        why = "This model learns from every response as it serves; it needs no schedule and none is kept."
+    elif kind == "external":
+        why = "External endpoint models are never trained here, so nothing is scheduled."
+    elif not model.auto_learn:
+        why = "Nothing is scheduled: autoLearn is off, so the model keeps its scores until someone retrains it."
+    elif model.learn_mode != LearnMode.SCHEDULED:
+        why = "Nothing is scheduled: learnMode is none. Choose scheduled and an interval."
+    else:
+        why = "Nothing is scheduled yet."
+    return {"on": False, "schedule": None, "next_run": None, "text": why}
+
+
+def _cadence_said(model) -> str:
+    status = _cadence_status(model)
+    if status["on"]:
+        return (f"Saved. Learning on: retrains every {model.learn_schedule}; the next run is due "
+                f"{status['next_run']:%Y-%m-%d %H:%M} UTC.")
+    return "Saved. " + status["text"]
+
+
+def _cadence_context(request, model, form: CadenceForm | None = None) -> dict:
+    if form is None:
+        form = CadenceForm(initial={"auto_learn": model.auto_learn, "learn_mode": model.learn_mode,
+                                    "learn_schedule": model.learn_schedule or ""})
+    return {
+        "model": model,
+        "tab": "cadence",
+        "kind": _model_kind(model),
+        "form": form,
+        "status": _cadence_status(model),
+        "last_scheduled_run": selectors.run_list(model=model).filter(trigger="schedule").first(),
+        "suggestions": ("6h", "24h", "7d"),
+        "units": [(unit, UNIT_WORDS.get(unit, f"{minutes} minutes"))
+                  for unit, minutes in services.SCHEDULE_UNIT_MINUTES.items()],
+        "minimum": services.MIN_SCHEDULE_MINUTES,
+        "write_block": refusal(request.user, CADENCE),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def model_cadence(request, ref):
+    """The learning cadence: its page, and the one place a cadence is saved from a page. A form posted from
+    elsewhere carries `next`: the outcome goes back there as a message on the panel its anchor names; otherwise the
+    refusal is shown in place, next to the field it names."""
+    model = or_404(selectors.model_get, ref)
+    if request.method == "GET":
+        return render(request, "lifecycle/cadence.html", _cadence_context(request, model))
+    require(request.user, CADENCE)
+    back = came_from(request)
+    tag = back.partition("#")[2] if back else CADENCE_ANCHOR
+    form = CadenceForm(request.POST)
+    if not form.is_valid():
+        if back:
+            messages.error(request, f"Not saved: {form.problems()}", extra_tags=tag)
+            return redirect(back)
+        messages.error(request, "Not saved: fix the fields marked below.", extra_tags=tag)
+        return render_page(request, "lifecycle/cadence.html", "panel", _cadence_context(request, model, form))
+    data = form.cleaned_data
+    try:
+        model = services.model_set_cadence(model=model, actor=request.user, auto_learn=data["auto_learn"],
+                                           learn_mode=data["learn_mode"],
+                                           learn_schedule=data["learn_schedule"].strip() or None)
+    except ApplicationError as exc:
+        field = None if back else CadenceForm.FIELDS.get(exc.details.get("field", ""))
+        if field:
+            form.add_error(field, exc.message)
+        messages.error(request, "Not saved: fix the fields marked below." if field else exc.message, extra_tags=tag)
+        if back:
+            return redirect(back)
+        return render_page(request, "lifecycle/cadence.html", "panel", _cadence_context(request, model, form))
+    messages.success(request, _cadence_said(model), extra_tags=tag)
+    if back:
+        return redirect(back)
+    if not is_partial(request):
+        return redirect(reverse("lifecycle:model-cadence", args=[model.key]) + f"#{CADENCE_ANCHOR}")
+    return render_page(request, "lifecycle/cadence.html", "panel", _cadence_context(request, model),
+                       trigger="cadenceChanged")

@@ -11,6 +11,21 @@ def _review_gauges():
                 PromotionRequest.objects.filter(state=RequestState.PENDING).count())
 
 
+def _register_panels():
+    """The registry's parts of lifecycle's pages: the path to live on the model page; reviews, families and the
+    live watch on the dashboard, and the way to the whole audit log under its recent changes."""
+    from lifecycle.core import panels
+
+    from .templatetags import registry_tags
+
+    panels.register(name="registry.path_to_live", slot="model_main", template="registry/partials/path_to_live.html",
+                    context=registry_tags.path_to_live)
+    panels.register(name="registry.dashboard", slot="dashboard", template="registry/partials/dashboard_registry.html",
+                    context=registry_tags.dashboard_registry)
+    panels.register(name="registry.audit_log_link", slot="dashboard_events",
+                    template="registry/partials/dashboard_audit_link.html")
+
+
 class RegistryConfig(AppConfig):
     name = "registry"
     verbose_name = "Registry"
@@ -24,3 +39,4 @@ class RegistryConfig(AppConfig):
 
         controls.register(("status",), lambda *, model, actor, values: services.model_set_status(
             model=model, actor=actor, status=values["status"]))
+        _register_panels()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
-from lifecycle.choices import LearnMode
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.core.keys import KeyFormField
-
-DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 
 class PromoteForm(forms.Form):
@@ -30,42 +27,6 @@ class PromoteForm(forms.Form):
                          for k, v in self.errors.items())
 
 
-class CadenceForm(forms.Form):
-    auto_learn = forms.BooleanField(required=False, label="Learn automatically")
-    learn_mode = forms.ChoiceField(choices=LearnMode.choices, label="Mode")
-    learn_schedule = forms.CharField(required=False, max_length=16, label="Every")
-
-
-class OutcomeWeightsForm:
-    """Rows of outcome key and weight, posted as parallel lists (`outcome`, `weight`); blank rows are dropped."""
-
-    def __init__(self, data):
-        self.data = data
-        self.errors: list[str] = []
-        self.weights: dict[str, float] = {}
-
-    def is_valid(self) -> bool:
-        keys, values = self.data.getlist("outcome"), self.data.getlist("weight")
-        for key, value in zip(keys, values, strict=False):
-            key, value = key.strip(), value.strip()
-            if not key and not value:
-                continue
-            if not key:
-                self.errors.append(f"the weight {value} has no outcome key")
-                continue
-            try:
-                number = float(value)
-            except ValueError:
-                self.errors.append(f"the weight of {key!r} must be a number such as 1.0 or -1.5")
-                continue
-            if key in self.weights:
-                self.errors.append(f"{key!r} appears twice")
-            self.weights[key] = number
-        if not self.weights and not self.errors:
-            self.errors.append("give at least one outcome and its weight, or reset to the default")
-        return not self.errors
-
-
 class DecisionForm(forms.Form):
     comment = forms.CharField(required=False, max_length=2000)
 
@@ -77,15 +38,3 @@ class RollbackForm(forms.Form):
 class FamilyPolicyForm(forms.Form):
     auto_rollback = forms.BooleanField(required=False, label="Roll back automatically")
     min_responses = forms.IntegerField(min_value=10, label="Minimum responses")
-
-
-class AuditFilterForm(forms.Form):
-    model = forms.CharField(required=False, label="Model", widget=forms.TextInput(attrs={"placeholder": "key or id"}))
-    family = forms.CharField(required=False, label="Family")
-    actor = forms.CharField(required=False, label="Actor", widget=forms.TextInput(attrs={"placeholder": "username"}))
-    action = forms.CharField(required=False, label="Action",
-                             widget=forms.TextInput(attrs={"placeholder": "e.g. promotion.", "list": "audit-actions"}))
-    since = forms.DateTimeField(required=False, label="Since", input_formats=DATETIME_LOCAL,
-                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    until = forms.DateTimeField(required=False, label="Until", input_formats=DATETIME_LOCAL,
-                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))

@@ -1,6 +1,12 @@
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db.models import QuerySet
 
+from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
+from lifecycle.choices import State
+from lifecycle.core.errors import ApplicationError
 from lifecycle.models import AlgorithmModel, ModelEvent
 
 from .choices import LADDER, RequestState
@@ -9,6 +15,11 @@ from .models import Experiment, PromotionRequest
 
 def request_list(*, state: str = "", model: AlgorithmModel | None = None) -> QuerySet[PromotionRequest]:
     qs = PromotionRequest.objects.select_related("model", "version", "incumbent", "requested_by", "decided_by")
+    return request_filter(qs, state=state, model=model)
+
+
+def request_filter(qs: QuerySet[PromotionRequest], *, state: str = "",
+                   model: AlgorithmModel | None = None) -> QuerySet[PromotionRequest]:
     if state:
         qs = qs.filter(state=state)
     if model is not None:
@@ -22,6 +33,103 @@ def pending_count() -> int:
 
 def legal_moves(model: AlgorithmModel) -> tuple[str, ...]:
     return LADDER[model.registry_status]
+
+
+# ----------------------------------------------------------------------------------- blockers
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why a move cannot happen now, in one sentence: the reason beside the disabled button and the message of the
+    service's refusal (with its code and status), so the page and the server never disagree."""
+
+    code: str
+    message: str
+    status: int = 400
+    details: dict | None = None
+
+    def error(self) -> ApplicationError:
+        return ApplicationError(self.message, code=self.code, status=self.status, details=self.details)
+
+
+def approval_required_for() -> frozenset[str]:
+    """The ladder moves that wait for a reviewer's approval (a setting; a move to champion by default)."""
+    return frozenset(getattr(settings, "REGISTRY_APPROVAL_REQUIRED_FOR", {Rung.CHAMPION}))
+
+
+def needs_review(to_status: str, actor) -> bool:
+    """Does this actor's move open a request instead of applying? The product's own automation (an actor named by a
+    string, such as an experiment's auto-promotion) asks a reviewer too."""
+    return to_status in approval_required_for() and (isinstance(actor, str)
+                                                      or not actor.has_perm("registry.apply_without_review"))
+
+
+def move_blockers(model: AlgorithmModel, to_status: str) -> list[Blocker]:
+    """What stops `model` moving to `to_status` on the ladder now, whoever asks: the ladder itself, then the
+    rules a rung that scores (shadow, challenger, champion) adds."""
+    if to_status not in LADDER[model.registry_status]:
+        legal = ", ".join(LADDER[model.registry_status])
+        return [Blocker("invalid_transition",
+                        f"A {model.registry_status} model cannot move to {to_status}; from {model.registry_status} "
+                        f"the legal moves are: {legal}", details={"fromStatus": model.registry_status,
+                                                                  "toStatus": to_status})]
+    if to_status in (Rung.ARCHIVED, Rung.DRAFT):
+        return []
+    blockers = []
+    if model.status == Status.DRAFT:
+        blockers.append(Blocker("invalid_transition", "Activate it first: promote refuses a model whose operational "
+                                "status is draft.", details={"status": model.status}))
+    if not model.has_been_ready:
+        blockers.append(Blocker("not_scorable", "Train it first: a model that has never been ready cannot score.",
+                                status=409))
+    elif model.state == State.ARCHIVED:
+        blockers.append(Blocker("not_scorable", "The model is archived and cannot score; restore it first.",
+                                status=409))
+    return blockers
+
+
+def promotion_blockers(model: AlgorithmModel, to_status: str, actor) -> list[Blocker]:
+    """What stops this actor moving `model` to `to_status` now, first reason first: the move's own rules, then a
+    request already waiting for a reviewer when the move would open another."""
+    blockers = move_blockers(model, to_status)
+    if needs_review(to_status, actor):
+        pending = PromotionRequest.objects.filter(model=model, state=RequestState.PENDING).first()
+        if pending:
+            blockers.append(Blocker("request_pending", f"Request #{pending.pk} is already waiting for a reviewer.",
+                                    status=409, details={"requestId": pending.pk}))
+    return blockers
+
+
+def ladder_moves(model: AlgorithmModel, actor) -> list[tuple[str, Blocker | None]]:
+    """The legal next rungs from where the model stands, each with the first reason it is unavailable (or None)."""
+    return [(rung, next(iter(promotion_blockers(model, rung, actor)), None)) for rung in legal_moves(model)]
+
+
+def previous_champion(family: str, *, current: AlgorithmModel | None) -> AlgorithmModel | None:
+    """The model that was champion of the family before the current one."""
+    seen = set()
+    for event in ModelEvent.objects.filter(action="registry.moved", to_value=Rung.CHAMPION, data__family=family) \
+            .order_by("-created_at", "-id"):
+        if event.model_id in seen or (current and event.model_id == current.pk):
+            continue
+        seen.add(event.model_id)
+        candidate = AlgorithmModel.objects.filter(pk=event.model_id, family=family).first()
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def rollback_blocker(previous: AlgorithmModel | None) -> Blocker | None:
+    """What stops a family rolling back to `previous` (its previous champion, None when it had none) now."""
+    if previous is None:
+        return Blocker("invalid_transition", "There is no previous champion to roll back to.")
+    if not previous.is_scorable:
+        return Blocker("not_scorable", f"{previous.key} cannot score any more (archived or never ready); restore it "
+                       "first.", status=409)
+    if previous.status != Status.ACTIVE:
+        return Blocker("invalid_transition", f"{previous.key} is {previous.status}; activate it before rolling back "
+                       "to it.")
+    return None
 
 
 def family_members(family: str) -> dict:
@@ -47,9 +155,6 @@ def family_names() -> list[str]:
 
 def request_stale_reason(request: PromotionRequest, model: AlgorithmModel | None = None) -> str:
     """Why a pending request can no longer be approved ("" when it still can): the approval's own rule."""
-    from lifecycle.choices import OperationalStatus as Status
-    from lifecycle.choices import State
-
     model = model or request.model
     if model.active_version_id != request.version_id:
         return "the model's active version changed since the request"

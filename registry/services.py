@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -15,19 +14,14 @@ from django.utils import timezone
 from lifecycle.core import keys
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
-from lifecycle.choices import State
 from lifecycle.core.errors import ApplicationError, invalid_transition, not_found, validation_error
 from lifecycle.models import AlgorithmModel
 from lifecycle.core.roles import role_of
 from lifecycle.services import event_record
 
 from . import guard, selectors
-from .choices import LADDER, STATUS_TRANSITIONS, RequestState
+from .choices import STATUS_TRANSITIONS, RequestState
 from .models import ChampionTenure, FamilyPolicy, PromotionRequest
-
-
-def approval_required_for() -> frozenset[str]:
-    return frozenset(getattr(settings, "REGISTRY_APPROVAL_REQUIRED_FOR", {Rung.CHAMPION}))
 
 
 def _forbidden(actor, needed: str, what: str) -> ApplicationError:
@@ -125,27 +119,10 @@ def _champion_of(family: str, *, exclude: int | None = None) -> AlgorithmModel |
     return qs.first()
 
 
-def _check_move(model: AlgorithmModel, to_status: str, family: str) -> None:
-    if to_status not in Rung.values:
-        raise validation_error(f"toStatus must be one of {', '.join(Rung.values)}", field="toStatus")
-    if to_status not in LADDER[model.registry_status]:
-        legal = ", ".join(LADDER[model.registry_status])
-        raise invalid_transition(
-            f"A {model.registry_status} model cannot move to {to_status}; from {model.registry_status} the legal "
-            f"moves are: {legal}", fromStatus=model.registry_status, toStatus=to_status)
-    if to_status in (Rung.ARCHIVED, Rung.DRAFT):
-        return
-    if model.status == Status.DRAFT:
-        raise invalid_transition(
-            "The model's operational status is draft; activate it first (PUT {\"status\": \"active\"}), then promote",
-            status=model.status)
-    if not model.has_been_ready:
-        raise ApplicationError(
-            "This model has never been trained to ready, so it cannot score; train it first, then promote",
-            code="not_scorable", status=409)
-    if model.state == State.ARCHIVED:
-        raise ApplicationError("This model is archived and cannot score; restore it first", code="not_scorable",
-                               status=409)
+def _check_move(blockers: list[selectors.Blocker], to_status: str, family: str) -> None:
+    """Refuse with the first blocker (the sentence the page shows beside the disabled button), then the input."""
+    if blockers:
+        raise blockers[0].error()
     if to_status == Rung.CHAMPION and not family:
         raise validation_error("A champion belongs to a family; give family (e.g. \"credit_propensity\")",
                                field="family")
@@ -221,6 +198,8 @@ def model_promote(*, model: AlgorithmModel, actor, to_status: str, family: str |
                   thresholds: dict | None = None, comment: str = "") -> PromotionResult:
     """Move a model on the ladder, or ask a reviewer to when the move is in the approval set."""
     _require(actor, "registry.promote_model", "move models on the registry ladder")
+    if to_status not in Rung.values:
+        raise validation_error(f"toStatus must be one of {', '.join(Rung.values)}", field="toStatus")
     if metrics_snapshot is not None and not isinstance(metrics_snapshot, dict):
         raise validation_error("metricsSnapshot must be an object, e.g. {\"auc\": 0.81}", field="metricsSnapshot")
     # A new family name follows the key rule (it names a page); a model keeps the family it already has.
@@ -235,7 +214,7 @@ def model_promote(*, model: AlgorithmModel, actor, to_status: str, family: str |
             family = (family or current.family or "").strip()
             locked = _lock_family(current, family)
             model = AlgorithmModel.objects.select_related("active_version").get(pk=model.pk)
-            _check_move(model, to_status, family)
+            _check_move(selectors.promotion_blockers(model, to_status, actor), to_status, family)
             verdict = None
             if to_status == Rung.CHAMPION:
                 verdict = guard_verdict(model=model, family=family, metrics_snapshot=metrics_snapshot,
@@ -243,7 +222,7 @@ def model_promote(*, model: AlgorithmModel, actor, to_status: str, family: str |
                 if verdict.breaches and not bypass_guard:
                     refused = verdict
             if refused is None:
-                if to_status in approval_required_for() and not _can(actor, "registry.apply_without_review"):
+                if selectors.needs_review(to_status, actor):
                     return PromotionResult(model=model, applied=False, verdict=verdict, request=_open_request(
                         model=model, actor=actor, to_status=to_status, family=family,
                         metrics_snapshot=metrics_snapshot, thresholds=thresholds, bypass=bypass_guard,
@@ -264,11 +243,7 @@ def model_promote(*, model: AlgorithmModel, actor, to_status: str, family: str |
 
 def _open_request(*, model, actor, to_status, family, metrics_snapshot, thresholds, bypass, verdict,
                   comment) -> PromotionRequest:
-    pending = PromotionRequest.objects.filter(model=model, state=RequestState.PENDING).first()
-    if pending:
-        raise ApplicationError(
-            f"Request {pending.pk} for this model is already waiting for a reviewer; cancel it or wait for the review",
-            code="request_pending", status=409, details={"requestId": pending.pk})
+    # promotion_blockers refused a second pending request already, under the family's locks.
     incumbent = _champion_of(family, exclude=model.pk) if to_status == Rung.CHAMPION else None
     request = PromotionRequest.objects.create(
         model=model, from_status=model.registry_status, to_status=to_status, family=family,
@@ -309,7 +284,7 @@ def promotion_request_approve(*, request: PromotionRequest, actor, comment: str 
             event_record(model=model, actor=actor, action="promotion.stale", from_value=request.from_status,
                          to_value=request.to_status, message=stale, data={"requestId": request.pk})
         else:
-            _check_move(model, request.to_status, request.family)
+            _check_move(selectors.move_blockers(model, request.to_status), request.to_status, request.family)
             verdict = None
             if request.to_status == Rung.CHAMPION:
                 verdict = guard_verdict(model=model, family=request.family, metrics_snapshot=request.metrics_snapshot,
@@ -376,22 +351,6 @@ def promotion_request_cancel(*, request: PromotionRequest, actor, comment: str =
 # ----------------------------------------------------------------------------------- families
 
 
-def previous_champion(family: str, *, current: AlgorithmModel | None) -> AlgorithmModel | None:
-    """The model that was champion of the family before the current one."""
-    from lifecycle.models import ModelEvent
-
-    seen = set()
-    for event in ModelEvent.objects.filter(action="registry.moved", to_value=Rung.CHAMPION, data__family=family) \
-            .order_by("-created_at", "-id"):
-        if event.model_id in seen or (current and event.model_id == current.pk):
-            continue
-        seen.add(event.model_id)
-        candidate = AlgorithmModel.objects.filter(pk=event.model_id, family=family).first()
-        if candidate is not None:
-            return candidate
-    return None
-
-
 def family_rollback(*, family: str, actor, reason: str = "", data: dict | None = None) -> PromotionResult:
     """Put the previous champion back in one step; the current one is archived. Audited on both rows."""
     _require(actor, "registry.rollback_family", "roll a family back (reviewers can)")
@@ -401,15 +360,12 @@ def family_rollback(*, family: str, actor, reason: str = "", data: dict | None =
         if not members:
             raise not_found(f"No family {family!r}")
         current = next((m for m in members if m.registry_status == Rung.CHAMPION), None)
-        previous = previous_champion(family, current=current)
-        if previous is None:
-            raise invalid_transition(f"Family {family} has no previous champion to roll back to")
-        previous = next(m for m in members if m.pk == previous.pk)
-        if not previous.is_scorable:
-            raise ApplicationError(f"{previous.key} cannot score any more (archived or never ready); restore it first",
-                                   code="not_scorable", status=409)
-        if previous.status != Status.ACTIVE:
-            raise invalid_transition(f"{previous.key} is {previous.status}; activate it before rolling back to it")
+        previous = selectors.previous_champion(family, current=current)
+        if previous is not None:
+            previous = next(m for m in members if m.pk == previous.pk)  # the locked row
+        blocker = selectors.rollback_blocker(previous)
+        if blocker is not None:
+            raise blocker.error()
         if current is not None:
             current.registry_status = Rung.ARCHIVED
             current.save(update_fields=["registry_status", "updated_at"])

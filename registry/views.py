@@ -16,13 +16,12 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from lifecycle import controls
 from lifecycle import selectors as lifecycle_selectors
-from lifecycle import services as lifecycle_services
 from lifecycle.api.views import audit_csv_response
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.core.errors import ApplicationError
+from lifecycle.filters import AuditFilter
 from lifecycle.core.keys import parse_id, reverse_or_none
 from lifecycle.core.listing import SortBy, clean_query, paginate, render_listing
 from lifecycle.models import ModelEvent
@@ -30,8 +29,7 @@ from lifecycle.core.views import is_partial, or_404, refusal, requires
 
 from . import experiments, selectors, services
 from .choices import RequestState
-from .forms import (AuditFilterForm, CadenceForm, DecisionForm, FamilyPolicyForm, OutcomeWeightsForm, PromoteForm,
-                    RollbackForm)
+from .forms import DecisionForm, FamilyPolicyForm, PromoteForm, RollbackForm
 from .models import PromotionRequest
 
 from .permissions import OPERATE, PROMOTE, REVIEW, ROLLBACK
@@ -127,43 +125,6 @@ def model_guard(request, ref):
             context["invalid"] = exc.message
         context["incumbent"] = selectors.family_members(family)["champion"] if family else None
     return render(request, "registry/partials/guard_preview.html", context)
-
-
-@require_POST
-@requires(OPERATE)
-def model_cadence(request, ref):
-    model = or_404(lifecycle_selectors.model_get, ref)
-    form = CadenceForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Choose a learning mode.", extra_tags=LIVE)
-        return _back_to_model(model)
-    data = form.cleaned_data
-
-    def said(m):
-        if m.auto_learn and m.learn_mode == "scheduled" and m.learn_schedule:
-            return f"Learning on: the model retrains every {m.learn_schedule} when new samples have arrived."
-        return "Learning off: the model keeps its scores until someone retrains it."
-
-    return _on_model(request, model, lambda: lifecycle_services.model_set_cadence(
-        model=model, actor=request.user, auto_learn=data["auto_learn"], learn_mode=data["learn_mode"],
-        learn_schedule=data["learn_schedule"].strip() or None), said)
-
-
-@require_POST
-@requires(OPERATE)
-def model_weights(request, ref):
-    model = or_404(lifecycle_selectors.model_get, ref)
-    if request.POST.get("reset"):
-        return _on_model(request, model, lambda: controls.apply(model=model, actor=request.user,
-                                                                controls={"outcomeWeights": None}),
-                         "Outcome weights reset to the default: +1 for positive outcomes, -1 for negative ones.")
-    form = OutcomeWeightsForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Outcome weights not saved: " + "; ".join(form.errors) + ".", extra_tags=LIVE)
-        return _back_to_model(model)
-    return _on_model(request, model, lambda: controls.apply(model=model, actor=request.user,
-                                                            controls={"outcomeWeights": form.weights}),
-                     f"Saved {len(form.weights)} outcome weight{'s' if len(form.weights) != 1 else ''}.")
 
 
 # ------------------------------------------------------------------------------------ reviews
@@ -397,17 +358,11 @@ def family_detail(request, family):
     if not members["members"]:
         raise Http404(f"No family {family!r}: a family gets its first member when a model is promoted with it")
     champion = members["champion"]
-    previous = services.previous_champion(family, current=champion)
+    previous = selectors.previous_champion(family, current=champion)
     watch = services.family_watch(family).as_dict()
     policy = services.family_policy(family)
-    rollback_block = refusal(request.user, ROLLBACK)
-    if not rollback_block:
-        if previous is None:
-            rollback_block = "There is no previous champion to roll back to."
-        elif not previous.is_scorable:
-            rollback_block = f"{previous.key} cannot score any more (archived or never ready); restore it first."
-        elif previous.status != Status.ACTIVE:
-            rollback_block = f"{previous.key} is {previous.status}; activate it before rolling back to it."
+    blocker = selectors.rollback_blocker(previous)  # the rollback service refuses with the same sentence
+    rollback_block = refusal(request.user, ROLLBACK) or (blocker.message if blocker else "")
     family_experiments = [
         {"experiment": e, "results": experiments.experiment_results(e), "timeline": experiments.experiment_timeline(e),
          "timeline_id": f"chart-exp-{e.pk}"}
@@ -478,12 +433,8 @@ def family_policy(request, family):
 # ------------------------------------------------------------------------------------ audit log
 
 
-def _audit_filters(request) -> tuple[AuditFilterForm, dict]:
-    form = AuditFilterForm(request.GET or None)
-    if not form.is_bound:
-        return form, {}
-    form.is_valid()
-    return form, {k: v for k, v in getattr(form, "cleaned_data", {}).items() if v}
+def _audit_filters(request) -> AuditFilter:
+    return AuditFilter(request.GET or None, queryset=lifecycle_selectors.audit_log())
 
 
 def _action_choices() -> list[str]:
@@ -494,16 +445,16 @@ def _action_choices() -> list[str]:
 
 @require_GET
 def audit_log(request):
-    form, filters = _audit_filters(request)
-    rows = lifecycle_selectors.audit_log(**filters).select_related("actor")
+    filterset = _audit_filters(request)
+    rows = filterset.qs.select_related("actor")
     listing = paginate(rows, sort=request.GET.get("sort"), page=request.GET.get("page"), sorts=AUDIT_SORTS,
                        default="-created", per_page=50)
     query = clean_query(request.GET, page=None, sort=None)
     return render_listing(request, "registry/audit_log.html", {
-        "form": form,
+        "form": filterset.form,
         "listing": listing,
         "page": listing.page,
-        "filtered": bool(filters),
+        "filtered": bool(filterset.values()),
         "export_url": reverse("registry:audit-export") + (f"?{query}" if query else ""),
         "actions": _action_choices(),
     })
@@ -520,9 +471,10 @@ AUDIT_SORTS = {
 
 @require_GET
 def audit_export(request):
-    form, filters = _audit_filters(request)
-    if form.is_bound and form.errors:
-        return HttpResponseBadRequest("; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()),
+    filterset = _audit_filters(request)
+    if filterset.is_bound and filterset.errors:
+        return HttpResponseBadRequest("; ".join(f"{k}: {', '.join(v)}" for k, v in filterset.errors.items()),
                                       content_type="text/plain")
-    return audit_csv_response(lifecycle_selectors.audit_log(**filters))
+    return audit_csv_response(filterset.qs)
+
 

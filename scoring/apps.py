@@ -1,4 +1,19 @@
 from django.apps import AppConfig
+from django.apps import apps as global_apps
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
+
+
+def _ensure_outcome_types(sender, *, apps=global_apps, using=DEFAULT_DB_ALIAS, **kwargs):
+    """The ten default outcome types after every migrate, also after a flush (which empties the tables and then
+    signals post_migrate): the migration made them once, this keeps them there."""
+    try:
+        apps.get_model("scoring", "OutcomeType")
+    except LookupError:  # scoring migrated back past its first migration: no table to fill
+        return
+    from .services import outcome_types_ensure_defaults
+
+    outcome_types_ensure_defaults(using=using)
 
 
 class ScoringConfig(AppConfig):
@@ -10,5 +25,16 @@ class ScoringConfig(AppConfig):
 
         from . import services
 
+        post_migrate.connect(_ensure_outcome_types, sender=self, dispatch_uid="scoring.outcome_types")
         controls.register(("outcomeWeights",), lambda *, model, actor, values: services.model_set_outcome_weights(
             model=model, actor=actor, weights=values["outcomeWeights"]))
+
+        from lifecycle.core import panels
+
+        # Scoring's pages of a model, as tabs beside lifecycle's Overview.
+        panels.register(name="scoring.tabs", slot="model_tabs", template="scoring/partials/model_tabs.html")
+        # Outcome weights are scoring's: the path to live (the registry's) shows scoring's form for them.
+        from .views import weights_step
+
+        panels.register(name="scoring.live_weights", slot="live_weights", template="scoring/partials/live_weights.html",
+                        context=weights_step)

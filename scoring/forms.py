@@ -7,12 +7,10 @@ import json
 from django import forms
 
 from lifecycle.core import inputs
-from lifecycle.choices import LearnMode
 from lifecycle.core.keys import KeyFormField
 
 from .models import Category, Channel, DecisionFlow, Offer, OutcomeType
 
-DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 NUMBER_ERROR = "Write a number such as 1.0 or -1.5, or leave it blank for the default."
 
 
@@ -49,16 +47,10 @@ class OutcomeWeightsForm(forms.Form):
     def raw(self, key: str) -> str:
         return (self.data.get(weight_field_name(key)) or "").strip() if self.is_bound else ""
 
-
-class CadenceForm(forms.Form):
-    auto_learn = forms.BooleanField(required=False, label="autoLearn: retrain on a schedule")
-    learn_mode = forms.ChoiceField(choices=LearnMode.choices, label="learnMode")
-    # Not validated here: lifecycle.services.schedule_minutes owns the grammar, and its refusal is shown in place.
-    learn_schedule = forms.CharField(required=False, max_length=16, label="learnSchedule",
-                                     widget=forms.TextInput(attrs={"list": "learn-schedules", "placeholder": "24h",
-                                                                   "autocomplete": "off", "spellcheck": "false"}))
-
-    FIELDS = {"autoLearn": "auto_learn", "learnMode": "learn_mode", "learnSchedule": "learn_schedule"}
+    def problems(self) -> str:
+        """The refusals in one line, for a page that cannot mark the rows (the model page's path to live)."""
+        return "; ".join(f"{self.fields[k].label}: {' '.join(v)}" if k in self.fields else " ".join(v)
+                         for k, v in self.errors.items())
 
 
 def _json_object(raw: str, example: str):
@@ -103,28 +95,6 @@ class TryScoreForm(forms.Form):
 class FeedbackForm(forms.Form):
     trait = forms.CharField(max_length=100)
     label = forms.ChoiceField(choices=[("positive", "positive"), ("negative", "negative")])
-
-
-class TraceFilterForm(forms.Form):
-    customer = forms.CharField(required=False, label="Customer", max_length=255,
-                               widget=forms.TextInput(attrs={"placeholder": "customer id", "type": "search"}))
-    offer = forms.CharField(required=False, label="Offer returned", max_length=100,
-                            widget=forms.TextInput(attrs={"placeholder": "offer key", "list": "trace-offers"}))
-    model = forms.CharField(required=False, label="Model", max_length=255,
-                            widget=forms.TextInput(attrs={"placeholder": "model key", "list": "trace-models"}))
-    since = forms.DateTimeField(required=False, label="Since (UTC)", input_formats=DATETIME_LOCAL,
-                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    until = forms.DateTimeField(required=False, label="Until (UTC)", input_formats=DATETIME_LOCAL,
-                                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-
-    def filters(self) -> dict:
-        """The valid filters; a field with an error is shown on the form and left out."""
-        data = {}
-        if self.is_bound:
-            self.is_valid()
-            data = self.cleaned_data
-        return {"customer_id": (data.get("customer") or "").strip(), "offer": (data.get("offer") or "").strip(),
-                "model": (data.get("model") or "").strip(), "since": data.get("since"), "until": data.get("until")}
 
 
 # ------------------------------------------------------------------------------------------- catalog

@@ -7,13 +7,19 @@ from lifecycle.models import AlgorithmModel
 from registry import stats
 from registry.choices import CHAMPION_ARM
 
-from .choices import EVIDENCE_THRESHOLDS, READ_ORDER
+from .choices import EVIDENCE_THRESHOLDS, READ_ORDER, Classification, OutcomeCategory
 from .models import Category, Channel, DecisionFlow, DecisionTrace, Interaction, ModelAdaptation, Offer, OutcomeType
 
 
 def trace_list(*, customer_id: str = "", request_id: str = "", offer: str = "", model: str = "", since=None,
                until=None) -> QuerySet[DecisionTrace]:
-    qs = DecisionTrace.objects.select_related("recommendation")
+    return trace_filter(DecisionTrace.objects.select_related("recommendation"), customer_id=customer_id,
+                        request_id=request_id, offer=offer, model=model, since=since, until=until)
+
+
+def trace_filter(qs: QuerySet[DecisionTrace], *, customer_id: str = "", request_id: str = "", offer: str = "",
+                 model: str = "", since=None, until=None) -> QuerySet[DecisionTrace]:
+    """`offer` and `model` match a key among those the trace returned or consulted."""
     if customer_id:
         qs = qs.filter(customer_id=customer_id)
     if request_id:
@@ -46,29 +52,14 @@ def adaptations(model: AlgorithmModel) -> list[dict]:
 
 
 def outcome_type_list() -> QuerySet[OutcomeType]:
-    """The outcome types in use; the defaults appear on first access if the table is empty."""
-    qs = OutcomeType.objects.filter(deleted_at__isnull=True)
-    if not OutcomeType.objects.exists():
-        from .services import outcome_types_ensure_defaults
-
-        outcome_types_ensure_defaults()
-    return qs
+    """The outcome types in use (the ten defaults exist after migrate)."""
+    return OutcomeType.objects.filter(deleted_at__isnull=True)
 
 
 
 def outcome_type_get(key: str) -> OutcomeType | None:
-    """One outcome type by key. A missing default type (a flushed table) is made again on the spot; the
-    insert skips rows that exist (also soft-deleted ones, which stay deleted), so concurrent first calls
-    all find it."""
-    found = OutcomeType.objects.filter(key=key, deleted_at__isnull=True).first()
-    if found is None:
-        from .choices import DEFAULT_OUTCOME_TYPES
-        from .services import outcome_types_ensure_defaults
-
-        if key in {k for k, *_ in DEFAULT_OUTCOME_TYPES}:
-            outcome_types_ensure_defaults()
-            found = OutcomeType.objects.filter(key=key, deleted_at__isnull=True).first()
-    return found
+    """One outcome type in use, by key."""
+    return OutcomeType.objects.filter(key=key, deleted_at__isnull=True).first()
 
 
 SHADOW_WINDOW = 500  # the newest decisions a shadow is compared on
@@ -132,15 +123,6 @@ def shadow_comparison(shadow: AlgorithmModel, *, window: int = SHADOW_WINDOW) ->
     }
 
 
-def cadence_schedule(model: AlgorithmModel):
-    """The django-q2 schedule that follows a tabular model's cadence, or None."""
-    from django_q.models import Schedule
-
-    from lifecycle.schedules import cadence_schedule_name
-
-    return Schedule.objects.filter(name=cadence_schedule_name(model.pk)).first()
-
-
 def catalog_lists() -> dict[str, QuerySet]:
     """The catalog page's lists, by the kind in its URLs, each with what its table shows."""
     return {
@@ -168,3 +150,86 @@ def trace_filter_choices(limit: int = 300) -> dict[str, list[str]]:
 
 def offer_names(keys) -> dict[str, str]:
     return dict(Offer.objects.filter(key__in=list(keys)).values_list("key", "name"))
+
+
+# ------------------------------------------------------------------------------------------- outcome weights
+
+
+def outcome_weight(model: AlgorithmModel | None, outcome: OutcomeType) -> tuple[float, str]:
+    """(weight, warning). Explicit weights win; otherwise +1 positive, -1 negative, else 0 with the seed's warning."""
+    weights = model.outcome_weights if model is not None else None
+    if weights is not None and outcome.key in weights:
+        return float(weights[outcome.key]), ""
+    default = {Classification.POSITIVE: 1.0, Classification.NEGATIVE: -1.0}.get(outcome.classification, 0.0)
+    if outcome.category == OutcomeCategory.IMPRESSION and (weights is None or outcome.key not in weights):
+        return default, ""  # impressions are neutral by design, not a misconfiguration
+    if default == 0.0 or weights is not None:
+        return default, f"no explicit weight for outcome {outcome.key}; using default ({default:+g})"
+    return default, ""
+
+
+SIGN = {Classification.POSITIVE: 1, Classification.NEGATIVE: -1, Classification.NEUTRAL: 0}
+
+
+def weight_signal(weight: float) -> str:
+    """What a response with this weight teaches, in words."""
+    if weight > 0:
+        return f"a success worth {weight:g}"
+    if weight < 0:
+        return f"a failure worth {abs(weight):g}"
+    return "recorded, nothing learned"
+
+
+def weight_assessment(outcome: OutcomeType, draft: dict | None) -> dict:
+    """How one outcome type maps under a draft of the weights (None: the default), by the rule /respond applies
+    (outcome_weight), and what is worth a warning about it: {weight, explicit, level, text, signal}."""
+    probe = AlgorithmModel(outcome_weights=draft)  # never saved: outcome_weight only reads its weights
+    weight, warning = outcome_weight(probe, outcome)
+    explicit = draft is not None and outcome.key in draft
+    sign, cls = SIGN.get(outcome.classification, 0), outcome.classification
+    if explicit:
+        if sign and weight and (weight > 0) != (sign > 0):
+            want = "positive" if sign > 0 else "negative"
+            level = "contradiction"
+            text = (f"Contradicts its classification: {outcome.key} is {cls}, yet {weight:+g} teaches the model it "
+                    f"is a {'failure' if weight < 0 else 'success'}. Use a {want} number unless you mean to invert it.")
+        elif sign and weight == 0:
+            level, text = "warn", f"Weight 0 on a {cls} outcome: these responses are recorded but teach nothing."
+        elif not sign and weight:
+            level, text = "note", (f"A neutral outcome weighted {weight:+g}: it teaches as a "
+                                   f"{'success' if weight > 0 else 'failure'}.")
+        else:
+            level, text = "ok", "Explicit weight."
+    elif warning and weight == 0:
+        level, text = "warn", (f"Left to the default: counts 0, so the model learns nothing from it, and /respond "
+                               f"warns “{warning}”.")
+    elif warning:
+        level, text = "warn", f"Missing from the map: falls back to {weight:+g} and /respond warns “{warning}”."
+    elif outcome.category == OutcomeCategory.IMPRESSION and weight == 0:
+        level, text = "note", "Default 0: impressions are neutral by design (no warning)."
+    else:
+        level, text = "warn", f"Left to the default ({weight:+g}, from its classification)."
+    return {"weight": weight, "explicit": explicit, "level": level, "text": text, "signal": weight_signal(weight)}
+
+
+def unregistered_weight_assessment(key: str, draft: dict | None) -> dict:
+    """A weight kept for an outcome key the catalog does not have: /respond never uses it."""
+    value = (draft or {}).get(key)
+    return {"weight": value, "explicit": value is not None, "level": "warn", "signal": "",
+            "text": f"Not a registered outcome type: /respond refuses the outcome {key!r}, so this weight is never "
+                    "used. Clear it to drop it, or add the type to the catalog."}
+
+
+# ------------------------------------------------------------------------------------------- decision traces
+
+# What recommend writes into a ranked candidate's `why` when exploration, not the estimate, put it where it is.
+EXPLORATION = (
+    ("posterior draw", "Thompson sampling ranks by a random draw from each offer's posterior, so while evidence is "
+                       "thin an offer can rank above one with a higher estimate."),
+    ("explored", "Epsilon-greedy explored on this call: the ranking was random."),
+)
+
+
+def trace_exploration(why: str) -> str:
+    """Why exploration ordered this traced candidate, in words; "" when its estimate did."""
+    return next((words for marker, words in EXPLORATION if marker in (why or "")), "")

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from django.conf import settings
 
 from lifecycle import learners, trainers
-from lifecycle.choices import TABULAR_TYPES
+from lifecycle.model_types import TABULAR_TYPES
 from lifecycle.models import ModelVersion
 
 CACHE_SIZE = 16

@@ -4,12 +4,9 @@ from . import views
 
 app_name = "scoring"
 
-# /models/<ref>/weights/ and /cadence/ are the registry's POST endpoints of the model page's path-to-live panel,
-# so these pages live beside them.
 urlpatterns = [
     path("models/<modelref:ref>/outcome-weights/", views.model_weights, name="model-weights"),
     path("models/<modelref:ref>/outcome-weights/preview/", views.model_weights_preview, name="model-weights-preview"),
-    path("models/<modelref:ref>/learning/", views.model_cadence, name="model-cadence"),
     path("models/<modelref:ref>/try/", views.model_try, name="model-try"),
     path("models/<modelref:ref>/try/<str:request_id>/feedback/", views.score_feedback, name="score-feedback"),
     path("models/<modelref:ref>/adaptations/", views.model_adaptations, name="model-adaptations"),

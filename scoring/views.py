@@ -1,4 +1,4 @@
-"""Scoring pages: outcome weights, learning cadence, try a score, adaptations, decision traces and the catalog.
+"""Scoring pages: outcome weights, try a score, adaptations, decision traces and the catalog.
 
 The same shape as the other apps' pages: validate input, call one service or selector, render. A refusal from a
 service is shown where the person acted: next to the field it names, or at the top of the panel. htmx requests get
@@ -16,18 +16,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lifecycle import selectors as lifecycle_selectors
-from lifecycle import services as lifecycle_services
-from lifecycle.choices import TABULAR_TYPES, ModelType
+from lifecycle.choices import ModelType, State
 from lifecycle.core.errors import ApplicationError
-from lifecycle.learners import CONTINUOUS_TYPES
+from lifecycle.model_types import CONTINUOUS_TYPES, TABULAR_TYPES
 from lifecycle.core.listing import SortBy, paginate, render_listing
 from lifecycle.models import AlgorithmModel
-from lifecycle.core.views import Write, is_partial, or_404, refusal, render_page, require, requires
+from lifecycle.core.views import Write, came_from, is_partial, or_404, refusal, render_page, require, requires
 
 from . import cards, selectors, services
-from .choices import COLD_START_PROPENSITY, EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Classification, Scope
-from .forms import (CadenceForm, CategoryForm, ChannelForm, DecisionFlowForm, FeedbackForm, OfferForm,
-                    OutcomeTypeForm, OutcomeWeightsForm, TraceFilterForm, TryScoreForm, weight_field_name)
+from .choices import COLD_START_PROPENSITY, EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Scope
+from .filters import TraceFilter
+from .forms import (CategoryForm, ChannelForm, DecisionFlowForm, FeedbackForm, OfferForm,
+                    OutcomeTypeForm, OutcomeWeightsForm, TryScoreForm, weight_field_name)
 from .models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
 
 # The writes of these pages: (permission, what it does, who may). The same words explain a missing control.
@@ -56,51 +56,11 @@ def _model_context(model: AlgorithmModel, tab: str) -> dict:
 
 # ============================================================================================ outcome weights
 
-SIGN = {Classification.POSITIVE: 1, Classification.NEGATIVE: -1, Classification.NEUTRAL: 0}
 WEIGHTS = "weights"  # message tag and anchor of the editor
-
-
-def _signal(weight: float) -> str:
-    if weight > 0:
-        return f"a success worth {weight:g}"
-    if weight < 0:
-        return f"a failure worth {abs(weight):g}"
-    return "recorded, nothing learned"
-
-
-def _assess(outcome: OutcomeType, probe: AlgorithmModel, draft: dict | None) -> dict:
-    """How one outcome type maps under the draft weights, by the rule /respond applies (scoring.services)."""
-    weight, warning = services.outcome_weight(probe, outcome)
-    explicit = draft is not None and outcome.key in draft
-    sign, cls = SIGN.get(outcome.classification, 0), outcome.classification
-    if explicit:
-        if sign and weight and (weight > 0) != (sign > 0):
-            want = "positive" if sign > 0 else "negative"
-            level = "contradiction"
-            text = (f"Contradicts its classification: {outcome.key} is {cls}, yet {weight:+g} teaches the model it "
-                    f"is a {'failure' if weight < 0 else 'success'}. Use a {want} number unless you mean to invert it.")
-        elif sign and weight == 0:
-            level, text = "warn", f"Weight 0 on a {cls} outcome: these responses are recorded but teach nothing."
-        elif not sign and weight:
-            level, text = "note", (f"A neutral outcome weighted {weight:+g}: it teaches as a "
-                                   f"{'success' if weight > 0 else 'failure'}.")
-        else:
-            level, text = "ok", "Explicit weight."
-    elif warning and weight == 0:
-        level, text = "warn", (f"Left to the default: counts 0, so the model learns nothing from it, and /respond "
-                               f"warns “{warning}”.")
-    elif warning:
-        level, text = "warn", f"Missing from the map: falls back to {weight:+g} and /respond warns “{warning}”."
-    elif outcome.category == "impression" and weight == 0:
-        level, text = "note", "Default 0: impressions are neutral by design (no warning)."
-    else:
-        level, text = "warn", f"Left to the default ({weight:+g}, from its classification)."
-    return {"weight": weight, "explicit": explicit, "level": level, "text": text, "signal": _signal(weight)}
 
 
 def _weights_rows(model: AlgorithmModel, form: OutcomeWeightsForm, types: list[OutcomeType]) -> list[dict]:
     draft = form.draft() if form.is_bound else model.outcome_weights
-    probe = AlgorithmModel(outcome_weights=draft)  # never saved: outcome_weight only reads its weights
     rows = []
     for index, key in enumerate(form.keys, start=1):
         field = form[weight_field_name(key)]
@@ -108,23 +68,27 @@ def _weights_rows(model: AlgorithmModel, form: OutcomeWeightsForm, types: list[O
         if field.errors:
             assessment = {"weight": None, "explicit": False, "level": "error", "text": field.errors[0], "signal": ""}
         elif outcome is None:
-            value = (draft or {}).get(key)
-            assessment = {"weight": value, "explicit": value is not None, "level": "warn", "signal": "",
-                          "text": f"Not a registered outcome type: /respond refuses the outcome {key!r}, so this "
-                                  "weight is never used. Clear it to drop it, or add the type to the catalog."}
+            assessment = selectors.unregistered_weight_assessment(key, draft)
         else:
-            assessment = _assess(outcome, probe, draft)
+            assessment = selectors.weight_assessment(outcome, draft)
         rows.append({"index": index, "key": key, "outcome": outcome, "field": field, **assessment})
     return rows
 
 
+def _weights_keys(model: AlgorithmModel, known: list[str]) -> list[str]:
+    """A row per outcome type, then one per saved weight whose outcome type the catalog does not have."""
+    return known + [k for k in (model.outcome_weights or {}) if k not in known]
+
+
+def _weights_form(model: AlgorithmModel, known: list[str], **kwargs) -> OutcomeWeightsForm:
+    initial = {weight_field_name(k): f"{v:g}" for k, v in (model.outcome_weights or {}).items()}
+    return OutcomeWeightsForm(initial=initial, keys=_weights_keys(model, known), **kwargs)
+
+
 def _weights_context(request, model: AlgorithmModel, form: OutcomeWeightsForm | None = None) -> dict:
     types = list(selectors.outcome_type_list())
-    known = [t.key for t in types]
-    extra = [k for k in (model.outcome_weights or {}) if k not in known]
     if form is None:
-        initial = {weight_field_name(k): f"{v:g}" for k, v in (model.outcome_weights or {}).items()}
-        form = OutcomeWeightsForm(initial=initial, keys=known + extra)
+        form = _weights_form(model, [t.key for t in types])
     rows = _weights_rows(model, form, types)
     draft = form.draft() if form.is_bound else model.outcome_weights
     return {
@@ -155,27 +119,39 @@ def _weights_said(before, after) -> str:
 
 @require_http_methods(["GET", "POST"])
 def model_weights(request, ref):
+    """The outcome-weights editor, and the one place weights are saved from a page. A form posted from elsewhere
+    carries `next`: the outcome goes back there as a message on the panel its anchor names; otherwise the refusal is
+    shown in place, on the rows it names."""
     model = or_404(lifecycle_selectors.model_get, ref)
     if request.method == "GET":
         return render(request, "scoring/weights.html", _weights_context(request, model))
     require(request.user, OPERATE)
+    back = came_from(request)
+    tag = back.partition("#")[2] if back else WEIGHTS
     before = model.outcome_weights
     form = None
     if request.POST.get("reset"):
         weights = None
     else:
         known = list(selectors.outcome_type_list().values_list("key", flat=True))
-        form = OutcomeWeightsForm(request.POST, keys=known + [k for k in (before or {}) if k not in known])
+        form = OutcomeWeightsForm(request.POST, keys=_weights_keys(model, known))
         if not form.is_valid():
-            messages.error(request, "Not saved: fix the rows marked below.", extra_tags=WEIGHTS)
+            if back:
+                messages.error(request, f"Not saved: {form.problems()}", extra_tags=tag)
+                return redirect(back)
+            messages.error(request, "Not saved: fix the rows marked below.", extra_tags=tag)
             return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
         weights = form.weights()
     try:
         model = services.model_set_outcome_weights(model=model, actor=request.user, weights=weights)
     except ApplicationError as exc:
-        messages.error(request, exc.message, extra_tags=WEIGHTS)
+        messages.error(request, exc.message, extra_tags=tag)
+        if back:
+            return redirect(back)
         return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
-    messages.success(request, _weights_said(before, model.outcome_weights), extra_tags=WEIGHTS)
+    messages.success(request, _weights_said(before, model.outcome_weights), extra_tags=tag)
+    if back:
+        return redirect(back)
     if not is_partial(request):
         return redirect(reverse("scoring:model-weights", args=[model.key]) + f"#{WEIGHTS}")
     return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model),
@@ -187,90 +163,20 @@ def model_weights_preview(request, ref):
     """How each outcome would map with what the editor holds now (nothing is saved)."""
     model = or_404(lifecycle_selectors.model_get, ref)
     known = list(selectors.outcome_type_list().values_list("key", flat=True))
-    form = OutcomeWeightsForm(request.GET, keys=known + [k for k in (model.outcome_weights or {}) if k not in known])
+    form = OutcomeWeightsForm(request.GET, keys=_weights_keys(model, known))
     form.is_valid()
     return render(request, "scoring/weights.html#preview", {**_weights_context(request, model, form), "preview": True})
 
 
-# ============================================================================================ cadence
-
-CADENCE = "cadence"
-UNIT_WORDS = {"m": "minutes", "h": "hours", "d": "days"}
-
-
-def _cadence_status(model: AlgorithmModel) -> dict:
-    """What runs, in words: the django-q2 schedule that follows the cadence, or why there is none."""
-    schedule = selectors.cadence_schedule(model)
-    kind = _model_kind(model)
-    if schedule is not None:
-        return {"on": True, "schedule": schedule, "next_run": schedule.next_run,
-                "text": f"A retrain every {model.learn_schedule} when new samples have arrived since the serving "
-                        "version."}
-    if kind == "continuous":
-        why = "This model learns from every response as it serves; it needs no schedule and none is kept."
-    elif kind == "external":
-        why = "External endpoint models are never trained here, so nothing is scheduled."
-    elif not model.auto_learn:
-        why = "Nothing is scheduled: autoLearn is off, so the model keeps its scores until someone retrains it."
-    elif model.learn_mode != "scheduled":
-        why = "Nothing is scheduled: learnMode is none. Choose scheduled and an interval."
-    else:
-        why = "Nothing is scheduled yet."
-    return {"on": False, "schedule": None, "next_run": None, "text": why}
-
-
-def _cadence_context(request, model: AlgorithmModel, form: CadenceForm | None = None) -> dict:
-    if form is None:
-        form = CadenceForm(initial={"auto_learn": model.auto_learn, "learn_mode": model.learn_mode,
-                                    "learn_schedule": model.learn_schedule or ""})
-    last = lifecycle_selectors.run_list(model=model).filter(trigger="schedule").first()
-    return {
-        **_model_context(model, "cadence"),
-        "form": form,
-        "status": _cadence_status(model),
-        "last_scheduled_run": last,
-        "suggestions": ("6h", "24h", "7d"),
-        "units": [(unit, UNIT_WORDS.get(unit, f"{minutes} minutes"))
-                  for unit, minutes in lifecycle_services.SCHEDULE_UNIT_MINUTES.items()],
-        "minimum": lifecycle_services.MIN_SCHEDULE_MINUTES,
-        "write_block": refusal(request.user, OPERATE),
-    }
-
-
-@require_http_methods(["GET", "POST"])
-def model_cadence(request, ref):
-    model = or_404(lifecycle_selectors.model_get, ref)
-    if request.method == "GET":
-        return render(request, "scoring/cadence.html", _cadence_context(request, model))
-    require(request.user, OPERATE)
-    form = CadenceForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Not saved: fix the fields marked below.", extra_tags=CADENCE)
-        return render_page(request, "scoring/cadence.html", "panel", _cadence_context(request, model, form))
-    data = form.cleaned_data
-    try:
-        model = lifecycle_services.model_set_cadence(
-            model=model, actor=request.user, auto_learn=data["auto_learn"], learn_mode=data["learn_mode"],
-            learn_schedule=data["learn_schedule"].strip() or None)
-    except ApplicationError as exc:
-        field = CadenceForm.FIELDS.get(exc.details.get("field", ""))
-        if field:
-            form.add_error(field, exc.message)
-            messages.error(request, "Not saved: fix the fields marked below.", extra_tags=CADENCE)
-        else:
-            messages.error(request, exc.message, extra_tags=CADENCE)
-        return render_page(request, "scoring/cadence.html", "panel", _cadence_context(request, model, form))
-    status = _cadence_status(model)
-    if status["on"]:
-        said = f"Saved. Learning on: retrains every {model.learn_schedule}; the next run is due " \
-               f"{status['next_run']:%Y-%m-%d %H:%M} UTC."
-    else:
-        said = "Saved. " + status["text"]
-    messages.success(request, said, extra_tags=CADENCE)
-    if not is_partial(request):
-        return redirect(reverse("scoring:model-cadence", args=[model.key]) + f"#{CADENCE}")
-    return render_page(request, "scoring/cadence.html", "panel", _cadence_context(request, model),
-                   trigger="cadenceChanged")
+def weights_step(request, model: AlgorithmModel) -> dict | None:
+    """The outcome-weights step of the model page's path to live (the panel "scoring.live_weights"): the way to
+    the editor and, for those who may, its form in short, posting back to the model page."""
+    known = list(selectors.outcome_type_list().values_list("key", flat=True))
+    block = refusal(request.user, OPERATE)
+    form = None if block else _weights_form(model, known, auto_id="live-%s")
+    return {"weights_block": block, "weights_form": form,
+            "weights_rows": [(key, form[weight_field_name(key)]) for key in form.keys] if form else [],
+            "weights_back": reverse("lifecycle:model-detail", args=[model.key]) + "#live"}
 
 
 # ============================================================================================ try a score
@@ -332,7 +238,7 @@ def _try_context(request, model: AlgorithmModel, form: TryScoreForm | None = Non
     if model.model_type in CONTINUOUS_TYPES:
         note = (f"A {model.get_model_type_display()} model ranks offers for /recommend; it has no score card. "
                 "Scoring it here is refused; look at its adaptations and decision traces instead.")
-    elif model.state == "archived":
+    elif model.state == State.ARCHIVED:
         note = "Archived: this model serves nothing. Restore it to score again."
     elif not model.is_scorable:
         note = "Not scorable yet: scoring starts with the first successful train (version 1)."
@@ -459,16 +365,17 @@ TRACE_SORTS = {
 
 @require_GET
 def trace_list(request):
-    form = TraceFilterForm(request.GET or None)
-    filters = form.filters()
-    qs = selectors.trace_list(**filters).select_related("recommendation__version")
-    listing = paginate(qs, sort=request.GET.get("sort"), page=request.GET.get("page"), sorts=TRACE_SORTS,
+    # A filter with an invalid value is shown with its error and left out; the others still apply.
+    filterset = TraceFilter(request.GET or None,
+                            queryset=selectors.trace_list().select_related("recommendation__version"))
+    listing = paginate(filterset.qs, sort=request.GET.get("sort"), page=request.GET.get("page"), sorts=TRACE_SORTS,
                        default="-created", per_page=TRACES_PER_PAGE)
     return render_listing(request, "scoring/trace_list.html", {
-        "form": form,
+        "form": filterset.form,
         "listing": listing,
         "page": listing.page,
-        "filtered": any(filters.values()),
+        "filtered": bool(filterset.values()),
+
         **selectors.trace_filter_choices(),
     })
 
@@ -548,7 +455,8 @@ def _explain(trace: DecisionTrace) -> dict:
         rank = r.get("rank")
         score = float(r["score"])
         why = r.get("why") or ""
-        explored = "posterior draw" in why or "explored" in why
+        exploration = selectors.trace_exploration(why)
+        explored = bool(exploration)
         words = []
         if rank:
             words.append(f"Ranked {_ordinal(rank)} of {total} with a propensity of {score:.3f} ({_pct(score)}).")
@@ -570,12 +478,6 @@ def _explain(trace: DecisionTrace) -> dict:
         else:
             words.append(f"Scored {score:.3f} ({_pct(score)}) but left out: the answer had room for "
                          f"{len(ranked)} offer{'s' if len(ranked) != 1 else ''} and this one ranked below them.")
-        exploration = ""
-        if "posterior draw" in why:
-            exploration = ("Thompson sampling ranks by a random draw from each offer's posterior, so while evidence "
-                           "is thin an offer can rank above one with a higher estimate.")
-        elif "explored" in why:
-            exploration = "Epsilon-greedy explored on this call: the ranking was random."
         shadows = [{**s, "would_rank": shadow_rank.get((s["modelKey"], r["offerId"])),
                     "delta": float(s["score"]) - score} for s in r.get("shadowScores") or []]
         candidates.append({

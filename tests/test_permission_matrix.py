@@ -126,7 +126,7 @@ PAGE_GETS = [
     "lifecycle:run-list", "lifecycle:version-list", "lifecycle:sample-list",
     "registry:model-guard", "registry:review-queue", "registry:review-count", "registry:request-detail",
     "registry:family-list", "registry:family-detail", "registry:audit-log", "registry:audit-export",
-    "scoring:model-weights", "scoring:model-weights-preview", "scoring:model-cadence", "scoring:model-try",
+    "scoring:model-weights", "scoring:model-weights-preview", "lifecycle:model-cadence", "scoring:model-try",
     "scoring:model-adaptations", "scoring:trace-list", "scoring:trace-detail", "scoring:catalog",
     "registry:changes", "scoring:model-shadow",
 ]
@@ -137,8 +137,8 @@ PAGE_ANALYST_POSTS = [
     "lifecycle:model-create", "lifecycle:model-edit", "lifecycle:trait-add", "lifecycle:trait-delete",
     "lifecycle:sample-add", "lifecycle:sample-upload", "lifecycle:model-train", "lifecycle:model-discover",
     "lifecycle:model-archive", "lifecycle:model-restore", "lifecycle:model-unpin", "lifecycle:version-activate",
-    "lifecycle:version-tag", "registry:model-status", "registry:model-promote", "registry:model-cadence",
-    "registry:model-weights", "scoring:model-weights", "scoring:model-cadence", "scoring:score-feedback",
+    "lifecycle:version-tag", "registry:model-status", "registry:model-promote", "scoring:model-weights",
+    "lifecycle:model-cadence", "scoring:score-feedback",
     "scoring:catalog-create", "scoring:catalog-edit",
 ]
 PAGE_REVIEWER_POSTS = ["registry:request-approve", "registry:request-reject", "registry:family-rollback",

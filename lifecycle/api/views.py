@@ -10,12 +10,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
 from .. import controls as controls_registry
 from .. import selectors, services
-from ..choices import LearnMode, ModelType, OperationalStatus, RegistryStatus, SampleSource, State
+from ..choices import State
+from ..core.api.filters import FilterBackend
+from ..filters import AuditFilter, EventFilter, ModelFilter, RunFilter, SampleFilter, VersionFilter
 from . import serializers as s
 
 logger = logging.getLogger(__name__)
@@ -32,24 +34,19 @@ def errors(*codes: int) -> dict:
     return {code: OpenApiResponse(s.ErrorSerializer, description=described[code]) for code in codes}
 
 
-MODEL_FILTER_PARAMS = [
-    OpenApiParameter("state", enum=State.values),
-    OpenApiParameter("status", enum=OperationalStatus.values),
-    OpenApiParameter("registryStatus", enum=RegistryStatus.values),
-    OpenApiParameter("family", str),
-    OpenApiParameter("modelType", enum=ModelType.values),
-    OpenApiParameter("search", str, description="in key, name and description"),
-]
 MODEL_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="numeric id or key")
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=MODEL_FILTER_PARAMS, responses={200: s.AlgorithmModelSerializer, **errors(401, 403)}),
+    list=extend_schema(responses={200: s.AlgorithmModelSerializer, **errors(400, 401, 403)}),
     retrieve=extend_schema(parameters=[MODEL_ID], responses={200: s.AlgorithmModelSerializer, **errors(401, 403, 404)}),
 )
 class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.AlgorithmModelSerializer
     lookup_value_regex = "[^/]+"
+    filter_backends = [FilterBackend]
+    filtersets = {"list": ModelFilter, "runs": RunFilter, "versions": VersionFilter, "samples": SampleFilter,
+                  "events": EventFilter}
     write_permission = "lifecycle.change_algorithmmodel"
     write_permissions = {
         "create": "lifecycle.add_algorithmmodel",
@@ -61,11 +58,7 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     }
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.model_list(
-            search=params.get("search", ""), state=params.get("state"), status=params.get("status"),
-            registry_status=params.get("registryStatus"), family=params.get("family"),
-            model_type=params.get("modelType"))
+        return selectors.model_list()
 
     def get_object(self):
         model = selectors.model_get(self.kwargs["pk"])
@@ -168,8 +161,7 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     # -------------------------------------------------------------------------------------- samples
 
-    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("source", enum=SampleSource.values)], methods=["GET"],
-                   responses={200: s.SampleSerializer(many=True)})
+    @extend_schema(parameters=[MODEL_ID], methods=["GET"], responses={200: s.SampleSerializer(many=True)})
     @extend_schema(parameters=[MODEL_ID], methods=["POST"], request=s.SampleBatchSerializer,
                    responses={201: s.SampleBatchResultSerializer, **errors(400, 401, 403, 404, 409)},
                    description="Add samples: {features?, content?, labels: {trait: label}, weight?} or the "
@@ -178,7 +170,7 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     def samples(self, request, pk=None):
         model = self._model()
         if request.method == "GET":
-            page = self.paginate_queryset(selectors.sample_list(model=model, source=request.query_params.get("source", "")))
+            page = self.paginate_queryset(self.filter_queryset(selectors.sample_list(model=model)))
             return self.get_paginated_response(s.SampleSerializer(page, many=True).data)
         data = s.SampleBatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -221,10 +213,10 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         return Response({"state": State.BUSY, "runId": run.pk, "run": s.RunSerializer(run).data},
                         status=status.HTTP_202_ACCEPTED, headers={"X-Run-Id": str(run.pk)})
 
-    @extend_schema(parameters=[MODEL_ID], responses={200: s.RunSerializer(many=True), **errors(401, 403, 404)})
+    @extend_schema(parameters=[MODEL_ID], responses={200: s.RunSerializer(many=True), **errors(400, 401, 403, 404)})
     @action(detail=True, methods=["get"])
     def runs(self, request, pk=None):
-        page = self.paginate_queryset(selectors.run_list(model=self._model()))
+        page = self.paginate_queryset(self.filter_queryset(selectors.run_list(model=self._model())))
         return self.get_paginated_response(s.RunSerializer(page, many=True).data)
 
     @extend_schema(parameters=[MODEL_ID, OpenApiParameter("run_id", int, OpenApiParameter.PATH)],
@@ -235,10 +227,10 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     # -------------------------------------------------------------------------------------- versions
 
-    @extend_schema(parameters=[MODEL_ID], responses={200: s.VersionSerializer(many=True), **errors(401, 403, 404)})
+    @extend_schema(parameters=[MODEL_ID], responses={200: s.VersionSerializer(many=True), **errors(400, 401, 403, 404)})
     @action(detail=True, methods=["get"])
     def versions(self, request, pk=None):
-        page = self.paginate_queryset(selectors.version_list(model=self._model()))
+        page = self.paginate_queryset(self.filter_queryset(selectors.version_list(model=self._model())))
         return self.get_paginated_response(s.VersionSerializer(page, many=True).data)
 
     @extend_schema(parameters=[MODEL_ID, OpenApiParameter("ref", str, OpenApiParameter.PATH,
@@ -299,12 +291,10 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     # -------------------------------------------------------------------------------------- audit
 
-    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("action", str, description="prefix, e.g. run.")],
-                   responses={200: s.EventSerializer(many=True), **errors(401, 403, 404)})
+    @extend_schema(parameters=[MODEL_ID], responses={200: s.EventSerializer(many=True), **errors(400, 401, 403, 404)})
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
-        qs = selectors.event_list(model=self._model(), action=request.query_params.get("action", ""))
-        page = self.paginate_queryset(qs)
+        page = self.paginate_queryset(self.filter_queryset(selectors.event_list(model=self._model())))
         return self.get_paginated_response(s.EventSerializer(page, many=True).data)
 
 
@@ -320,39 +310,23 @@ def healthz(request):
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
-AUDIT_PARAMS = [
-    OpenApiParameter("model", str, description="id or key"),
-    OpenApiParameter("family", str),
-    OpenApiParameter("actor", str, description="username"),
-    OpenApiParameter("action", str, description="prefix, e.g. registry. or promotion.approved"),
-    OpenApiParameter("since", OpenApiTypes.DATETIME),
-    OpenApiParameter("until", OpenApiTypes.DATETIME),
-]
-
-
-class AuditFilterSerializer(serializers.Serializer):
-    model = serializers.CharField(required=False, allow_blank=True, default="")
-    family = serializers.CharField(required=False, allow_blank=True, default="")
-    actor = serializers.CharField(required=False, allow_blank=True, default="")
-    action = serializers.CharField(required=False, allow_blank=True, default="")
-    since = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    until = serializers.DateTimeField(required=False, allow_null=True, default=None)
-
-
 class AuditLogViewSet(viewsets.GenericViewSet):
     serializer_class = s.EventSerializer
+    filter_backends = [FilterBackend]
+    filtersets = {"list": AuditFilter, "export": AuditFilter}
+
+    def get_queryset(self):
+        return selectors.audit_log()
 
     def _queryset(self):
-        filters = AuditFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return selectors.audit_log(**filters.validated_data)
+        return self.filter_queryset(self.get_queryset())
 
-    @extend_schema(parameters=AUDIT_PARAMS, responses={200: s.EventSerializer(many=True), **errors(400, 401, 403)})
+    @extend_schema(responses={200: s.EventSerializer(many=True), **errors(400, 401, 403)})
     def list(self, request):
         page = self.paginate_queryset(self._queryset())
         return self.get_paginated_response(s.EventSerializer(page, many=True).data)
 
-    @extend_schema(parameters=AUDIT_PARAMS, responses={(200, "text/csv"): OpenApiTypes.STR, **errors(400, 401, 403)},
+    @extend_schema(filters=True, responses={(200, "text/csv"): OpenApiTypes.STR, **errors(400, 401, 403)},
                    description="The filtered audit log as CSV, streamed.")
     @action(detail=False, methods=["get"])
     def export(self, request):

@@ -20,14 +20,6 @@ ROLE_EXTRA_PERMISSIONS = {
     "admin": {"*"},
 }
 
-ROLE_DESCRIPTIONS = {
-    "viewer": "reads everything, changes nothing",
-    "analyst": "creates, defines, trains and operates models",
-    "reviewer": "reviews and approves promotions",
-    "admin": "everything",
-}
-
-
 def ensure_roles(**_kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 

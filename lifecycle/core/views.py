@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import Resolver404
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from .api.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE, PAYLOAD_TOO_LARGE, envelope, is_api
 from .errors import ApplicationError
@@ -78,6 +79,15 @@ def or_404(lookup, *args, **kwargs):
         if exc.status == 404:
             raise Http404(exc.message) from None
         raise
+
+
+def came_from(request) -> str:
+    """The page of this site a form posted from elsewhere asks to go back to (its `next`), or "" to stay."""
+    target = request.POST.get("next", "")
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                                  require_https=request.is_secure()):
+        return target
+    return ""
 
 
 # What the envelope says under /api/ when the exception brings no message of ours.

@@ -1,4 +1,5 @@
 import json
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 
@@ -19,6 +20,44 @@ def fmt(value, digits=3):
         return "–"
     try:
         return f"{float(value):.{int(digits)}f}"
+    except (TypeError, ValueError):
+        return value
+
+
+def _percent(value, digits, sign: str) -> str:
+    """Half-up, so 0.0625 reads 6.3% as the services' own messages say it."""
+    if value is None or value == "":
+        return "–"
+    try:
+        number = Decimal(repr(float(value))) * 100
+    except (TypeError, ValueError, InvalidOperation):
+        return value
+    rounded = number.quantize(Decimal(1).scaleb(-int(digits)), rounding=ROUND_HALF_UP)
+    return f"{rounded:{sign}.{int(digits)}f}%"
+
+
+@register.filter
+def pct(value, digits=1):
+    """A share as a percentage, a dash when missing."""
+    return _percent(value, digits, "")
+
+
+@register.filter
+def signed_pct(value, digits=1):
+    return _percent(value, digits, "+")
+
+
+@register.filter
+def signed(value, digits=None):
+    """A number with its direction: without digits the sign always shows (a weight: +1, -1.5, +0); with digits
+    (a difference) a value that rounds to zero carries none (0.000)."""
+    if value is None or value == "":
+        return "–"
+    try:
+        number = float(value)
+        if digits is None:
+            return f"{number:+g}"
+        return f"{number:{'+' if round(number, int(digits)) else ''}.{int(digits)}f}"
     except (TypeError, ValueError):
         return value
 
@@ -122,12 +161,6 @@ def _list_url(context, **changes) -> str:
     return request.path + (f"?{query}" if query else "")
 
 
-@register.simple_tag(takes_context=True)
-def list_url(context, **changes):
-    """This list's address with `changes` to its query (`page=None` drops the page), empty values left out."""
-    return _list_url(context, **changes)
-
-
 @register.inclusion_tag("partials_sort_header.html", takes_context=True)
 def sort_header(context, listing, key, label, *, num=False, target="#results", extra_class=""):
     """A sortable `<th>`: a link that sorts by `key`, or reverses the sort when it is already by `key`.
@@ -187,3 +220,26 @@ def link_or_text(viewname, *args, text=None, css_class=""):
     if css_class:
         return format_html('<a class="{}" href="{}">{}</a>', css_class, url, label)
     return format_html('<a href="{}">{}</a>', url, label)
+
+
+# ------------------------------------------------------------------ panels the apps above lifecycle register
+
+
+@register.simple_tag(takes_context=True)
+def panels(context, slot, model=None):
+    """Every panel registered for `slot` (lifecycle.core.panels), in order, each rendered with the page's context
+    and its own on top: `{% panels "model_main" model %}`, `{% panels "dashboard" %}`."""
+    from django.utils.safestring import mark_safe
+
+    from ..core.panels import for_slot
+
+    request = context.get("request")
+    html = []
+    for panel in for_slot(slot):
+        own = panel.context(request, model) if panel.context else {}
+        if own is None:
+            continue
+        template = context.template.engine.get_template(panel.template)
+        with context.push({"model": model, **own} if model is not None else own):
+            html.append(template.render(context))
+    return mark_safe("".join(html))

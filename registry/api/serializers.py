@@ -4,7 +4,7 @@ from lifecycle.api.serializers import AlgorithmModelSerializer, StrictSerializer
 from lifecycle.choices import RegistryStatus
 from lifecycle.core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 
-from ..choices import ExperimentStatus, RequestState
+from ..choices import ExperimentStatus
 from ..models import PromotionRequest
 
 
@@ -83,10 +83,6 @@ class FamilySerializer(serializers.Serializer):
     history = serializers.ListField(child=serializers.DictField())
 
 
-class RequestFilterSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=RequestState.values, required=False)
-
-
 class ChallengerSerializer(serializers.Serializer):
     modelId = serializers.CharField(help_text="model id or key", max_length=MODEL_KEY_MAX_LENGTH)
     trafficPct = serializers.IntegerField(min_value=0, max_value=100)
@@ -120,15 +116,6 @@ class ExperimentUpdateSerializer(ExperimentInputSerializer):
             field.required = False
             if hasattr(field, "default"):
                 field.default = serializers.empty
-
-
-class ExperimentArmSerializer(serializers.Serializer):
-    arm = serializers.CharField()
-    modelKey = serializers.CharField(allow_null=True)
-    trafficPct = serializers.IntegerField()
-    active = serializers.BooleanField()
-    trials = serializers.IntegerField()
-    successes = serializers.IntegerField()
 
 
 class ExperimentSerializer(serializers.Serializer):

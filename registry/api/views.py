@@ -11,11 +11,12 @@ from lifecycle.api.serializers import AlgorithmModelSerializer
 from lifecycle.api.views import MODEL_ID, errors
 from drf_spectacular.types import OpenApiTypes
 
+from lifecycle.core.api.filters import FilterBackend
 from lifecycle.core.errors import not_found, validation_error
 from lifecycle.core.keys import parse_id
 
 from .. import experiments, selectors, services
-from ..choices import RequestState
+from ..filters import RequestFilter
 from ..models import Experiment
 from . import serializers as s
 
@@ -58,13 +59,11 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     serializer_class = s.PromotionRequestSerializer
     write_permission = "registry.review_promotionrequest"
     write_permissions = {"cancel": "lifecycle.view_algorithmmodel"}  # the service checks authorship
+    filter_backends = [FilterBackend]
+    filtersets = {"list": RequestFilter}
 
     def get_queryset(self):
-        state = self.request.query_params.get("state", "")
-        if state and state not in RequestState.values:
-            state = "__none__"
-        model = self.request.query_params.get("model")
-        return selectors.request_list(state=state, model=lifecycle_selectors.model_get(model) if model else None)
+        return selectors.request_list()
 
     def get_object(self):
         pk = parse_id(self.kwargs["pk"])
@@ -74,9 +73,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         self.check_object_permissions(self.request, req)
         return req
 
-    @extend_schema(parameters=[OpenApiParameter("state", enum=RequestState.values),
-                               OpenApiParameter("model", str, description="id or key")],
-                   responses={200: s.PromotionRequestSerializer(many=True), **errors(401, 403)})
+    @extend_schema(responses={200: s.PromotionRequestSerializer(many=True), **errors(400, 401, 403, 404)})
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -119,7 +116,7 @@ def family_payload(family: str) -> dict:
     members = selectors.family_members(family)
     if not members["members"]:
         raise not_found(f"No family {family!r}: a family gets its first member when a model is promoted with it")
-    previous = services.previous_champion(family, current=members["champion"])
+    previous = selectors.previous_champion(family, current=members["champion"])
     policy = services.family_policy(family)
     ser = AlgorithmModelSerializer
     return {

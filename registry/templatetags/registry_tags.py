@@ -1,16 +1,16 @@
-"""The registry's part of the model page (lifecycle's templates include it without lifecycle importing registry)."""
+"""The registry's panels of the model page and the dashboard (registered in registry/apps.py, rendered by
+lifecycle's `{% panels %}` over the page's context), and the registry's filters."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-
 from django import template
 
-from lifecycle.choices import TABULAR_TYPES, ModelType, State
+from lifecycle import selectors as lifecycle_selectors
+from lifecycle.choices import ModelType, State
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.core.errors import ApplicationError
-from lifecycle.learners import CONTINUOUS_TYPES
+from lifecycle.model_types import CONTINUOUS_TYPES, TABULAR_TYPES
 from lifecycle.core.roles import role_of
 
 from .. import choices, selectors, services
@@ -22,7 +22,6 @@ from ..permissions import OPERATE, PROMOTE, TRAIN
 register = template.Library()
 
 SCHEDULES = ("6h", "24h", "7d")
-EXAMPLE_WEIGHTS = (("convert", "1.0"), ("click", "0.3"), ("unsubscribed", "-1.5"))
 MOVE_LABELS = {Rung.SHADOW: "Move to shadow", Rung.CHALLENGER: "Move to challenger",
                Rung.ARCHIVED: "Archive on the ladder", Rung.DRAFT: "Back to draft"}
 
@@ -36,21 +35,13 @@ def _suggested_auc(model) -> tuple[float | None, str]:
     return None, ""
 
 
-def _moves(model, user, pending) -> list[dict]:
-    """Only the legal next moves from the ladder, each with the reason it is unavailable (role, state, rule)."""
+def _moves(model, user) -> list[dict]:
+    """Only the legal next moves from the ladder, each with the reason it is unavailable: the role, or the first
+    blocker of the rule the promote service refuses with (the same sentence)."""
     role_block = refusal(user, PROMOTE)
     moves = []
-    for rung in selectors.legal_moves(model):
-        block = role_block
-        if not block and rung not in (Rung.ARCHIVED, Rung.DRAFT):
-            if model.status == Status.DRAFT:
-                block = "Activate it first: promote refuses a model whose operational status is draft."
-            elif not model.has_been_ready:
-                block = "Train it first: a model that has never been ready cannot score."
-            elif model.state == State.ARCHIVED:
-                block = "The model is archived and cannot score; restore it first."
-        if not block and rung == Rung.CHAMPION and pending:
-            block = f"Request #{pending.pk} is already waiting for a reviewer."
+    for rung, blocker in selectors.ladder_moves(model, user):
+        block = role_block or (blocker.message if blocker else "")
         if rung == Rung.CHAMPION:
             label = "Make champion" if user.has_perm("registry.apply_without_review") else "Request champion"
         else:
@@ -107,7 +98,7 @@ def _steps(model, pending, family_champion) -> list[dict]:
     elif not tabular:
         learning.update(done=True, state="Always on: learns from every response")
     else:
-        on = bool(model.auto_learn and model.learn_mode == "scheduled" and model.learn_schedule)
+        on = lifecycle_selectors.cadence_active(model)
         learning.update(done=on, state=f"Retrains every {model.learn_schedule} on new samples" if on else "Off",
                         missing="" if on else "Turn on scheduled retraining, or the model keeps its scores until "
                                               "someone retrains it.")
@@ -128,9 +119,8 @@ def _steps(model, pending, family_champion) -> list[dict]:
     return [trained, active, promoted, learning, weights]
 
 
-@register.inclusion_tag("registry/partials/path_to_live.html", takes_context=True)
-def path_to_live(context, model):
-    request = context["request"]
+def path_to_live(request, model) -> dict:
+    """The model page's "Path to live" card (registry/partials/path_to_live.html)."""
     user = request.user
     pending = selectors.request_list(state=RequestState.PENDING, model=model).first()
     last_request = None if pending else selectors.request_list(model=model).first()
@@ -140,7 +130,7 @@ def path_to_live(context, model):
     # The service's staleness rule, so the note agrees with what a reviewer's approval would find.
     pending_stale = selectors.request_stale_reason(pending, model) if pending else ""
     steps = _steps(model, pending, family_champion)
-    moves = _moves(model, user, pending)
+    moves = _moves(model, user)
     auc, auc_source = _suggested_auc(model)
     verdict = None
     if any(m["champion"] for m in moves):
@@ -158,12 +148,8 @@ def path_to_live(context, model):
             entry["ids"].append(move["to"])
     for move in moves:
         move["why"] = "-".join(blocked[move["block"]]["ids"]) if move["block"] else ""
-    rows = [(k, f"{v:g}") for k, v in sorted((model.outcome_weights or {}).items(), key=lambda kv: (-kv[1], kv[0]))]
     return {
         "model": model,
-        "request": request,
-        "user": user,
-        "messages": context.get("messages"),
         "steps": steps,
         "done_count": sum(1 for s in steps if s["done"]),
         "moves": moves,
@@ -190,43 +176,7 @@ def path_to_live(context, model):
                             and model.has_been_ready),
         "champion_needs_review": any(m["champion"] for m in moves)
         and not user.has_perm("registry.apply_without_review"),
-        "weight_rows": rows + [("", "")] * (2 if rows else 0),
-        "example_weights": EXAMPLE_WEIGHTS if not rows else (),
     }
-
-
-def _percent(value, digits, sign: str) -> str:
-    """Half-up, so 0.0625 reads 6.3% as the services' own messages say it."""
-    if value is None or value == "":
-        return "–"
-    try:
-        number = Decimal(repr(float(value))) * 100
-    except (TypeError, ValueError, InvalidOperation):
-        return value
-    rounded = number.quantize(Decimal(1).scaleb(-int(digits)), rounding=ROUND_HALF_UP)
-    return f"{rounded:{sign}.{int(digits)}f}%"
-
-
-@register.filter
-def pct(value, digits=1):
-    """A share as a percentage, a dash when missing."""
-    return _percent(value, digits, "")
-
-
-@register.filter
-def signed(value, digits=3):
-    if value is None or value == "":
-        return "–"
-    try:
-        number = float(value)
-        return f"{number:{'+' if round(number, int(digits)) else ''}.{int(digits)}f}"
-    except (TypeError, ValueError):
-        return value
-
-
-@register.filter
-def signed_pct(value, digits=1):
-    return _percent(value, digits, "+")
 
 
 @register.filter
@@ -246,14 +196,13 @@ def arm_label(arm):
     return choices.arm_label(arm)
 
 
-@register.inclusion_tag("registry/partials/dashboard_registry.html", takes_context=True)
-def dashboard_registry(context, stale_days: int = 30):
+def dashboard_registry(request, model=None, *, stale_days: int = 30) -> dict:
     """The dashboard's registry panels: requests waiting for a reviewer and each family's champion."""
     from datetime import timedelta
 
     from django.utils import timezone
 
-    user = context["request"].user
+    user = request.user
     families = selectors.families_overview()
     cutoff = timezone.now() - timedelta(days=stale_days)
     for f in families:
@@ -266,7 +215,6 @@ def dashboard_registry(context, stale_days: int = 30):
         # The live watch: a champion significantly worse than the one it replaced is raised here too.
         f["watch"] = services.family_watch(f["family"]) if f["champion"] else None
     return {
-        "request": context["request"],
         "pending": list(selectors.request_list(state=RequestState.PENDING).order_by("created_at")[:5]),
         "pending_count": selectors.pending_count(),
         "can_review": user.has_perm("registry.review_promotionrequest"),

@@ -7,12 +7,6 @@ from lifecycle.core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
 
 
-class ScoreInputItemSerializer(StrictSerializer):
-    features = serializers.DictField(required=False)
-    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    feedback = serializers.DictField(required=False)
-
-
 class ScoreInputSerializer(StrictSerializer):
     features = serializers.DictField(required=False)
     content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
@@ -12,13 +11,15 @@ from rest_framework.views import APIView
 from lifecycle.core import inputs
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle.core.api.parsers import StrictJSONParser, odd_input_error
-from lifecycle.api.serializers import ErrorSerializer, StrictSerializer
+from lifecycle.api.serializers import ErrorSerializer
+from lifecycle.core.api.filters import FilterBackend
 from lifecycle.core.api.pagination import LimitOffsetPagination
 from lifecycle.api.views import MODEL_ID, errors
 from lifecycle.core.errors import ApplicationError, not_found
 from lifecycle.core.keys import parse_id
 
 from .. import selectors, services
+from ..filters import TraceFilter
 from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
 from . import serializers as s
 
@@ -132,38 +133,33 @@ class RespondView(APIView):
         return response
 
 
-class TraceFilterSerializer(serializers.Serializer):
-    customerId = serializers.CharField(required=False, default="")
-    requestId = serializers.CharField(required=False, default="")
-    offer = serializers.CharField(required=False, default="")
-    model = serializers.CharField(required=False, default="")
-    since = serializers.DateTimeField(required=False, default=None)
-    until = serializers.DateTimeField(required=False, default=None)
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=200)
-
-
 class TracePagination(LimitOffsetPagination):
+    """A limit over max_limit is refused rather than cut down: a caller paging by it would skip traces."""
+
     default_limit = 50
     max_limit = 200
+
+    def get_limit(self, request):
+        raw = request.query_params.get(self.limit_query_param, "")
+        if raw == "":
+            return self.default_limit
+        try:
+            return serializers.IntegerField(min_value=1, max_value=self.max_limit).run_validation(raw)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({self.limit_query_param: exc.detail}) from None
 
 
 class DecisionTraceViewSet(viewsets.GenericViewSet):
     serializer_class = s.TraceSerializer
     queryset = DecisionTrace.objects.none()
     pagination_class = TracePagination
+    filter_backends = [FilterBackend]
+    filtersets = {"list": TraceFilter}
 
-    @extend_schema(parameters=[OpenApiParameter(n, t) for n, t in (
-        ("customerId", str), ("requestId", str), ("offer", str), ("model", str), ("since", OpenApiTypes.DATETIME),
-        ("until", OpenApiTypes.DATETIME))],
-        responses={200: s.TraceBriefSerializer(many=True), **errors(400, 401, 403)},
-        description="limit 50 by default, 200 at most (a larger limit is refused).")
+    @extend_schema(responses={200: s.TraceBriefSerializer(many=True), **errors(400, 401, 403)},
+                   description="limit 50 by default, 200 at most (a larger limit is refused).")
     def list(self, request):
-        f = TraceFilterSerializer(data=request.query_params)
-        f.is_valid(raise_exception=True)
-        v = f.validated_data
-        qs = selectors.trace_list(customer_id=v["customerId"], request_id=v["requestId"], offer=v["offer"],
-                                  model=v["model"], since=v["since"], until=v["until"])
-        page = self.paginate_queryset(qs)
+        page = self.paginate_queryset(self.filter_queryset(selectors.trace_list()))
         return self.get_paginated_response(s.TraceBriefSerializer(page, many=True).data)
 
     @extend_schema(responses={200: s.TraceSerializer, **errors(401, 403, 404)})

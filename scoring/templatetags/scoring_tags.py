@@ -12,31 +12,6 @@ LEVEL_WORDS = {"ok": ("✓", "OK"), "note": ("ℹ", "Note"), "warn": ("⚠", "Wa
 
 
 @register.filter
-def signed(value, digits=None):
-    """+1, -1.5, +0: the sign always shown, so a weight's direction reads without colour."""
-    if value is None or value == "":
-        return "–"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return value
-    if digits is not None:
-        return f"{number:+.{int(digits)}f}"
-    return f"{number:+g}"
-
-
-@register.filter
-def pct(value, digits=1):
-    """A share in [0, 1] as a percentage; a dash when unknown."""
-    if value is None or value == "":
-        return "–"
-    try:
-        return f"{100 * float(value):.{int(digits)}f}%"
-    except (TypeError, ValueError):
-        return value
-
-
-@register.filter
 def level_icon(level):
     return LEVEL_WORDS.get(level, ("", ""))[0]
 

@@ -118,8 +118,10 @@ def test_a_viewer_post_is_403_with_the_reason(client, viewer, family, analyst):
     refused = {
         reverse("registry:model-status", args=[new.key]): "cannot change a model's status, learning cadence or "
                                                            "outcome weights; analysts and admins can.",
-        reverse("registry:model-cadence", args=[new.key]): "cannot change a model's status",
-        reverse("registry:model-weights", args=[new.key]): "cannot change a model's status",
+        reverse("lifecycle:model-cadence", args=[new.key]): "cannot change a model's learning cadence or outcome "
+                                                             "weights; analysts and admins can.",
+        reverse("scoring:model-weights", args=[new.key]): "cannot change a model's learning cadence or outcome "
+                                                          "weights; analysts and admins can.",
         reverse("registry:model-promote", args=[new.key]): "cannot move models on the registry ladder; analysts and "
                                                             "admins can.",
         reverse("registry:request-approve", args=[req.pk]): "cannot approve or reject promotion requests; reviewers "
@@ -399,16 +401,21 @@ def test_a_guard_refusal_is_shown_on_the_model_page(client, analyst, family):
 def test_cadence_form_sets_scheduled_learning(client, analyst, capture):
     model = ready_model(analyst, capture)
     client.force_login(analyst)
-    url = reverse("registry:model-cadence", args=[model.key])
-    page = text(client.post(url, {"auto_learn": "on", "learn_mode": "scheduled", "learn_schedule": "24h"}, follow=True))
-    assert "Learning on: the model retrains every 24h when new samples have arrived." in page
+    url = reverse("lifecycle:model-cadence", args=[model.key])  # the cadence's one endpoint, back to the panel
+    back = {"next": detail_url(model) + "#live"}
+    response = client.post(url, {"auto_learn": "on", "learn_mode": "scheduled", "learn_schedule": "24h", **back},
+                           follow=True)
+    assert response.redirect_chain[-1][0].endswith("#live")
+    page = text(response)
+    assert "Saved. Learning on: retrains every 24h; the next run is due" in page
     assert "Learning Retrains every 24h on new samples" in page
     model.refresh_from_db()
     assert (model.auto_learn, model.learn_mode, model.learn_schedule) == (True, "scheduled", "24h")
-    bad = text(client.post(url, {"auto_learn": "on", "learn_mode": "scheduled", "learn_schedule": "2x"}, follow=True))
+    bad = text(client.post(url, {"auto_learn": "on", "learn_mode": "scheduled", "learn_schedule": "2x", **back},
+                           follow=True))
     assert "Refused: learnSchedule '2x' is not a duration" in bad
-    off = text(client.post(url, {"learn_mode": "none", "learn_schedule": ""}, follow=True))
-    assert "Learning off" in off
+    off = text(client.post(url, {"learn_mode": "none", "learn_schedule": "", **back}, follow=True))
+    assert "Saved. Nothing is scheduled: autoLearn is off" in off
     model.refresh_from_db()
     assert model.auto_learn is False
 
@@ -424,22 +431,23 @@ def test_continuous_learners_need_no_cadence(client, analyst):
 def test_outcome_weights_form(client, analyst, capture):
     model = ready_model(analyst, capture)
     client.force_login(analyst)
-    url = reverse("registry:model-weights", args=[model.key])
-    page = text(client.post(url, {"outcome": ["convert", "click", "unsubscribed", ""],
-                                  "weight": ["1", "0.3", "-1.5", ""]}, follow=True))
-    assert "Saved 3 outcome weights." in page
+    url = reverse("scoring:model-weights", args=[model.key])  # the weights' one endpoint, back to the panel
+    back = {"next": detail_url(model) + "#live"}
+    page = text(client.post(url, {"weight__convert": "1", "weight__click": "0.3", "weight__unsubscribed": "-1.5",
+                                  "weight__accept": "", **back}, follow=True))
+    assert "Saved 3 outcome weights: click +0.3, convert +1, unsubscribed -1.5." in page
     assert "Outcome weights convert +1, click +0.3, unsubscribed -1.5" in page  # strongest first
     assert "count as neutral" not in page
     model.refresh_from_db()
     assert model.outcome_weights == {"convert": 1.0, "click": 0.3, "unsubscribed": -1.5}
     assert ModelEvent.objects.filter(model=model, action="weights.changed").exists()
 
-    bad = text(client.post(url, {"outcome": ["convert"], "weight": ["lots"]}, follow=True))
-    assert "Refused: Outcome weights not saved: the weight of 'convert' must be a number" in bad
-    bad_key = text(client.post(url, {"outcome": ["no spaces"], "weight": ["1"]}, follow=True))
-    assert "Refused: outcome key 'no spaces' must be 1-64 letters" in bad_key
+    bad = text(client.post(url, {"weight__convert": "lots", **back}, follow=True))
+    assert "Refused: Not saved: Weight for convert: Write a number such as 1.0 or -1.5" in bad
+    too_big = text(client.post(url, {"weight__click": "5000", **back}, follow=True))
+    assert "Refused: the weight of 'click' must be between -1000 and 1000" in too_big
 
-    reset = text(client.post(url, {"reset": "1"}, follow=True))
+    reset = text(client.post(url, {"reset": "1", **back}, follow=True))
     assert "Outcome weights reset to the default" in reset and "count as neutral" in reset
     model.refresh_from_db()
     assert model.outcome_weights is None
@@ -450,10 +458,10 @@ def test_a_champion_with_everything_set_is_five_of_five(client, admin_user, anal
     rs.model_promote(model=model, actor=analyst, to_status="challenger", family=FAMILY)
     rs.model_promote(model=model, actor=admin_user, to_status="champion", family=FAMILY)
     client.force_login(analyst)
-    client.post(reverse("registry:model-cadence", args=[model.key]),
+    client.post(reverse("lifecycle:model-cadence", args=[model.key]),
                 {"auto_learn": "on", "learn_mode": "scheduled", "learn_schedule": "6h"})
-    page = text(client.post(reverse("registry:model-weights", args=[model.key]),
-                            {"outcome": ["convert"], "weight": ["1"]}, follow=True))
+    page = text(client.post(reverse("scoring:model-weights", args=[model.key]),
+                            {"weight__convert": "1", "next": detail_url(model) + "#live"}, follow=True))
     assert "Path to live 5 of 5 done" in page and f"Promoted Champion of {FAMILY}" in page
 
 

@@ -54,7 +54,7 @@ def test_status_at_creation_and_by_put_follow_the_rules(api):
 def test_promote_refuses_a_draft_status_and_a_never_trained_model(api, analyst, capture):
     ready_model(analyst, capture, key="trained")
     body = error_of(promote(api, "trained", toStatus="shadow"), 400, "invalid_transition")
-    assert "activate it first" in body["message"]
+    assert "activate it first" in body["message"].lower()
     api.post(API, {"key": "untrained", "name": "U", "modelType": "scorecard", "status": "active"}, format="json")
     error_of(promote(api, "untrained", toStatus="shadow"), 409, "not_scorable")
 

@@ -69,7 +69,7 @@ def weights_url(model) -> str:
 
 
 def cadence_url(model) -> str:
-    return reverse("scoring:model-cadence", args=[model.key])
+    return reverse("lifecycle:model-cadence", args=[model.key])
 
 
 def try_url(model) -> str:
@@ -550,8 +550,8 @@ def test_catalog_refusals_are_shown_on_the_form(as_analyst):
 
 def test_the_model_pages_link_to_each_other(as_analyst, nbo):
     html = as_analyst.get(weights_url(nbo)).content.decode()
-    for name in ("model-weights", "model-cadence", "model-try", "model-adaptations"):
-        assert f'href="{reverse(f"scoring:{name}", args=[nbo.key])}"' in html
+    for name in ("scoring:model-weights", "lifecycle:model-cadence", "scoring:model-try", "scoring:model-adaptations"):
+        assert f'href="{reverse(name, args=[nbo.key])}"' in html
     assert 'aria-current="page">Outcome weights' in html
     assert AlgorithmModel.objects.filter(key="nbo").exists()
 

@@ -84,8 +84,11 @@ def exception_handler(exc, context):
                 "message": f"Too many requests from this caller; retry after {wait} s (as Retry-After says)."}
     elif isinstance(exc, exceptions.ValidationError):
         messages = _flatten(exc.detail)
-        body = {"code": "validation_error", "message": "; ".join(messages), "status": 400,
-                "details": {"fields": exc.detail}}
+        details = {"fields": exc.detail}
+        named = [k for k in exc.detail if k != "non_field_errors"] if isinstance(exc.detail, dict) else []
+        if named:  # the first input refused, as the services' validation_error(field=...) names it
+            details["field"] = str(named[0])
+        body = {"code": "validation_error", "message": "; ".join(messages), "status": 400, "details": details}
     else:
         detail = getattr(exc, "detail", str(exc))
         body = {"code": code, "message": " ".join(_flatten(detail)), "status": response.status_code}

@@ -12,7 +12,6 @@ ERROR_STATUSES = {
     "429": "throttled: too many calls for this token; wait as Retry-After says",
     "503": "service_unavailable: the database is not answering; retry after Retry-After",
 }
-SCHEMA_ONLY_PATHS = ("/api/schema/",)
 
 
 def add_error_responses(result, generator, request, public):

@@ -1,14 +1,23 @@
-"""Demo users and a few models in different states, created only when the database has no models."""
+"""Demo users and a few models in different states, created only when the database has no models.
+
+It lives in scoring, the top app, because the demo spans all three: models and runs (lifecycle), the ladder and
+an experiment (registry), a catalog and a live champion (scoring)."""
 
 import random
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from lifecycle import services
 from lifecycle.models import AlgorithmModel
+from registry import experiments
+from registry import services as registry_services
+
+from ... import services as scoring_services
+from ...models import Category, Channel, DecisionFlow, Offer
 
 DEMO_USERS = [("analyst", "analyst"), ("reviewer", "reviewer"), ("admin", "admin"), ("viewer", "viewer")]
 
@@ -54,8 +63,6 @@ class Command(BaseCommand):
         if AlgorithmModel.objects.exists():
             self.stdout.write("Models exist already; demo data left as it is.")
             return
-        from django.contrib.auth import get_user_model
-
         analyst = get_user_model().objects.get(username="analyst")
 
         def train_inline(model):
@@ -98,12 +105,6 @@ class Command(BaseCommand):
 
     def _decisioning(self, analyst):
         """A catalog, a flow and a live bandit champion that has learned from a few hundred responses."""
-        from django.contrib.auth import get_user_model
-
-        from registry import services as registry_services
-        from scoring import services as scoring_services
-        from scoring.models import Category, Channel, DecisionFlow, Offer
-
         admin = get_user_model().objects.get(username="admin")
         email = Channel.objects.create(key="email", name="Email", direction="outbound")
         web = Channel.objects.create(key="web", name="Web", direction="inbound")
@@ -141,8 +142,6 @@ class Command(BaseCommand):
             registry_services.model_promote(model=contender, actor=analyst, to_status=rung, family="card-offers")
             scoring_services.model_set_outcome_weights(model=contender, actor=analyst,
                                                        weights={"convert": 1.0, "click": 0.3, "dismiss": -0.2})
-        from registry import experiments
-
         experiments.experiment_create(actor=admin, key="homepage-bayes", name="Homepage: Bayesian challenger",
                                       status="active", family="card-offers", champion_pct=70,
                                       challengers=[{"modelId": "offers-bayes", "trafficPct": 30}])

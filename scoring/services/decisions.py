@@ -1,0 +1,341 @@
+"""Decisions: recommend ranks a catalog's offers for one customer by the deciding model, and respond records
+what the customer did once per idempotency key and lets the deciding model learn from it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from lifecycle.choices import OperationalStatus, RegistryStatus
+from lifecycle.core.errors import ApplicationError, not_found, validation_error
+from lifecycle.model_types import EXTERNAL_TYPE, TABULAR_TYPES
+from lifecycle.models import AlgorithmModel, ModelVersion
+from registry import experiments as registry_experiments
+from registry import services as registry_services
+from registry.choices import CHAMPION_ARM, HOLDOUT_ARM, ExperimentStatus
+from registry.models import Experiment
+
+from .. import learning, selectors, serving
+from ..choices import Scope
+from ..models import Channel, DecisionFlow, DecisionTrace, Interaction, ModelAdaptation, Offer, Recommendation
+from .catalog import outcome_type_for_response
+from .learning import _learn, _learn_shadows
+from .score import _predict, learning_traits, offer_features
+from .weights import outcome_weight
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Scorer:
+    model: AlgorithmModel
+    version: ModelVersion
+
+
+def _scorer(model: AlgorithmModel | None) -> Scorer | None:
+    if model is None or not model.is_scorable or model.status != OperationalStatus.ACTIVE:
+        return None
+    return Scorer(model, model.active_version)
+
+
+def _family_for(flow: DecisionFlow | None, family: str) -> str:
+    if flow and flow.family:
+        return flow.family
+    if family:
+        return family
+    default = getattr(settings, "DECISION_DEFAULT_FAMILY", "")
+    if default:
+        return default
+    families = list(AlgorithmModel.objects.filter(registry_status=RegistryStatus.CHAMPION, status=OperationalStatus.ACTIVE)
+                    .values_list("family", flat=True).distinct()[:2])
+    if len(families) == 1:
+        return families[0]
+    raise validation_error("Say whose champion decides: give decisionFlowKey (a flow with a family or a pinned "
+                           "model) or family", field="decisionFlowKey")
+
+
+def _cells_for(model: AlgorithmModel, offers: list[Offer], channel: Channel | None, direction: str):
+    """Every cell the candidates may read, in one query."""
+    # One IN list per scope, not one OR term per cell: the SQL stays small with 200 offers.
+    wanted = {Scope.OFFER: {o.key for o in offers}, Scope.CATEGORY: {o.category.key for o in offers if o.category_id},
+              Scope.GLOBAL: {""}, Scope.CHANNEL: {channel.key} if channel else set(),
+              Scope.DIRECTION: {direction} if direction else set()}
+    q = Q()
+    for scope, ids in wanted.items():
+        if ids:
+            q |= Q(scope=scope, scope_id__in=sorted(ids))
+    rows = ModelAdaptation.objects.filter(q, model=model).values_list("scope", "scope_id", "evidence",
+                                                                      "positives", "negatives")
+    return {(s, i): learning.Cell(e, p, n) for s, i, e, p, n in rows}
+
+
+def _propensities(scorer: Scorer, offers: list[Offer], *, channel: Channel | None, direction: str,
+                  attributes: dict, rng: random.Random) -> list[tuple[float, str, str, float]]:
+    """(propensity, source, why, ranking key) per offer. The ranking key carries the model type's own
+    exploration (a Thompson draw, an epsilon-greedy shuffle); the propensity stays the estimate."""
+    model, version = scorer.model, scorer.version
+    channel_key = channel.key if channel else ""
+    if model.model_type in TABULAR_TYPES or model.model_type == EXTERNAL_TYPE:
+        rows = [{"features": offer_features(attributes, o, channel_key), "content": None} for o in offers]
+        trait = (model.config or {}).get("propensityTrait") or (version.trait_keys or learning_traits(version))[0]
+        probs = _predict(model, version, rows)[trait]
+        why = f"{model.key} v{version.version_no} scored trait {trait}"
+        return [(float(p), "model", why, float(p)) for p in probs]
+    params = serving.loaded(version, model.model_type)["params"]
+    if model.model_type == "online_learner":
+        state = model.model_state or {}
+        weights, dims = state.get("weights", {}), int(params["hashDimensions"])
+        why = f"online learner after {state.get('updates', 0)} updates"
+        out = []
+        for o in offers:
+            p = learning.online_predict(weights, learning.hashed(offer_features(attributes, o, channel_key), dims))
+            out.append((p, "model", why, p))
+        return out
+    cells = _cells_for(model, offers, channel, direction)
+    out = []
+    for o in offers:
+        p = learning.propensity({
+            Scope.OFFER: cells.get((Scope.OFFER, o.key)),
+            Scope.CHANNEL: cells.get((Scope.CHANNEL, channel_key)) if channel else None,
+            Scope.DIRECTION: cells.get((Scope.DIRECTION, direction)) if direction else None,
+            Scope.CATEGORY: cells.get((Scope.CATEGORY, o.category.key)) if o.category_id else None,
+            Scope.GLOBAL: cells.get((Scope.GLOBAL, "")),
+        })
+        value, key, why = p.value, p.value, p.detail
+        if model.model_type == "thompson_bandit":
+            key = learning.thompson_draw(p, rng, prior_alpha=params["priorAlpha"], prior_beta=params["priorBeta"])
+            why += f"; ranked by a posterior draw ({key:.3f})"
+        elif model.model_type == "bayesian":
+            value = key = learning.bayesian_mean(p, prior_alpha=params["priorAlpha"], prior_beta=params["priorBeta"])
+            why += f"; posterior mean with priors Beta({params['priorAlpha']:g}, {params['priorBeta']:g})"
+        out.append((value, p.source, why, key))
+    if model.model_type == "epsilon_greedy" and rng.random() < params["epsilon"]:
+        out = [(v, src, why + f"; explored: ranked at random (epsilon {params['epsilon']:g})", rng.random())
+               for v, src, why, _ in out]
+    return out
+
+
+def recommend(*, actor, customer_id: str, channel: str = "", placement: str = "", limit: int = 5,
+              attributes: dict | None = None, decision_flow_key: str = "", family: str = "",
+              seed: int | None = None) -> Recommendation:
+    started = time.perf_counter()
+    if not customer_id:
+        raise validation_error("customerId is required", field="customerId")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
+        raise validation_error("limit must be a whole number from 1 to 50 (default 5)", field="limit")
+    attributes = attributes or {}
+    if not isinstance(attributes, dict):
+        raise validation_error("attributes must be an object", field="attributes")
+    flow = None
+    if decision_flow_key:
+        flow = DecisionFlow.objects.filter(key=decision_flow_key).first()
+        if flow is None:
+            raise validation_error(f"No decision flow {decision_flow_key!r}", field="decisionFlowKey")
+    channel_row = Channel.objects.filter(key=channel).first() if channel else None
+    if channel and channel_row is None:
+        raise validation_error(f"No channel {channel!r}; create it in the catalog first", field="channel")
+    direction = channel_row.direction if channel_row else ""
+
+    offers_qs = (flow.offers.all() if flow and flow.offers.exists() else Offer.objects.all())
+    offers = list(offers_qs.filter(active=True).select_related("category").prefetch_related("channels"))
+    funnel = {"candidateCount": len(offers)}
+    if channel_row:
+        offers = [o for o in offers if not o.channels.all() or channel_row in o.channels.all()]
+    funnel["afterQualification"] = len(offers)
+
+    # Who decides: the flow's pinned model, else the family's champion, or the experiment's arm.
+    champion_family = ""
+    arm, experiment = "", None
+    if flow and flow.model_key:
+        scorer = _scorer(AlgorithmModel.objects.select_related("active_version").filter(key=flow.model_key).first())
+        if scorer is None:
+            raise ApplicationError(f"The flow's pinned model {flow.model_key!r} is not active and ready",
+                                   code="not_scorable", status=409)
+    else:
+        champion_family = _family_for(flow, family)
+        champion = (AlgorithmModel.objects.select_related("active_version")
+                    .filter(family=champion_family, registry_status=RegistryStatus.CHAMPION).first())
+        scorer = _scorer(champion)
+        exp_qs = Experiment.objects.filter(status=ExperimentStatus.ACTIVE)
+        experiment = (exp_qs.filter(key=flow.experiment_key).first() if flow and flow.experiment_key
+                      else exp_qs.filter(family=champion_family).first())
+        if experiment is not None:
+            arm = registry_experiments.experiment_assign(experiment=experiment, customer_id=customer_id)
+            if arm not in (CHAMPION_ARM, HOLDOUT_ARM):
+                challenger = _scorer(AlgorithmModel.objects.select_related("active_version").filter(key=arm).first())
+                scorer = challenger or scorer
+        if scorer is None:
+            raise ApplicationError(f"Family {champion_family!r} has no active, scorable champion; promote one",
+                                   code="not_scorable", status=409)
+    rng = random.Random(seed if seed is not None else uuid.uuid4().int)
+    if arm == HOLDOUT_ARM:
+        # The holdout sees the catalog in a random order: the baseline the models are measured against.
+        scored = [(0.5, "holdout", "holdout: no model decides, random order", rng.random()) for _ in offers]
+    else:
+        scored = _propensities(scorer, offers, channel=channel_row, direction=direction, attributes=attributes,
+                               rng=rng) if offers else []
+    shadows = []
+    if champion_family:
+        for shadow in (AlgorithmModel.objects.select_related("active_version")
+                       .filter(family=champion_family, registry_status=RegistryStatus.SHADOW,
+                               status=OperationalStatus.ACTIVE)):
+            s = _scorer(shadow)
+            if s is not None and offers:
+                try:
+                    shadows.append((s, _propensities(s, offers, channel=channel_row, direction=direction,
+                                                     attributes=attributes, rng=rng)))
+                except ApplicationError:
+                    continue  # a shadow never breaks a decision
+    ranked = sorted(range(len(offers)), key=lambda i: (-scored[i][3], offers[i].key))[:limit]
+    rec_id = uuid.uuid4().hex
+    chosen = [{
+        "rank": r + 1, "offerId": offers[i].key, "offerName": offers[i].name,
+        "category": offers[i].category.key if offers[i].category_id else None,
+        "propensity": round(scored[i][0], 6), "propensitySource": scored[i][1],
+        "modelKey": scorer.model.key, "versionNo": scorer.version.version_no,
+    } for r, i in enumerate(ranked)]
+    recommendation = Recommendation.objects.create(
+        recommendation_id=rec_id, customer_id=customer_id, channel=channel, direction=direction,
+        placement=placement, decision_flow_key=decision_flow_key, model=scorer.model, version=scorer.version,
+        experiment_key=experiment.key if experiment else "", arm=arm, attributes=attributes, offers=chosen)
+    funnel["finalCount"] = len(chosen)
+    if settings.DECISION_TRACE_SAMPLE_RATE >= 1 or rng.random() < settings.DECISION_TRACE_SAMPLE_RATE:
+        ranks = {i: r + 1 for r, i in enumerate(ranked)}
+        DecisionTrace.objects.create(
+            recommendation=recommendation, customer_id=customer_id, decision_flow_key=decision_flow_key,
+            family=champion_family, funnel=funnel, selected_offers=[c["offerId"] for c in chosen],
+            experiment_assignment={"experimentKey": experiment.key, "arm": arm} if experiment else {},
+            model_keys=[scorer.model.key, *[s.model.key for s, _ in shadows]],
+            scoring_results=[{
+                "offerId": o.key, "score": round(scored[i][0], 6), "rank": ranks.get(i),
+                "modelKey": scorer.model.key, "modelType": scorer.model.model_type,
+                "versionNo": scorer.version.version_no, "propensitySource": scored[i][1], "why": scored[i][2],
+                "arm": arm or None,
+                "shadowScores": [{"modelKey": s.model.key, "versionNo": s.version.version_no,
+                                  "score": round(vals[i][0], 6), "propensitySource": vals[i][1]}
+                                 for s, vals in shadows],
+            } for i, o in enumerate(offers)],
+            total_duration_ms=round((time.perf_counter() - started) * 1000, 3))
+    return recommendation
+
+
+IDEMPOTENCY_KEY_REUSED = ("This Idempotency-Key was already used for a different request. Send a new key for "
+                          "a new request; a retry must repeat the first request exactly.")
+
+
+def _request_hash(**fields) -> str:
+    """The request as the service received it, canonical: key order, aliases and whitespace do not matter."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def _idempotent_replay(*, user, scope: str, idempotency_key: str, request_hash: str) -> dict | None:
+    """The stored answer when this caller already sent this key to this endpoint with this request; a 422
+    when the key came with another request; None when the key is new."""
+    previous = Interaction.objects.filter(actor=user, scope=scope, idempotency_key=idempotency_key).first()
+    if previous is None:
+        return None
+    if previous.request_hash != request_hash:
+        raise ApplicationError(IDEMPOTENCY_KEY_REUSED, code="idempotency_key_reused", status=422,
+                               details={"idempotencyKey": idempotency_key})
+    return previous.response
+
+
+def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, recommendation_id: str = "",
+            rank: int | None = None, offer_id: str = "", channel: str = "", direction: str = "",
+            conversion_value: float | None = None, timestamp=None) -> tuple[dict, bool]:
+    """Record an outcome once per caller and idempotency key and let the deciding model learn from it.
+    Returns (answer, replayed)."""
+    if not idempotency_key:
+        raise validation_error("An idempotency key is required (Idempotency-Key header or idempotencyKey), so that "
+                               "a retried call counts once", field="idempotencyKey")
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    key_scope = {"user": user, "scope": "respond", "idempotency_key": idempotency_key,
+                 "request_hash": _request_hash(
+                     customer_id=customer_id, outcome=outcome, recommendation_id=recommendation_id, rank=rank,
+                     offer_id=offer_id, channel=channel, direction=direction, conversion_value=conversion_value,
+                     timestamp=timestamp.isoformat() if timestamp else None)}
+    previous = _idempotent_replay(**key_scope)
+    if previous is not None:
+        return previous, True
+    if not customer_id:
+        raise validation_error("customerId is required", field="customerId")
+    outcome_type = outcome_type_for_response(outcome)
+    if outcome_type is None:
+        known = ", ".join(selectors.outcome_type_list().values_list("key", flat=True))
+        raise validation_error(f"Unknown outcome {outcome!r}; registered outcome types: {known}", field="outcome")
+    recommendation = None
+    if recommendation_id:
+        recommendation = Recommendation.objects.select_related("model").filter(
+            recommendation_id=recommendation_id).first()
+        if recommendation is None:
+            raise not_found(f"No recommendation {recommendation_id!r}")
+        if recommendation.customer_id != customer_id:
+            raise validation_error("This recommendation was made for another customer", field="customerId")
+        if rank is not None:
+            if not 1 <= rank <= len(recommendation.offers):
+                raise validation_error(f"rank must be 1..{len(recommendation.offers)} for this recommendation",
+                                       field="rank")
+            offer_id = recommendation.offers[rank - 1]["offerId"]
+        channel = channel or recommendation.channel
+        direction = direction or recommendation.direction
+    elif not offer_id:
+        raise validation_error("Give recommendationId and rank, or offerId", field="offerId")
+    offer = Offer.objects.select_related("category").filter(key=offer_id).first() if offer_id else None
+    if offer_id and offer is None:
+        raise validation_error(f"No offer {offer_id!r}", field="offerId")
+    if channel and not direction:
+        direction = Channel.objects.filter(key=channel).values_list("direction", flat=True).first() or ""
+    model = recommendation.model if recommendation else None
+    weight, warning = outcome_weight(model, outcome_type)
+    if warning:
+        log.warning(warning)
+    now = timezone.now()
+    answer = {
+        "interactionId": None, "recommendationId": recommendation.recommendation_id if recommendation else None,
+        "customerId": customer_id, "offerId": offer.key if offer else None, "rank": rank, "outcome": outcome,
+        "classification": outcome_type.classification, "weight": weight, "warning": warning or None,
+        "modelKey": model.key if model else None, "learned": False, "status": "recorded",
+        "timestamp": (timestamp or now).isoformat(),
+    }
+    try:
+        with transaction.atomic():
+            interaction = Interaction.objects.create(
+                actor=user, scope=key_scope["scope"], idempotency_key=idempotency_key,
+                request_hash=key_scope["request_hash"], recommendation=recommendation, customer_id=customer_id,
+                offer_key=offer.key if offer else "", rank=rank, outcome=outcome,
+                classification=outcome_type.classification, weight=weight, channel=channel, direction=direction,
+                conversion_value=conversion_value, model=model, warning=warning, timestamp=timestamp or now)
+            answer["interactionId"] = interaction.pk
+            if model is not None and weight != 0:
+                answer["learned"] = _learn(model, offer=offer, channel=channel, direction=direction, weight=weight,
+                                           attributes=recommendation.attributes, actor=actor)
+                if model.registry_status == RegistryStatus.CHAMPION:
+                    registry_services.live_record_outcome(model=model, success=weight > 0)
+            if model is not None and offer is not None:
+                _learn_shadows(model, outcome_type, offer=offer, channel=channel, direction=direction,
+                               attributes=recommendation.attributes if recommendation else {}, actor=actor)
+            if recommendation and recommendation.experiment_key and weight != 0:
+                experiment = Experiment.objects.filter(key=recommendation.experiment_key).first()
+                if experiment is not None:
+                    registry_experiments.experiment_record_outcome(experiment=experiment, arm=recommendation.arm,
+                                                                   success=weight > 0, at=timestamp or now)
+            interaction.response = answer
+            interaction.save(update_fields=["response"])
+    except IntegrityError:
+        # A concurrent call with the same key won the race: answer what it recorded (or 422 for another body).
+        previous = _idempotent_replay(**key_scope)
+        if previous is None:
+            raise
+        return previous, True
+    return answer, False
+

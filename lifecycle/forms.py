@@ -6,6 +6,7 @@ from django import forms
 
 from .core import inputs
 from .choices import Effort, LearnMode, ModelType
+from .core.forms import ProblemsMixin
 from .core.keys import MODEL_KEY_MAX_LENGTH, KeyFormField
 
 
@@ -60,7 +61,7 @@ class SampleForm(forms.Form):
         return {"features": data["features"], "content": data["content"], "labels": {data["trait"]: data["label"]}}
 
 
-class CadenceForm(forms.Form):
+class CadenceForm(ProblemsMixin, forms.Form):
     """The learning cadence, on its page and in the model page's path to live (which sends `next` to come back)."""
 
     auto_learn = forms.BooleanField(required=False, label="autoLearn: retrain on a schedule")
@@ -72,9 +73,6 @@ class CadenceForm(forms.Form):
 
     FIELDS = {"autoLearn": "auto_learn", "learnMode": "learn_mode", "learnSchedule": "learn_schedule"}
 
-    def problems(self) -> str:
-        return "; ".join(f"{self.fields[k].label}: {' '.join(v)}" if k in self.fields else " ".join(v)
-                         for k, v in self.errors.items())
 
 
 class UploadForm(forms.Form):

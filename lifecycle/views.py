@@ -21,7 +21,8 @@ from .filters import ModelFilter, RunFilter, SampleFilter, VersionFilter
 from .forms import (ApiTokenForm, CadenceForm, ModelCreateForm, ModelEditForm, SampleForm, TagForm, TrainForm,
                     TraitForm, UploadForm)
 from .core.listing import paginate, render_listing
-from .core.views import Write, came_from, is_partial, or_404, refusal, render_page, require, requires
+from .core.views import (Write, came_from, control_refused, control_saved, or_404, refusal, render_page, require,
+                         requires)
 from .models import ApiToken
 
 # The writes of these pages (the 403 says the role cannot do this; analysts and admins can).
@@ -570,12 +571,14 @@ def model_cadence(request, ref):
     back = came_from(request)
     tag = back.partition("#")[2] if back else CADENCE_ANCHOR
     form = CadenceForm(request.POST)
+
+    def in_place(trigger: str = ""):
+        return render_page(request, "lifecycle/cadence.html", "panel", _cadence_context(request, model, form),
+                           trigger=trigger)
+
     if not form.is_valid():
-        if back:
-            messages.error(request, f"Not saved: {form.problems()}", extra_tags=tag)
-            return redirect(back)
-        messages.error(request, "Not saved: fix the fields marked below.", extra_tags=tag)
-        return render_page(request, "lifecycle/cadence.html", "panel", _cadence_context(request, model, form))
+        message = f"Not saved: {form.problems()}" if back else "Not saved: fix the fields marked below."
+        return control_refused(request, message, back=back, tag=tag, in_place=in_place)
     data = form.cleaned_data
     try:
         model = services.model_set_cadence(model=model, actor=request.user, auto_learn=data["auto_learn"],
@@ -585,14 +588,9 @@ def model_cadence(request, ref):
         field = None if back else CadenceForm.FIELDS.get(exc.details.get("field", ""))
         if field:
             form.add_error(field, exc.message)
-        messages.error(request, "Not saved: fix the fields marked below." if field else exc.message, extra_tags=tag)
-        if back:
-            return redirect(back)
-        return render_page(request, "lifecycle/cadence.html", "panel", _cadence_context(request, model, form))
-    messages.success(request, _cadence_said(model), extra_tags=tag)
-    if back:
-        return redirect(back)
-    if not is_partial(request):
-        return redirect(reverse("lifecycle:model-cadence", args=[model.key]) + f"#{CADENCE_ANCHOR}")
-    return render_page(request, "lifecycle/cadence.html", "panel", _cadence_context(request, model),
-                       trigger="cadenceChanged")
+        message = "Not saved: fix the fields marked below." if field else exc.message
+        return control_refused(request, message, back=back, tag=tag, in_place=in_place)
+    form = None
+    return control_saved(request, _cadence_said(model), back=back, tag=tag,
+                         page_url=reverse("lifecycle:model-cadence", args=[model.key]) + f"#{CADENCE_ANCHOR}",
+                         in_place=lambda: in_place(trigger="cadenceChanged"))

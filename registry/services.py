@@ -319,16 +319,7 @@ def promotion_request_reject(*, request: PromotionRequest, actor, comment: str) 
     if not (comment or "").strip():
         raise validation_error("Say why you reject the request: the author reads the comment", field="comment")
     request = PromotionRequest.objects.select_for_update().get(pk=request.pk)
-    if request.state != RequestState.PENDING:
-        raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be rejected")
-    request.state = RequestState.REJECTED
-    request.decided_by = actor
-    request.decision_comment = comment
-    request.decided_at = timezone.now()
-    request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at"])
-    event_record(model=request.model, actor=actor, action="promotion.rejected", from_value=request.from_status,
-                 to_value=request.to_status, message=comment, data={"requestId": request.pk})
-    return request
+    return _close(request, actor=actor, state=RequestState.REJECTED, comment=comment, verb="rejected")
 
 
 @transaction.atomic
@@ -336,14 +327,19 @@ def promotion_request_cancel(*, request: PromotionRequest, actor, comment: str =
     request = PromotionRequest.objects.select_for_update().get(pk=request.pk)
     if request.requested_by_id != getattr(actor, "pk", None) and not _can(actor, "registry.apply_without_review"):
         raise ApplicationError("Only the author of a request (or an admin) can cancel it", code="forbidden", status=403)
+    return _close(request, actor=actor, state=RequestState.CANCELLED, comment=comment, verb="cancelled")
+
+
+def _close(request: PromotionRequest, *, actor, state: str, comment: str, verb: str) -> PromotionRequest:
+    """End a pending request (locked by the caller) without applying it: rejected or cancelled, audited."""
     if request.state != RequestState.PENDING:
-        raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be cancelled")
-    request.state = RequestState.CANCELLED
+        raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be {verb}")
+    request.state = state
     request.decided_by = actor
     request.decision_comment = comment
     request.decided_at = timezone.now()
     request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at"])
-    event_record(model=request.model, actor=actor, action="promotion.cancelled", from_value=request.from_status,
+    event_record(model=request.model, actor=actor, action=f"promotion.{verb}", from_value=request.from_status,
                  to_value=request.to_status, message=comment, data={"requestId": request.pk})
     return request
 

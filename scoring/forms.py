@@ -7,6 +7,7 @@ import json
 from django import forms
 
 from lifecycle.core import inputs
+from lifecycle.core.forms import ProblemsMixin
 from lifecycle.core.keys import KeyFormField
 
 from .models import Category, Channel, DecisionFlow, Offer, OutcomeType
@@ -18,7 +19,7 @@ def weight_field_name(key: str) -> str:
     return f"weight__{key}"
 
 
-class OutcomeWeightsForm(forms.Form):
+class OutcomeWeightsForm(ProblemsMixin, forms.Form):
     """One optional weight per outcome key; a blank row is left to the default."""
 
     def __init__(self, *args, keys=(), **kwargs):
@@ -47,10 +48,6 @@ class OutcomeWeightsForm(forms.Form):
     def raw(self, key: str) -> str:
         return (self.data.get(weight_field_name(key)) or "").strip() if self.is_bound else ""
 
-    def problems(self) -> str:
-        """The refusals in one line, for a page that cannot mark the rows (the model page's path to live)."""
-        return "; ".join(f"{self.fields[k].label}: {' '.join(v)}" if k in self.fields else " ".join(v)
-                         for k, v in self.errors.items())
 
 
 def _json_object(raw: str, example: str):

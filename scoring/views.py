@@ -21,7 +21,8 @@ from lifecycle.core.errors import ApplicationError
 from lifecycle.model_types import CONTINUOUS_TYPES, TABULAR_TYPES
 from lifecycle.core.listing import SortBy, paginate, render_listing
 from lifecycle.models import AlgorithmModel
-from lifecycle.core.views import Write, came_from, is_partial, or_404, refusal, render_page, require, requires
+from lifecycle.core.views import (Write, came_from, control_refused, control_saved, is_partial, or_404, refusal,
+                                  render_page, require, requires)
 
 from . import cards, selectors, services
 from .choices import COLD_START_PROPENSITY, EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Scope
@@ -130,32 +131,28 @@ def model_weights(request, ref):
     tag = back.partition("#")[2] if back else WEIGHTS
     before = model.outcome_weights
     form = None
+
+    def in_place(trigger: str = ""):
+        return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model, form),
+                           trigger=trigger)
+
     if request.POST.get("reset"):
         weights = None
     else:
         known = list(selectors.outcome_type_list().values_list("key", flat=True))
         form = OutcomeWeightsForm(request.POST, keys=_weights_keys(model, known))
         if not form.is_valid():
-            if back:
-                messages.error(request, f"Not saved: {form.problems()}", extra_tags=tag)
-                return redirect(back)
-            messages.error(request, "Not saved: fix the rows marked below.", extra_tags=tag)
-            return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
+            message = f"Not saved: {form.problems()}" if back else "Not saved: fix the rows marked below."
+            return control_refused(request, message, back=back, tag=tag, in_place=in_place)
         weights = form.weights()
     try:
         model = services.model_set_outcome_weights(model=model, actor=request.user, weights=weights)
     except ApplicationError as exc:
-        messages.error(request, exc.message, extra_tags=tag)
-        if back:
-            return redirect(back)
-        return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model, form))
-    messages.success(request, _weights_said(before, model.outcome_weights), extra_tags=tag)
-    if back:
-        return redirect(back)
-    if not is_partial(request):
-        return redirect(reverse("scoring:model-weights", args=[model.key]) + f"#{WEIGHTS}")
-    return render_page(request, "scoring/weights.html", "editor", _weights_context(request, model),
-                   trigger="weightsChanged")
+        return control_refused(request, exc.message, back=back, tag=tag, in_place=in_place)
+    form = None
+    return control_saved(request, _weights_said(before, model.outcome_weights), back=back, tag=tag,
+                         page_url=reverse("scoring:model-weights", args=[model.key]) + f"#{WEIGHTS}",
+                         in_place=lambda: in_place(trigger="weightsChanged"))
 
 
 @require_GET

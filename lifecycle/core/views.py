@@ -8,9 +8,10 @@ import sys
 from functools import wraps
 from typing import NamedTuple
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404
 from django.utils.html import format_html
@@ -88,6 +89,24 @@ def came_from(request) -> str:
                                                                   require_https=request.is_secure()):
         return target
     return ""
+
+
+def control_refused(request, message: str, *, back: str, tag: str, in_place):
+    """A control's form was refused: the message goes back to the page it came from (`next`) on the panel `tag`
+    names, or the editor is shown again in place (`in_place()`) with its fields marked."""
+    messages.error(request, message, extra_tags=tag)
+    return redirect(back) if back else in_place()
+
+
+def control_saved(request, message: str, *, back: str, tag: str, page_url: str, in_place):
+    """A control was saved: back to the page the form came from, to the editor's page for a plain post, or the
+    editor's panel in place for htmx."""
+    messages.success(request, message, extra_tags=tag)
+    if back:
+        return redirect(back)
+    if not is_partial(request):
+        return redirect(page_url)
+    return in_place()
 
 
 # What the envelope says under /api/ when the exception brings no message of ours.

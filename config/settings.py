@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "lifecycle.core.context_processors.roles",
+                "lifecycle.core.context_processors.choices",
                 "registry.context_processors.reviews",
             ],
             "builtins": ["lifecycle.templatetags.lifecycle_tags", "template_partials.templatetags.partials"],

@@ -32,10 +32,13 @@ class RegistryConfig(AppConfig):
 
     def ready(self):
         from lifecycle import controls, metrics
+        from lifecycle.core.context_processors import register_choices
 
         from . import services
+        from .choices import ExperimentStatus, RequestState, WatchStatus
 
         metrics.register_gauges(_review_gauges)
+        register_choices(RequestState=RequestState, ExperimentStatus=ExperimentStatus, WatchStatus=WatchStatus)
 
         controls.register(("status",), lambda *, model, actor, values: services.model_set_status(
             model=model, actor=actor, status=values["status"]))

@@ -32,6 +32,16 @@ class RequestState(models.TextChoices):
     STALE = "stale", "Stale"
 
 
+class WatchStatus(models.TextChoices):
+    """The live watch's verdict on a family's champion against the one it replaced."""
+
+    NO_CHAMPION = "no_champion", "No champion"
+    NO_PREDECESSOR = "no_predecessor", "First champion"
+    COLLECTING = "collecting", "Collecting"
+    OK = "ok", "OK"
+    DEGRADED = "degraded", "Degraded"
+
+
 DEFAULT_GUARD_THRESHOLDS = {"maxAucDrop": 0.05, "maxPsi": 0.25, "maxErrorRate": 0.02}
 
 

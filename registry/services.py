@@ -20,7 +20,7 @@ from lifecycle.core.roles import role_of
 from lifecycle.services import event_record
 
 from . import guard, selectors
-from .choices import STATUS_TRANSITIONS, RequestState
+from .choices import STATUS_TRANSITIONS, RequestState, WatchStatus
 from .models import ChampionTenure, FamilyPolicy, PromotionRequest
 
 
@@ -415,7 +415,7 @@ def family_policy_set(*, family: str, actor, auto_rollback: bool | None = None,
 @dataclass
 class WatchVerdict:
     family: str
-    status: str  # "no_champion", "no_predecessor", "collecting", "ok", "degraded"
+    status: WatchStatus
     current: dict | None = None
     previous: dict | None = None
     z: float | None = None
@@ -440,22 +440,22 @@ def family_watch(family: str) -> WatchVerdict:
     policy = family_policy(family)
     current = ChampionTenure.objects.select_related("model").filter(family=family, ended_at__isnull=True).first()
     if current is None:
-        return WatchVerdict(family, "no_champion", min_responses=policy.min_responses)
+        return WatchVerdict(family, WatchStatus.NO_CHAMPION, min_responses=policy.min_responses)
     previous = (ChampionTenure.objects.select_related("model").filter(family=family, ended_at__isnull=False)
                 .exclude(model=current.model).order_by("-ended_at", "-id").first())
-    verdict = WatchVerdict(family, "no_predecessor", current=_tenure_dict(current),
+    verdict = WatchVerdict(family, WatchStatus.NO_PREDECESSOR, current=_tenure_dict(current),
                            previous=_tenure_dict(previous) if previous else None, min_responses=policy.min_responses)
     if previous is None:
         return verdict
     if current.trials < policy.min_responses or previous.trials < policy.min_responses:
-        verdict.status = "collecting"
+        verdict.status = WatchStatus.COLLECTING
         return verdict
     test = two_proportion_z(previous.successes, previous.trials, current.successes, current.trials)
     if test is None:
-        verdict.status = "ok"
+        verdict.status = WatchStatus.OK
         return verdict
     verdict.z, verdict.p_value = round(test[0], 4), round(test[1], 6)
-    verdict.status = "degraded" if test[0] < 0 and test[1] < 0.05 else "ok"
+    verdict.status = WatchStatus.DEGRADED if test[0] < 0 and test[1] < 0.05 else WatchStatus.OK
     return verdict
 
 
@@ -464,7 +464,7 @@ def watch_families() -> list[str]:
     rolled = []
     for policy in FamilyPolicy.objects.filter(auto_rollback=True):
         verdict = family_watch(policy.family)
-        if verdict.status != "degraded":
+        if verdict.status != WatchStatus.DEGRADED:
             continue
         try:
             family_rollback(family=policy.family, actor="live-watch", data={"watch": verdict.as_dict()},

@@ -22,9 +22,12 @@ class ScoringConfig(AppConfig):
 
     def ready(self):
         from lifecycle import controls
+        from lifecycle.core.context_processors import register_choices
 
         from . import services
+        from .choices import OutcomeCategory
 
+        register_choices(OutcomeCategory=OutcomeCategory)
         post_migrate.connect(_ensure_outcome_types, sender=self, dispatch_uid="scoring.outcome_types")
         controls.register(("outcomeWeights",), lambda *, model, actor, values: services.model_set_outcome_weights(
             model=model, actor=actor, weights=values["outcomeWeights"]))
@@ -38,3 +41,10 @@ class ScoringConfig(AppConfig):
 
         panels.register(name="scoring.live_weights", slot="live_weights", template="scoring/partials/live_weights.html",
                         context=weights_step)
+        # The registry's review and family pages link a shadow to how it scored beside the champion.
+        from .templatetags.scoring_tags import shadow_member_link, shadow_request_link
+
+        panels.register(name="scoring.request_shadow_link", slot="request_card_links",
+                        template="scoring/partials/shadow_request_link.html", context=shadow_request_link)
+        panels.register(name="scoring.shadow_member_link", slot="family_member_links",
+                        template="scoring/partials/shadow_member_link.html", context=shadow_member_link)

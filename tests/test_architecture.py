@@ -153,12 +153,21 @@ def test_no_two_modules_import_each_other():
     assert _cycles(GRAPH) == []
 
 
-# ------------------------------------------------------------------ templates: lifecycle composes, never names
+# ------------------------------------------------------------------ templates: a lower app composes, never names
 
-UPWARD_IN_TEMPLATES = re.compile(
-    r"\b(?:registry|scoring)/"                          # a registry or scoring template (also in a comment)
-    r"|\b(?:registry|scoring)_tags\b"                    # their tag libraries
-    r"""|\{%\s*url\s+["'](?:registry|scoring):""")      # their URLs
+
+def _naming(*apps: str) -> re.Pattern:
+    """A template that names a template, the tag library or a URL of one of `apps`."""
+    names = "|".join(apps)
+    return re.compile(
+        rf"\b(?:{names})/"                                  # one of their templates (also in a comment)
+        rf"|\b(?:{names})_tags\b"                            # their tag libraries
+        rf"""|\{{%\s*url\s+["'](?:{names}):""")              # their URLs
+
+
+UPWARD_IN_TEMPLATES = _naming("registry", "scoring")
+# Each folder of templates and the apps above its own: what the folder's pages show of those comes in panels.
+ABOVE = {"lifecycle": ("registry", "scoring"), "dashboard": ("registry", "scoring"), "registry": ("scoring",)}
 
 
 def test_the_template_check_catches_each_kind_of_name():
@@ -166,11 +175,18 @@ def test_the_template_check_catches_each_kind_of_name():
                  "{% url 'registry:audit-log' %}", '{% url "scoring:model-try" model.key %}'):
         assert UPWARD_IN_TEMPLATES.search(text), text
     assert not UPWARD_IN_TEMPLATES.search('{% panels "model_main" model %}{% url "lifecycle:home" %}')
+    # The registry's own names are the registry's pages' business; scoring's are not.
+    for text in ('{% include "scoring/partials/live_weights.html" %}', "{% load scoring_tags %}",
+                 "{% url 'scoring:model-shadow' m.key %}"):
+        assert _naming("scoring").search(text), text
+    assert not _naming("scoring").search('{% include "registry/partials/watch_badge.html" %}{% load registry_tags %}'
+                                         "{% url 'registry:family-detail' family %}")
 
 
-@pytest.mark.parametrize("folder", ["lifecycle", "dashboard"])
-def test_lifecycle_templates_name_no_registry_or_scoring_template_tag_or_url(folder):
+@pytest.mark.parametrize("folder", sorted(ABOVE))
+def test_templates_name_no_template_tag_or_url_of_an_app_above(folder):
+    upward = _naming(*ABOVE[folder])
     offenders = [f"{path.relative_to(TEMPLATES)}:{text[:m.start()].count(chr(10)) + 1}: {m.group(0)}"
                  for path in sorted((TEMPLATES / folder).rglob("*.html")) for text in [path.read_text()]
-                 for m in UPWARD_IN_TEMPLATES.finditer(text)]
+                 for m in upward.finditer(text)]
     assert offenders == []

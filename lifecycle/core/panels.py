@@ -18,6 +18,8 @@ SLOTS = {
     "dashboard": "cards in the dashboard's activity column, beside the recent changes",
     "dashboard_events": "links under the dashboard's recent changes",
     "live_weights": "the outcome-weights step of the model page's path to live: the way to set them",
+    "request_card_links": "links under a promotion request's comment on its card (the panel gets the request)",
+    "family_member_links": "links under a model's type in a family's line-up",
 }
 
 

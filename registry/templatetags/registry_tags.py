@@ -12,10 +12,10 @@ from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.core.errors import ApplicationError
 from lifecycle.model_types import CONTINUOUS_TYPES, TABULAR_TYPES
 from lifecycle.core.roles import role_of
+from lifecycle.core.views import refusal
 
 from .. import choices, selectors, services
-from ..choices import RequestState
-from lifecycle.core.views import refusal
+from ..choices import RequestState, WatchStatus
 
 from ..permissions import OPERATE, PROMOTE, TRAIN
 
@@ -219,6 +219,6 @@ def dashboard_registry(request, model=None, *, stale_days: int = 30) -> dict:
         "pending_count": selectors.pending_count(),
         "can_review": user.has_perm("registry.review_promotionrequest"),
         "families": families,
-        "degraded": [f for f in families if f["watch"] and f["watch"].status == "degraded"],
+        "degraded": [f for f in families if f["watch"] and f["watch"].status == WatchStatus.DEGRADED],
         "can_rollback": user.has_perm("registry.rollback_family"),
     }

@@ -27,3 +27,24 @@ def source_label(source):
     return {"offer": "offer evidence", "offer_blend": "offer blended", "channel": "channel tier",
             "direction": "direction tier", "category": "category tier", "global": "global tier",
             "default": "cold start", "model": "model score", "holdout": "holdout"}.get(source, source or "–")
+
+
+# ------------------------------------------------------------------ scoring's links on the registry's pages
+# Panel contexts (registered in scoring/apps.py): the registry's templates render the slots and name nothing of ours.
+
+
+def shadow_request_link(request, promotion) -> dict | None:
+    """A request that takes a model off the shadow rung of a family links to how it scored beside the champion
+    (slot request_card_links, which passes the request); any other request shows nothing."""
+    from lifecycle.choices import RegistryStatus as Rung
+
+    if promotion.from_status != Rung.SHADOW or not promotion.family:
+        return None
+    return {"model": promotion.model}
+
+
+def shadow_member_link(request, model) -> dict | None:
+    """A shadow in a family's line-up links to its comparison with the champion (slot family_member_links)."""
+    from lifecycle.choices import RegistryStatus as Rung
+
+    return {} if model.registry_status == Rung.SHADOW else None

@@ -247,6 +247,9 @@ LIFECYCLE_VERSIONS_KEPT_UNTAGGED = env_int("LIFECYCLE_VERSIONS_KEPT_UNTAGGED", 2
 # http, 443 for https); nothing else is reachable from scoring.
 EXTERNAL_ENDPOINT_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("EXTERNAL_ENDPOINT_ALLOWED_HOSTS", "").split(",")
                                    if h.strip()]
+# Webhook receivers an admin may configure, as host:port (comma-separated). Empty: any host, but never a
+# link-local or reserved address (cloud metadata services live there).
+WEBHOOK_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("WEBHOOK_ALLOWED_HOSTS", "").split(",") if h.strip()]
 # Calls in flight to one endpoint per web process (more are refused at once), and how long an endpoint's calls
 # are refused after 5 failures in a row: a slow endpoint must not hold every web worker.
 EXTERNAL_ENDPOINT_MAX_CONCURRENCY = env_int("EXTERNAL_ENDPOINT_MAX_CONCURRENCY", 2)

@@ -8,6 +8,7 @@ from .core import inputs
 from .choices import Effort, LearnMode, ModelType
 from .core.forms import ProblemsMixin
 from .core.keys import MODEL_KEY_MAX_LENGTH, KeyFormField
+from .webhooks import EVENTS
 
 
 class ModelCreateForm(forms.Form):
@@ -111,3 +112,14 @@ class ApiTokenForm(forms.Form):
         if not day:
             return None
         return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(max_length=2000, label="Receiver URL", widget=forms.URLInput(attrs={"placeholder": "https://"}),
+                          help_text="http(s); events are POSTed here as JSON, signed with the secret shown once.")
+    events = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, help_text="What to send.")
+    description = forms.CharField(max_length=255, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["events"].choices = [(name, f"{name}: {text}") for name, text in EVENTS.items()]

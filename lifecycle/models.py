@@ -239,6 +239,15 @@ class ModelVersion(models.Model):
     def label(self) -> str:
         return f"v{self.version_no}"
 
+    @property
+    def quality_warnings(self) -> list[dict]:
+        """Every trait's quality warnings from training, each {trait, code, message}."""
+        return [
+            {"trait": trait, "code": w["code"], "message": w["message"]}
+            for trait, m in (self.metrics or {}).items()
+            for w in (m or {}).get("qualityWarnings") or []
+        ]
+
 
 class VersionTag(models.Model):
     """A name pointing at one version of a model; tagged versions are never pruned."""
@@ -323,3 +332,50 @@ class ApiToken(models.Model):
     @staticmethod
     def generate_key() -> str:
         return "mlc_" + secrets.token_urlsafe(32)
+
+
+class Webhook(models.Model):
+    """An operator's receiver of lifecycle events. The secret signs every body and is never shown again."""
+
+    url = models.CharField(max_length=2000)
+    secret = models.CharField(max_length=128)
+    events = models.JSONField(default=list)
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=255, blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("manage_webhook", "Can configure outbound webhooks and see their deliveries")]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    DELIVERED = "delivered", "delivered"
+    FAILED = "failed", "failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook: attempted until delivered, or failed after the last attempt."""
+
+    Status = DeliveryStatus
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due")]
+        constraints = [models.CheckConstraint(condition=_in("status", DeliveryStatus), name="webhook_delivery_status_valid")]

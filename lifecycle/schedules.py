@@ -10,6 +10,7 @@ def ensure_schedules() -> None:
 
     recurring = [
         ("reap stale training runs", REAPER, 1),
+        ("retry due webhook deliveries", "lifecycle.tasks.deliver_due_webhooks", 1),
         ("watch champions' live success", "registry.tasks.watch_families", 5),
         ("auto-promote experiment winners", "registry.tasks.auto_promote_experiments", 60),
         ("prune old score requests", "scoring.tasks.prune_score_requests", 24 * 60),

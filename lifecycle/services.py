@@ -17,7 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import endpoints, profiles
+from . import endpoints, profiles, webhooks
 from .core import keys
 from .core import queue
 from .choices import (
@@ -627,6 +627,8 @@ def run_fail(*, run: TrainingRun, error: str, actor=None) -> TrainingRun:
     model.save(update_fields=["state", "updated_at"])
     event_record(model=model, actor=actor or "worker", action="run.failed", from_value=previous,
                  to_value=model.state, message=error[:2000], data={"runId": run.pk, "kind": run.kind})
+    webhooks.emit("run.failed", {"modelKey": model.key, "modelId": model.pk, "family": model.family,
+                                 "runId": run.pk, "kind": run.kind, "state": model.state, "error": error[:2000]})
     return run
 
 

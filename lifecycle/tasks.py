@@ -1,6 +1,6 @@
 """Worker entry points: take ids, call a service, nothing else."""
 
-from . import services
+from . import services, webhooks
 from .core.logs import request_context
 
 
@@ -16,3 +16,11 @@ def reap_stale_runs() -> list[int]:
 
 def scheduled_retrain(model_id: int):
     return services.model_scheduled_retrain(model_id=model_id)
+
+
+def deliver_webhook(delivery_id: int):
+    return webhooks.delivery_attempt(delivery_id=delivery_id)
+
+
+def deliver_due_webhooks() -> list[int]:
+    return webhooks.deliver_due()

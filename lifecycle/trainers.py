@@ -100,6 +100,7 @@ _IMPORTANCE_ROWS = 2_000
 _EARLY_STOPPING_ROWS = 1_000
 _MLP_EARLY_STOPPING_ROWS = 500
 _MLP_EARLY_STOPPING_MINORITY = 25
+_WEAK_AUC = 0.55  # under this a trait's ranking is too close to chance to act on
 _Z_CLIP = 10.0
 
 # Standard scorecard scaling: 600 points at odds 50:1, 20 points to double the odds.
@@ -128,6 +129,9 @@ class TraitMetrics:
     histogram: dict
     breaks: dict
     scorecard: dict | None = None
+    # How the evaluated fit ran (iteration count, whether it stopped early), which the served refit repeats.
+    fit: dict | None = None
+    quality_warnings: list[dict] | None = None
 
     def as_dict(self) -> dict:
         data = {
@@ -145,6 +149,10 @@ class TraitMetrics:
         }
         if self.scorecard is not None:
             data["scorecard"] = self.scorecard
+        if self.fit is not None:
+            data["fit"] = self.fit
+        if self.quality_warnings is not None:
+            data["qualityWarnings"] = self.quality_warnings
         return data
 
 
@@ -680,6 +688,33 @@ def _fit(
     return estimator
 
 
+def _fit_summary(model_type: str, estimator: Any) -> dict | None:
+    """How an iterative fit ran: the iterations it kept and whether early stopping chose them."""
+    if model_type == "gradient_boosted":
+        return {"iterations": int(estimator.n_iter_), "earlyStopping": bool(estimator.do_early_stopping_)}
+    if model_type == "neural_cf":
+        stopped = bool(estimator.early_stopping)
+        # With early stopping the MLP keeps its best validation epoch, not its last one.
+        epochs = int(np.argmax(estimator.validation_scores_)) + 1 if stopped else int(estimator.n_iter_)
+        return {"iterations": epochs, "earlyStopping": stopped}
+    return None
+
+
+def _refit_params(params: Mapping, fit: dict | None) -> dict:
+    """The evaluated fit's configuration for the refit on all samples.
+
+    Early stopping switches on by size, so the larger refit could otherwise run a different model
+    than the one the holdout measured; it repeats the evaluated decision instead, and where that fit
+    stopped early, the refit runs exactly the iterations it chose.
+    """
+    if fit is None:
+        return dict(params)
+    refit = {**params, "early_stopping": False}
+    if fit["earlyStopping"]:
+        refit["max_iter"] = fit["iterations"]
+    return refit
+
+
 def _positive_proba(estimator: Any, X: Any) -> np.ndarray:
     column = list(estimator.classes_).index(1)
     return np.asarray(estimator.predict_proba(X)[:, column], dtype=np.float64)
@@ -706,9 +741,14 @@ def _trait_metrics(
     edges = list(range(0, 101, 10))
     counts, _ = np.histogram(scores, bins=edges)
     n_positive = int(y_all.sum())
+    auc = float(roc_auc_score(y_eval, p_eval))
+    loss = float(log_loss(y_eval, p_eval, labels=[0, 1]))
+    base_loss = float(
+        log_loss(y_eval, np.full(len(y_eval), n_positive / len(y_all)), labels=[0, 1])
+    )
     return TraitMetrics(
-        auc=round(float(roc_auc_score(y_eval, p_eval)), 4),
-        log_loss=round(float(log_loss(y_eval, p_eval, labels=[0, 1])), 4),
+        auc=round(auc, 4),
+        log_loss=round(loss, 4),
         accuracy=round(float(np.mean((p_eval >= 0.5) == (y_eval == 1))), 4),
         base_rate=round(n_positive / len(y_all), 4),
         sample_count=len(y_all),
@@ -722,7 +762,52 @@ def _trait_metrics(
             "solid": round(solid, 4),
             "strong": round(strong, 4),
         },
+        quality_warnings=quality_warnings(
+            auc, loss, base_loss, scores, (developing, solid, strong), evaluation
+        ),
     )
+
+
+def quality_warnings(
+    auc: float,
+    loss: float,
+    base_loss: float,
+    scores: np.ndarray,
+    breaks: tuple[float, float, float],
+    evaluation: str,
+) -> list[dict]:
+    """What makes a trait's model not good enough to rely on, each as {code, message}."""
+    measured = "held-out" if evaluation == "holdout" else "training-set"
+    found = []
+    if loss > base_loss:
+        found.append({
+            "code": "worse_than_base_rate",
+            "message": f"{measured} log loss {loss:.3f} is worse than always predicting the base rate "
+                       f"({base_loss:.3f}): its probabilities are overconfident or the trait does not follow "
+                       "from these features",
+        })
+    if auc < _WEAK_AUC:
+        found.append({
+            "code": "weak_auc",
+            "message": f"{measured} AUC {auc:.3f} is under {_WEAK_AUC}: the model ranks barely better "
+                       "than chance",
+        })
+    developing, solid, strong = breaks
+    bands = [("Weak", 0.0, developing), ("Developing", developing, solid),
+             ("Solid", solid, strong), ("Strong", strong, math.inf)]
+    empty = [
+        f"{name} {low:.0f}-{min(high, 100):.0f}"
+        for name, low, high in bands
+        if not np.any((scores >= low) & (scores < high))
+    ]
+    if developing == solid or solid == strong or empty:
+        found.append({
+            "code": "collapsed_tiers",
+            "message": "the tiers do not separate the scores: "
+                       + (f"no scores fall in {', '.join(empty)}" if empty else
+                          f"breaks {developing:.0f}/{solid:.0f}/{strong:.0f} coincide"),
+        })
+    return found
 
 
 def _permutation_importance(
@@ -1012,9 +1097,13 @@ def train(
                 seed,
                 _IMPORTANCE_REPEATS[effort],
             )
+            fit = _fit_summary(model_type, estimator)
             if split:
                 report(at + step * 0.7, f"refitting '{key}' on all samples")
-                estimator = _fit(model_type, resolved, seed, X_trait, y, w_trait, categorical)
+                estimator = _fit(
+                    model_type, _refit_params(resolved, fit), seed, X_trait, y, w_trait, categorical
+                )
+            trait_metrics = replace(trait_metrics, fit=fit)
             if model_type == "scorecard":
                 # Points describe the served (refitted) model.
                 trait_metrics = replace(

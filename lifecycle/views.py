@@ -13,13 +13,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services
+from . import selectors, services, webhooks
 from .choices import STATE_COLORS, LearnMode, OperationalStatus, RegistryStatus, State
 from .model_types import EXTERNAL_TYPE, TABULAR_TYPES
 from .core.errors import ApplicationError
 from .filters import ModelFilter, RunFilter, SampleFilter, VersionFilter
 from .forms import (ApiTokenForm, CadenceForm, ModelCreateForm, ModelEditForm, SampleForm, TagForm, TrainForm,
-                    TraitForm, UploadForm)
+                    TraitForm, UploadForm, WebhookForm)
 from .core.listing import paginate, render_listing
 from .core.views import (Write, came_from, control_refused, control_saved, or_404, refusal, render_page, require,
                          requires)
@@ -594,3 +594,58 @@ def model_cadence(request, ref):
     return control_saved(request, _cadence_said(model), back=back, tag=tag,
                          page_url=reverse("lifecycle:model-cadence", args=[model.key]) + f"#{CADENCE_ANCHOR}",
                          in_place=lambda: in_place(trigger="cadenceChanged"))
+
+
+# ------------------------------------------------------------------------------------------ webhooks
+
+WEBHOOKS = Write("lifecycle.manage_webhook", "see or configure webhooks", "admins")
+
+
+def _webhooks_page(request, form, *, status: int = 200, new_webhook=None, new_secret: str = ""):
+    return render(request, "lifecycle/webhooks.html", {
+        "form": form, "webhooks": webhooks.webhook_list().select_related("created_by"),
+        "deliveries": webhooks.delivery_list()[:50], "new_webhook": new_webhook, "new_secret": new_secret,
+        "max_attempts": webhooks.MAX_ATTEMPTS}, status=status)
+
+
+@require_GET
+@requires(WEBHOOKS)
+def webhook_list(request):
+    return _webhooks_page(request, WebhookForm())
+
+
+@require_POST
+@requires(WEBHOOKS)
+def webhook_create(request):
+    form = WebhookForm(request.POST)
+    if not form.is_valid():
+        return _webhooks_page(request, form, status=400)
+    try:
+        webhook, secret = webhooks.webhook_create(actor=request.user, url=form.cleaned_data["url"],
+                                                  events=form.cleaned_data["events"],
+                                                  description=form.cleaned_data["description"])
+    except ApplicationError as exc:
+        form.add_error(exc.details.get("field") if exc.details.get("field") in form.fields else None, exc.message)
+        return _webhooks_page(request, form, status=400)
+    # The secret is shown in this answer only, as an API key is.
+    response = _webhooks_page(request, WebhookForm(), new_webhook=webhook, new_secret=secret)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@requires(WEBHOOKS)
+def webhook_delete(request, pk):
+    webhook = or_404(webhooks.webhook_get, pk)
+    webhooks.webhook_delete(webhook=webhook, actor=request.user)
+    messages.success(request, f"Deleted the webhook to {webhook.url}; nothing more is sent there.")
+    return redirect("lifecycle:webhook-list")
+
+
+@require_POST
+@requires(WEBHOOKS)
+def webhook_test(request, pk):
+    webhook = or_404(webhooks.webhook_get, pk)
+    delivery = webhooks.webhook_ping(webhook=webhook, actor=request.user)
+    messages.info(request, f"Sent a ping to {webhook.url} (delivery {delivery.pk}); its status is below.")
+    return redirect("lifecycle:webhook-list")

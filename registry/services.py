@@ -18,6 +18,7 @@ from lifecycle.core.errors import ApplicationError, invalid_transition, not_foun
 from lifecycle.models import AlgorithmModel
 from lifecycle.core.roles import role_of
 from lifecycle.services import event_record
+from lifecycle import webhooks
 
 from . import guard, selectors
 from .choices import STATUS_TRANSITIONS, RequestState, WatchStatus
@@ -42,6 +43,14 @@ def _can(actor, perm: str) -> bool:
 
 def _actor_name(actor) -> str:
     return actor if isinstance(actor, str) else actor.get_username()
+
+
+def _notify(event: str, *, model: AlgorithmModel | None, actor, family: str = "", **data) -> None:
+    """Tell the subscribed webhooks, with the change (the rows commit with it; they are sent after)."""
+    webhooks.emit(event, {"modelKey": model.key if model else None, "modelId": model.pk if model else None,
+                          "family": family or (model.family if model else ""), "actor": _actor_name(actor)
+                          if isinstance(actor, str) or getattr(actor, "is_authenticated", False) else "system",
+                          **data})
 
 
 def _tenure_close(model: AlgorithmModel) -> None:
@@ -190,6 +199,10 @@ def _apply_move(*, locked: dict[int, AlgorithmModel], model: AlgorithmModel, act
             data["bypassRollbackGuard"] = True
     event_record(model=model, actor=actor, action="registry.moved", from_value=previous, to_value=to_status,
                  message=reason, data=data)
+    if to_status == Rung.CHAMPION and previous != Rung.CHAMPION:
+        _notify("champion.changed", model=model, actor=actor, champion=model.key,
+                previousChampion=demoted.key if demoted else None, requestId=request.pk if request else None,
+                rollback=False)
     return demoted
 
 
@@ -255,6 +268,9 @@ def _open_request(*, model, actor, to_status, family, metrics_snapshot, threshol
                  to_value=to_status, message=comment,
                  data={"requestId": request.pk, "family": family, "metricsSnapshot": metrics_snapshot or {},
                        "guard": request.guard, "incumbent": incumbent.key if incumbent else None})
+    _notify("promotion.requested", model=model, actor=actor, family=family, requestId=request.pk,
+            fromStatus=request.from_status, toStatus=to_status, comment=comment,
+            incumbent=incumbent.key if incumbent else None)
     return request
 
 
@@ -304,6 +320,9 @@ def promotion_request_approve(*, request: PromotionRequest, actor, comment: str 
             event_record(model=model, actor=actor, action="promotion.approved", from_value=request.from_status,
                          to_value=request.to_status, message=comment,
                          data={"requestId": request.pk, "requestedBy": request.requested_by_name})
+            _notify("promotion.approved", model=model, actor=actor, family=request.family, requestId=request.pk,
+                    fromStatus=request.from_status, toStatus=request.to_status, comment=comment,
+                    requestedBy=request.requested_by_name)
             return PromotionResult(model=model, applied=True, request=request, verdict=verdict, demoted=demoted)
     if refused is not None:
         event_record(model=model, actor=actor, action="guard.refused", from_value=request.from_status,
@@ -341,6 +360,10 @@ def _close(request: PromotionRequest, *, actor, state: str, comment: str, verb: 
     request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at"])
     event_record(model=request.model, actor=actor, action=f"promotion.{verb}", from_value=request.from_status,
                  to_value=request.to_status, message=comment, data={"requestId": request.pk})
+    if state == RequestState.REJECTED:
+        _notify("promotion.rejected", model=request.model, actor=actor, family=request.family,
+                requestId=request.pk, fromStatus=request.from_status, toStatus=request.to_status, comment=comment,
+                requestedBy=request.requested_by_name)
     return request
 
 
@@ -376,6 +399,12 @@ def family_rollback(*, family: str, actor, reason: str = "", data: dict | None =
         event_record(model=previous, actor=actor, action="registry.moved", from_value=before, to_value=Rung.CHAMPION,
                      message=reason or "family rollback",
                      data={"family": family, "rollback": True, "replaced": current.key if current else None})
+        _notify("champion.changed", model=previous, actor=actor, family=family, champion=previous.key,
+                previousChampion=current.key if current else None, requestId=None, rollback=True)
+        if actor == "live-watch":
+            _notify("live_watch.rolled_back", model=previous, actor=actor, family=family, champion=previous.key,
+                    previousChampion=current.key if current else None, reason=reason,
+                    watch=(data or {}).get("watch"))
         return PromotionResult(model=previous, applied=True, demoted=current)
 
 

@@ -54,7 +54,11 @@ def world(admin_user, capture):
     scoring_services.recommend(actor=admin_user, customer_id="c-1", channel="email", placement="hero", limit=2,
                                attributes={}, decision_flow_key="homepage", family="")
     scoring_services.score(model=ready, actor=admin_user, inputs=[{"features": {"tenure": 3}, "content": ""}])
+    from lifecycle import webhooks
+
+    webhook, _ = webhooks.webhook_create(actor=admin_user, url="http://127.0.0.1:9/hook", events=["run.failed"])
     return {
+        ("webhooks", "id"): str(webhook.pk),
         ("algorithm-models", "id"): ready.key,
         ("algorithm-models", "run_id"): str(TrainingRun.objects.filter(model=ready).first().pk),
         ("algorithm-models", "ref"): "v1",

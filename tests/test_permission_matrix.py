@@ -45,6 +45,8 @@ API_ANALYST = "401 403 ok 403 ok"
 API_REVIEWER = "401 403 403 ok ok"
 API_AUTHOR = "401 403 ok 403 ok"  # the service lets the author (our analyst) and admins cancel
 PAGE_AUTHOR = "login 403 ok 403 ok"
+API_ADMIN = "401 403 403 403 ok"
+PAGE_ADMIN = "login 403 403 403 ok"
 
 EXPECTED: dict[tuple[str, str], str] = {
     ("healthz", "GET"): PUBLIC,
@@ -82,6 +84,14 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("algorithm-model-versions", "GET"): API_READ,
     ("audit-log-list", "GET"): API_READ,
     ("audit-log-export", "GET"): API_READ,
+    # webhooks: admins only, reads included (receiver URLs and payloads)
+    ("webhook-list", "GET"): API_ADMIN,
+    ("webhook-list", "POST"): API_ADMIN,
+    ("webhook-detail", "GET"): API_ADMIN,
+    ("webhook-detail", "PUT"): API_ADMIN,
+    ("webhook-detail", "DELETE"): API_ADMIN,
+    ("webhook-deliveries", "GET"): API_ADMIN,
+    ("webhook-test", "POST"): API_ADMIN,
     # registry API
     ("model-promote", "POST"): API_ANALYST,
     ("family-detail", "GET"): API_READ,
@@ -149,6 +159,8 @@ PAGE_OPEN_POSTS = ["lifecycle:token-create", "scoring:model-try"]  # every logge
 PAGE_AUTHOR_POSTS: list[str] = []
 PAGE_OPEN_POSTS += ["registry:request-cancel"]
 PAGE_SELF_POSTS = ["lifecycle:token-revoke"]  # a user revokes their own tokens
+PAGE_ADMIN_GETS = ["lifecycle:webhook-list"]
+PAGE_ADMIN_POSTS = ["lifecycle:webhook-create", "lifecycle:webhook-delete", "lifecycle:webhook-test"]
 
 for name in PAGE_GETS:
     EXPECTED[(name, "GET")] = PAGE_READ
@@ -164,6 +176,10 @@ for name in PAGE_AUTHOR_POSTS:
     EXPECTED[(name, "POST")] = PAGE_AUTHOR
 for name in PAGE_SELF_POSTS:
     EXPECTED[(name, "POST")] = PAGE_READ
+for name in PAGE_ADMIN_GETS:
+    EXPECTED[(name, "GET")] = PAGE_ADMIN
+for name in PAGE_ADMIN_POSTS:
+    EXPECTED[(name, "POST")] = PAGE_ADMIN
 
 
 def all_url_names() -> set[str]:
@@ -208,6 +224,10 @@ def world(db):
     model.refresh_from_db()
     scored = scoring_services.score(model=model, actor=analyst, inputs=[{"content": "hello"}])
     token, _ = services.api_token_create(user=users["viewer"], actor=users["viewer"], name="x")
+    from lifecycle import webhooks
+
+    # Port 9 (discard) refuses at once: the test ping fails fast instead of waiting for a receiver.
+    webhook, _ = webhooks.webhook_create(actor=admin, url="http://127.0.0.1:9/hook", events=["run.failed"])
     values = {
         "pk": "m", "ref": "m", "run_id": str(run.pk), "version_no": "1", "trait_key": "churn", "name": "t1",
         "family": "offers", "request_id": scored.request_id, "kind": "offers", "key": "offer-0",
@@ -218,6 +238,7 @@ def world(db):
         "scoring:trace-detail": {"ref": rec.recommendation_id}, "category": {"key": "cards"},
         "channel": {"key": "email"}, "outcome-type": {"key": "click"}, "decision-flow": {"key": "flow"},
         "lifecycle:trait-delete": {"key": "churn"}, "lifecycle:token-revoke": {"pk": str(token.pk)},
+        "webhook": {"pk": str(webhook.pk)}, "lifecycle:webhook": {"pk": str(webhook.pk)},
     }
     return {"users": users, "values": values, "special": special, "bandit": bandit}
 

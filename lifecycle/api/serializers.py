@@ -111,12 +111,13 @@ class VersionSerializer(serializers.ModelSerializer):
     artifactSha256 = serializers.CharField(source="artifact_sha256")
     artifactSize = serializers.IntegerField(source="artifact_size")
     createdAt = serializers.DateTimeField(source="created_at")
+    qualityWarnings = serializers.ListField(source="quality_warnings", child=serializers.DictField())
 
     class Meta:
         model = ModelVersion
         fields = ["id", "versionNo", "versionId", "triggeredBy", "paramHash", "params", "sampleCount", "traitKeys",
-                  "metrics", "predictors", "tags", "active", "pruned", "runId", "artifactSha256", "artifactSize",
-                  "createdAt"]
+                  "metrics", "qualityWarnings", "predictors", "tags", "active", "pruned", "runId", "artifactSha256",
+                  "artifactSize", "createdAt"]
         read_only_fields = fields
 
     def get_tags(self, obj) -> list[str]:

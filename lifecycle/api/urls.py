@@ -1,6 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
 from .views import AlgorithmModelViewSet, AuditLogViewSet
+from .webhooks import WebhookViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -14,5 +15,6 @@ class OptionalSlashRouter(SimpleRouter):
 router = OptionalSlashRouter()
 router.register("algorithm-models", AlgorithmModelViewSet, basename="algorithm-model")
 router.register("audit-log", AuditLogViewSet, basename="audit-log")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = router.urls

@@ -13,6 +13,7 @@ import skops.io as sio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
 
 from lifecycle import trainers
 from lifecycle.trainers import TABULAR_TYPES, TrainingError, load, train
@@ -364,3 +365,97 @@ def test_any_input_gets_a_probability(loaded, model_type, features, content):
     scores = model.predict_proba([{"features": features, "content": content}])
     for trait in model.trait_keys:
         assert 0.0 <= scores[trait][0] <= 1.0
+
+
+# --- the served model is the evaluated model --------------------------------------------
+
+
+def make_numeric(n: int, seed: int) -> tuple[list[dict], np.ndarray]:
+    """Numeric rows whose label has a linear part, an interaction and a bend."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 6))
+    z = 1.2 * X[:, 0] - 1.0 * X[:, 1] + 0.8 * X[:, 2] * X[:, 3] + 0.5 * np.sin(2 * X[:, 4])
+    y = (z + 0.6 * rng.logistic(size=n) > 0).astype(float)
+    examples = [
+        {"features": {f"x{j}": round(float(X[i, j]), 4) for j in range(6)}, "labels": {"t": float(y[i])}}
+        for i in range(n)
+    ]
+    return examples, y
+
+
+def hanley_mcneil_se(auc: float, positives: int, negatives: int) -> float:
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    return math.sqrt(max(variance, 0.0) / (positives * negatives))
+
+
+# Sizes whose 80% fit part sits below the early-stopping threshold while all rows sit above it.
+CROSSING_ROWS = {
+    "logistic_regression": 1_100,
+    "scorecard": 1_100,
+    "gradient_boosted": 1_100,  # 880 < 1,000 <= 1,100
+    "neural_cf": 560,  # 448 < 500 <= 560
+}
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+def test_served_model_scores_fresh_rows_like_the_reported_holdout(model_type):
+    examples, _ = make_numeric(CROSSING_ROWS[model_type], seed=1)
+    result = train(model_type, examples, ["t"], effort=EFFORT[model_type], seed=0)
+    reported = result.metrics["t"]
+    assert reported["evaluation"] == "holdout"
+    fresh, y_fresh = make_numeric(2_000, seed=2)
+    served = roc_auc_score(y_fresh, load(result.artifact).predict_proba(fresh)["t"])
+    positives = round(reported["baseRate"] * reported["evaluationCount"])
+    se = hanley_mcneil_se(reported["auc"], positives, reported["evaluationCount"] - positives)
+    assert abs(served - reported["auc"]) <= 3 * se + 0.02, (served, reported["auc"], se)
+    if model_type in ("gradient_boosted", "neural_cf"):
+        # The evaluated fit was too small to stop early, so the refit did not either.
+        assert reported["fit"]["earlyStopping"] is False
+
+
+@pytest.mark.parametrize("model_type, rows", [("gradient_boosted", 1_500), ("neural_cf", 900)])
+def test_refit_runs_the_iterations_the_evaluated_fit_chose(model_type, rows):
+    examples, _ = make_numeric(rows, seed=1)
+    result = train(model_type, examples, ["t"], effort=EFFORT[model_type], seed=0)
+    fit = result.metrics["t"]["fit"]
+    assert fit["earlyStopping"] is True
+    assert 0 < fit["iterations"] < result.params["max_iter"]
+    served = load(result.artifact)._estimators["t"]
+    assert served.early_stopping is False
+    assert served.n_iter_ == fit["iterations"]
+
+
+# --- quality that is not good enough is said ---------------------------------------------
+
+
+def noise_examples(n: int, seed: int) -> list[dict]:
+    """Labels drawn independently of the features: nothing to learn."""
+    rng = np.random.RandomState(seed)
+    return [
+        {"features": {"a": float(rng.normal()), "b": str(rng.choice(["x", "y", "z"]))},
+         "labels": {"t": float(rng.rand() < 0.5)}}
+        for _ in range(n)
+    ]
+
+
+def test_noise_labels_carry_a_weak_auc_warning():
+    result = train("logistic_regression", noise_examples(400, seed=5), ["t"], seed=0)
+    warnings_ = result.metrics["t"]["qualityWarnings"]
+    assert result.metrics["t"]["auc"] < 0.55
+    weak = [w for w in warnings_ if w["code"] == "weak_auc"]
+    assert len(weak) == 1 and f"{result.metrics['t']['auc']:.3f}" in weak[0]["message"]
+
+
+def test_a_good_model_carries_no_quality_warnings():
+    examples, _ = make_numeric(600, seed=1)
+    result = train("logistic_regression", examples, ["t"], seed=0)
+    assert result.metrics["t"]["qualityWarnings"] == []
+
+
+def test_quality_warnings_name_each_failing_check():
+    scores = np.array([0, 10, 76, 76, 90, 100])
+    found = trainers.quality_warnings(0.51, 0.9, 0.69, scores, (76.0, 76.0, 90.0), "holdout")
+    assert [w["code"] for w in found] == ["worse_than_base_rate", "weak_auc", "collapsed_tiers"]
+    assert "Developing 76-76" in found[2]["message"]
+    assert "0.900" in found[0]["message"] and "0.690" in found[0]["message"]

@@ -26,9 +26,11 @@ class LifecycleConfig(AppConfig):
         from .choices import OperationalStatus, RegistryStatus, RunStatus, State
         from .core.context_processors import register_choices
         from .core.keys import register_url_converters
+        from .models import DeliveryStatus
 
         register_url_converters()
-        register_choices(State=State, Status=OperationalStatus, Rung=RegistryStatus, RunStatus=RunStatus)
+        register_choices(State=State, Status=OperationalStatus, Rung=RegistryStatus, RunStatus=RunStatus,
+                         DeliveryStatus=DeliveryStatus)
 
         # Groups need the permissions that post_migrate creates; run after every app has migrated.
         post_migrate.connect(_ensure_setup, dispatch_uid="lifecycle.setup")

@@ -21,8 +21,9 @@ from .filters import ModelFilter, RunFilter, SampleFilter, VersionFilter
 from .forms import (ApiTokenForm, CadenceForm, ModelCreateForm, ModelEditForm, SampleForm, TagForm, TrainForm,
                     TraitForm, UploadForm, WebhookForm)
 from .core.listing import paginate, render_listing
+from .core.forms import add_refusal
 from .core.views import (Write, came_from, control_refused, control_saved, or_404, refusal, render_page, require,
-                         requires)
+                         requires, shown_once)
 from .models import ApiToken
 
 # The writes of these pages (the 403 says the role cannot do this; analysts and admins can).
@@ -471,13 +472,10 @@ def token_create(request):
         token, key = services.api_token_create(user=request.user, actor=request.user, name=form.cleaned_data["name"],
                                                expires_at=form.expires_at())
     except ApplicationError as exc:
-        form.add_error(exc.details.get("field") if exc.details.get("field") in form.fields else None, exc.message)
+        add_refusal(form, exc)
         return _tokens_page(request, form, status=400)
-    # The key is shown in this answer only: nothing can show it again (only its hash is stored), and no cache
-    # may keep a copy of the page that holds it.
-    response = _tokens_page(request, ApiTokenForm(), new_token=token, new_key=key)
-    response["Cache-Control"] = "no-store"
-    return response
+    # The key is shown in this answer only: nothing can show it again (only its hash is stored).
+    return shown_once(_tokens_page(request, ApiTokenForm(), new_token=token, new_key=key))
 
 
 @require_POST
@@ -625,12 +623,10 @@ def webhook_create(request):
                                                   events=form.cleaned_data["events"],
                                                   description=form.cleaned_data["description"])
     except ApplicationError as exc:
-        form.add_error(exc.details.get("field") if exc.details.get("field") in form.fields else None, exc.message)
+        add_refusal(form, exc)
         return _webhooks_page(request, form, status=400)
     # The secret is shown in this answer only, as an API key is.
-    response = _webhooks_page(request, WebhookForm(), new_webhook=webhook, new_secret=secret)
-    response["Cache-Control"] = "no-store"
-    return response
+    return shown_once(_webhooks_page(request, WebhookForm(), new_webhook=webhook, new_secret=secret))
 
 
 @require_POST

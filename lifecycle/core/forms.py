@@ -9,3 +9,9 @@ class ProblemsMixin:
     def problems(self) -> str:
         return "; ".join(f"{self.fields[k].label}: {' '.join(v)}" if k in self.fields else " ".join(v)
                          for k, v in self.errors.items())
+
+
+def add_refusal(form, exc) -> None:
+    """Put a service's refusal on the field it names (`details.field`), or on the form as a whole."""
+    field = exc.details.get("field")
+    form.add_error(field if field in form.fields else None, exc.message)

@@ -91,6 +91,12 @@ def came_from(request) -> str:
     return ""
 
 
+def shown_once(response):
+    """A page that shows a secret once (an API key, a webhook secret): no cache may keep a copy of it."""
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def control_refused(request, message: str, *, back: str, tag: str, in_place):
     """A control's form was refused: the message goes back to the page it came from (`next`) on the panel `tag`
     names, or the editor is shown again in place (`in_place()`) with its fields marked."""

@@ -9,8 +9,12 @@ stored config, out of versions, and is shown masked everywhere."""
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import re
+import socket
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -168,3 +172,50 @@ def secrets_kept(config, stored):
         return config
     return {k: (stored[k] if k in SECRET_KEYS and v == SECRET_SHOWN and stored.get(k) else v)
             for k, v in config.items()}
+
+
+# ------------------------------------------------------------------ calling an address that was checked
+
+
+def blocked(address) -> bool:
+    """Link-local, multicast, unspecified or reserved: cloud metadata services answer on link-local addresses,
+    and no endpoint or receiver an operator means lives there."""
+    plain = getattr(address, "ipv4_mapped", None) or address
+    return plain.is_link_local or plain.is_multicast or plain.is_unspecified or plain.is_reserved
+
+
+def resolve(endpoint: Endpoint) -> tuple[int, tuple, ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The one lookup of the name: (family, socket address, address) to check and then connect to.
+    Raises OSError (or UnicodeError) when the name does not resolve."""
+    infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+    if not infos:
+        raise OSError(f"{endpoint.host} did not resolve")
+    family, _, _, _, sockaddr = infos[0]
+    return family, sockaddr, ipaddress.ip_address(sockaddr[0].split("%")[0])
+
+
+class PinnedConnection(http.client.HTTPConnection):
+    """HTTP(S) to the address that was resolved and checked; the name goes only into Host and, for https, SNI
+    and the certificate check, so a second lookup cannot send the call elsewhere. `timeout()` gives the seconds
+    each step may take (a fixed figure, or what is left of a deadline)."""
+
+    def __init__(self, endpoint: Endpoint, family: int, sockaddr: tuple, *, timeout: Callable[[], float],
+                 tls_context: ssl.SSLContext | None = None):
+        super().__init__(sockaddr[0], endpoint.port, timeout=timeout())
+        self._endpoint, self._family, self._sockaddr = endpoint, family, sockaddr
+        self._timeout, self._tls_context = timeout, tls_context
+
+    def connect(self):
+        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self._timeout())
+            sock.connect(self._sockaddr)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._endpoint.scheme == "https":
+                sock.settimeout(self._timeout())
+                context = self._tls_context or ssl.create_default_context()
+                sock = context.wrap_socket(sock, server_hostname=self._endpoint.host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock

@@ -17,8 +17,6 @@ import ipaddress
 import json
 import logging
 import secrets
-import socket
-import ssl
 from datetime import timedelta
 
 from django.conf import settings
@@ -70,12 +68,6 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
 # ----------------------------------------------------------------------------------------- the receiver
 
 
-def _blocked(address) -> bool:
-    plain = getattr(address, "ipv4_mapped", None) or address
-    # Cloud metadata services answer on link-local addresses; nothing an operator receives events on is there.
-    return plain.is_link_local or plain.is_multicast or plain.is_unspecified or plain.is_reserved
-
-
 def check_url(url) -> endpoints.Endpoint:
     """The receiver's URL: http(s), no credentials, a plain host, never a link-local or reserved address, and
     on WEBHOOK_ALLOWED_HOSTS (host:port) when an operator set that list."""
@@ -87,7 +79,7 @@ def check_url(url) -> endpoints.Endpoint:
     except endpoints.EndpointConfigError as exc:
         raise validation_error(str(exc).replace("config.url", "url").replace(" of the scoring endpoint", ""),
                                field="url") from None
-    if endpoint.is_ip and _blocked(ipaddress.ip_address(endpoint.host)):
+    if endpoint.is_ip and endpoints.blocked(ipaddress.ip_address(endpoint.host)):
         raise validation_error(f"url must not point at {endpoint.host}, a link-local or reserved address",
                                field="url")
     allowed = getattr(settings, "WEBHOOK_ALLOWED_HOSTS", [])
@@ -231,37 +223,13 @@ def body_of(delivery: WebhookDelivery) -> bytes:
                        "data": delivery.payload}, separators=(",", ":"), sort_keys=True).encode()
 
 
-class _PinnedConnection(http.client.HTTPConnection):
-    """To the address that was resolved and checked; the host name goes only into Host and, for https, SNI."""
-
-    def __init__(self, endpoint: endpoints.Endpoint, family: int, sockaddr: tuple):
-        super().__init__(sockaddr[0], endpoint.port, timeout=TIMEOUT_SECONDS)
-        self._endpoint, self._family, self._sockaddr = endpoint, family, sockaddr
-
-    def connect(self):
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(TIMEOUT_SECONDS)
-            sock.connect(self._sockaddr)
-            if self._endpoint.scheme == "https":
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._endpoint.host)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 def _post(url: str, body: bytes, headers: dict) -> int:
     """POST once; the answer's status code. Raises OSError / HTTPException / ValueError when there is none."""
     endpoint = check_url(url)
-    infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
-    if not infos:
-        raise OSError(f"{endpoint.host} did not resolve")
-    family, _, _, _, sockaddr = infos[0]
-    address = ipaddress.ip_address(sockaddr[0].split("%")[0])
-    if _blocked(address):
+    family, sockaddr, address = endpoints.resolve(endpoint)
+    if endpoints.blocked(address):
         raise ValueError(f"{endpoint.host} resolved to {address}, a link-local or reserved address")
-    connection = _PinnedConnection(endpoint, family, sockaddr)
+    connection = endpoints.PinnedConnection(endpoint, family, sockaddr, timeout=lambda: TIMEOUT_SECONDS)
     try:
         connection.request("POST", endpoint.target, body=body, headers={**headers, "Host": endpoint.host_header})
         response = connection.getresponse()

@@ -15,7 +15,6 @@ import io
 import ipaddress
 import json
 import math
-import socket
 import ssl
 import threading
 import time
@@ -82,19 +81,13 @@ def _left(deadline: float) -> float:
 def _resolve(endpoint: endpoints.Endpoint) -> tuple:
     """The one lookup of the name: (family, socket address) to connect to."""
     try:
-        infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+        family, sockaddr, address = endpoints.resolve(endpoint)
     except (OSError, UnicodeError) as exc:
         raise EndpointError(f"{endpoint.host} did not resolve: {exc}") from None
-    if not infos:
-        raise EndpointError(f"{endpoint.host} did not resolve")
-    family, _, _, _, sockaddr = infos[0]
-    address = ipaddress.ip_address(sockaddr[0].split("%")[0])
     if endpoint.is_ip and address != ipaddress.ip_address(endpoint.host):
         raise EndpointError(f"{endpoint.host} resolved to {address}, not the listed address")
-    plain = getattr(address, "ipv4_mapped", None) or address
-    if not endpoint.is_ip and (plain.is_link_local or plain.is_multicast or plain.is_unspecified
-                               or plain.is_reserved):
-        # Cloud metadata services live on link-local addresses: only an address listed as such is called there.
+    if not endpoint.is_ip and endpoints.blocked(address):
+        # Only an address listed as such is called there.
         raise EndpointError(f"{endpoint.host} resolved to {address}, a link-local or reserved address; "
                             "list that address itself in EXTERNAL_ENDPOINT_ALLOWED_HOSTS to call it")
     return family, sockaddr
@@ -104,27 +97,12 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-class _PinnedConnection(http.client.HTTPConnection):
-    """HTTP(S) to the address that was resolved and checked; the name goes only into Host (and SNI)."""
+class _PinnedConnection(endpoints.PinnedConnection):
+    """The pinned connection, every step within what is left of the call's deadline."""
 
     def __init__(self, endpoint: endpoints.Endpoint, family: int, sockaddr: tuple, deadline: float):
-        super().__init__(sockaddr[0], endpoint.port, timeout=_left(deadline))
-        self._endpoint, self._family, self._sockaddr, self._deadline = endpoint, family, sockaddr, deadline
+        super().__init__(endpoint, family, sockaddr, timeout=lambda: _left(deadline), tls_context=_tls_context())
         self.response_class = functools.partial(_DeadlineResponse, deadline=deadline)
-
-    def connect(self):
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(_left(self._deadline))
-            sock.connect(self._sockaddr)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._endpoint.scheme == "https":
-                sock.settimeout(_left(self._deadline))
-                sock = _tls_context().wrap_socket(sock, server_hostname=self._endpoint.host)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 class _DeadlineReader(io.RawIOBase):

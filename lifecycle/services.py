@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from . import endpoints, profiles, webhooks
+from .audit import event_record  # noqa: F401 - the services' audit writer; other apps import it from here
 from .core import keys
 from .core import queue
 from .choices import (
@@ -34,9 +35,8 @@ from .choices import (
 from .core.errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
 from .model_types import TABULAR_TYPES
 from .labels import parse_quality
-from .core.logs import current_request_id
 from .selectors import cadence_active, version_by_number, version_by_ref, version_by_tag
-from .models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun, VersionTag
+from .models import AlgorithmModel, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 log = logging.getLogger(__name__)
 
@@ -46,26 +46,6 @@ TRAIT_KEY_MAX_LENGTH = keys.KEY_MAX_LENGTH
 
 
 # --------------------------------------------------------------------------------------------- audit
-
-
-def event_record(*, model: AlgorithmModel | None, actor, action: str, from_value: str = "", to_value: str = "",
-                 message: str = "", data: dict | None = None, family: str | None = None) -> ModelEvent:
-    """Write one audit row. Called by the service that makes the change, inside its transaction.
-    `family` files the row under a family the model does not (yet) carry."""
-    user = actor if getattr(actor, "is_authenticated", False) else None
-    return ModelEvent.objects.create(
-        model=model,
-        model_key=model.key if model else "",
-        family=family if family is not None else (model.family if model else ""),
-        actor=user,
-        actor_name=user.get_username() if user else (actor if isinstance(actor, str) else "system"),
-        action=action,
-        from_value=str(from_value or ""),
-        to_value=str(to_value or ""),
-        message=message,
-        data=data or {},
-        request_id=current_request_id(),
-    )
 
 
 def _lock(model: AlgorithmModel) -> AlgorithmModel:

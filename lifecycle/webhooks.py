@@ -25,11 +25,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import endpoints
+from .audit import event_record
 from .core import queue
 from .core.errors import ApplicationError, not_found, validation_error
-from .core.logs import current_request_id
 from .core.roles import role_of
-from .models import DeliveryStatus, ModelEvent, Webhook, WebhookDelivery
+from .models import DeliveryStatus, Webhook, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,8 @@ def _require(actor) -> None:
 
 
 def _audit(*, actor, action: str, webhook: Webhook, data: dict | None = None) -> None:
-    # The audit row as services.event_record writes it; services imports this module (run.failed), not back.
-    ModelEvent.objects.create(
-        actor=actor, actor_name=actor.get_username(), action=action, to_value=str(webhook.pk),
-        data={"webhookId": webhook.pk, "url": webhook.url, "events": webhook.events, **(data or {})},
-        request_id=current_request_id())
+    event_record(model=None, actor=actor, action=action, to_value=str(webhook.pk),
+                 data={"webhookId": webhook.pk, "url": webhook.url, "events": webhook.events, **(data or {})})
 
 
 @transaction.atomic

@@ -61,16 +61,25 @@ def too_many_failures(request, username: str) -> bool:
     return any((counts.get(key) or 0) >= limit for key, limit in counters)
 
 
+def bump(counters, key: str, timeout: int) -> int:
+    """Add one to a counter that lives `timeout` seconds from its first count; the new count. One round trip
+    when the counter exists (the login brake and the API rate limits count this way)."""
+    try:
+        return counters.incr(key)
+    except ValueError:  # the window's first count
+        if counters.add(key, 1, timeout):
+            return 1
+        try:
+            return counters.incr(key)
+        except ValueError:  # expired between add and incr
+            counters.set(key, 1, timeout)
+            return 1
+
+
 def record_failure(request, username: str) -> None:
-    window = settings.LOGIN_FAILURE_WINDOW
     try:
         for key, _ in _counters(request, username):
-            if cache.add(key, 1, window):
-                continue
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, window)
+            bump(cache, key, settings.LOGIN_FAILURE_WINDOW)
     except Exception as exc:
         _cache_down("counting a failure", exc)
 

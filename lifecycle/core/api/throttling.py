@@ -17,7 +17,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.throttling import BaseThrottle
 
-from ..auth import client_address
+from ..auth import bump, client_address
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +37,6 @@ def parse_rate(rate: str) -> tuple[int, int] | None:
 
 def _cache():
     return caches["throttle" if "throttle" in settings.CACHES else "default"]
-
-
-def _increment(cache, key: str, period: int) -> int:
-    try:
-        return cache.incr(key)
-    except ValueError:  # the window's first request
-        if cache.add(key, 1, timeout=period + 1):
-            return 1
-        return cache.incr(key)
 
 
 class WindowRateThrottle(BaseThrottle):
@@ -68,7 +59,7 @@ class WindowRateThrottle(BaseThrottle):
         now = self.timer()
         window = int(now // period)
         try:
-            count = _increment(_cache(), f"throttle:{self.scope}:{ident}:{period}:{window}", period)
+            count = bump(_cache(), f"throttle:{self.scope}:{ident}:{period}:{window}", period + 1)
         except Exception as exc:  # noqa: BLE001 - whatever the cache raises, the request goes through
             logger.warning("API rate limit not counted, request let through (%s: %s)", type(exc).__name__, exc)
             return True

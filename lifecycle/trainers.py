@@ -7,6 +7,7 @@ the returned artifact bytes; the serving layer calls ``load`` and ``predict_prob
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
 import math
@@ -27,11 +28,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import normalize
 from threadpoolctl import ThreadpoolController
 
+from . import paired
 from .model_types import TABULAR_TYPES
 
 EFFORTS = ("low", "medium", "high", "max")
@@ -79,11 +81,36 @@ TRUSTED_TYPES: dict[str, frozenset[str]] = {
     "neural_cf": frozenset(),  # the AdamOptimizer is dropped before packing
 }
 
+# Candidate parameters per effort, chosen by validation log loss on the fit part (never the holdout). Each
+# effort's candidates include those of the effort below, so more effort never searches less; "low" has one
+# candidate and trains as it always did.
 _C_GRID = {
     "low": (1.0,),
-    "medium": (0.1, 1.0, 10.0),
-    "high": (0.1, 0.3, 1.0, 3.0, 10.0),
-    "max": (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0),
+    "medium": (0.01, 0.1, 1.0, 10.0),
+    "high": (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
+    "max": (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
+}
+_BOOSTING_DEFAULT = {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20, "l2_regularization": 0.0}
+# Smaller, regularised trees come first: on a few hundred noisy rows the default overfits within a few rounds.
+_BOOSTING_EXTRA = (
+    {"learning_rate": 0.05, "max_leaf_nodes": 7, "min_samples_leaf": 40, "l2_regularization": 1.0},
+    {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 20, "l2_regularization": 1.0},
+    {"learning_rate": 0.05, "max_leaf_nodes": 31, "min_samples_leaf": 10, "l2_regularization": 0.0},
+    {"learning_rate": 0.05, "max_leaf_nodes": 3, "min_samples_leaf": 80, "l2_regularization": 10.0},
+    {"learning_rate": 0.1, "max_leaf_nodes": 63, "min_samples_leaf": 20, "l2_regularization": 1.0},
+)
+_BOOSTING_GRID = {
+    "low": (_BOOSTING_DEFAULT,),
+    "medium": (_BOOSTING_DEFAULT, *_BOOSTING_EXTRA[:1]),
+    "high": (_BOOSTING_DEFAULT, *_BOOSTING_EXTRA[:3]),
+    "max": (_BOOSTING_DEFAULT, *_BOOSTING_EXTRA),
+}
+# Medium and up also choose the iteration count (see _resolve_params), so even one candidate is a search.
+_MLP_ALPHA_GRID = {
+    "low": (1e-4,),
+    "medium": (1e-4,),
+    "high": (1e-4, 1.0),
+    "max": (1e-4, 1e-2, 0.1, 1.0, 10.0),
 }
 _LINEAR_MAX_ITER = {"low": 200, "medium": 500, "high": 1000, "max": 2000}
 _BOOSTING_MAX_ITER = {"low": 50, "medium": 100, "high": 200, "max": 400}
@@ -98,9 +125,23 @@ _TUNING_ROWS = 20_000
 _MIN_CLASS_FOR_TUNING = 8  # a 25% validation split then holds at least 2 of each class
 _IMPORTANCE_ROWS = 2_000
 _EARLY_STOPPING_ROWS = 1_000
+# Rounds or epochs without a validation loss better by _CURVE_TOL before tuning stops following a curve
+# (on separable data the loss creeps towards 0 for ever).
+_ROUND_PATIENCE = 20
+_EPOCH_PATIENCE = 10
+_CURVE_TOL = 1e-3
+# Up to this many fit rows a trait is tuned by 3-fold cross-validation: one 25% split of a few hundred rows
+# is too noisy to choose between candidates (on a 500-row set it settled on 2 boosting rounds).
+_CROSS_VALIDATION_ROWS = 2_000
+_FOLDS = 3
+# Since scikit-learn 1.7 boosting takes a validation set of ours, so a tuning fit can stop when it stops improving.
+_BOOSTING_TAKES_VALIDATION = "X_val" in inspect.signature(HistGradientBoostingClassifier.fit).parameters
 _MLP_EARLY_STOPPING_ROWS = 500
 _MLP_EARLY_STOPPING_MINORITY = 25
+# The serving version is compared on the holdout rows it never trained on when they hold this many of each class.
+_MIN_CLASS_UNSEEN = 10
 _WEAK_AUC = 0.55  # under this a trait's ranking is too close to chance to act on
+_MIN_ROWS_FOR_EMPTY_TIER = 100
 _Z_CLIP = 10.0
 
 # Standard scorecard scaling: 600 points at odds 50:1, 20 points to double the odds.
@@ -129,7 +170,8 @@ class TraitMetrics:
     histogram: dict
     breaks: dict
     scorecard: dict | None = None
-    # How the evaluated fit ran (iteration count, whether it stopped early), which the served refit repeats.
+    # How the evaluated fit ran (iteration count, whether it stopped early, "tuned" when the tuning curves
+    # chose the count), which the served refit repeats.
     fit: dict | None = None
     quality_warnings: list[dict] | None = None
 
@@ -164,6 +206,9 @@ class TrainResult:
     param_hash: str
     params: dict
     sample_count: int
+    # The serving version beside this one on the same holdout rows: {"traits": {key: paired.compare(...)
+    # plus "unseenOnly"}}, or {"error": ...} for a trait it could not score; None when nothing was compared.
+    comparison: dict | None = None
 
 
 class ProgressReporter:
@@ -623,16 +668,61 @@ def _default_params(model_type: str, effort: str) -> dict:
     }
 
 
-def _resolve_params(model_type: str, effort: str, overrides: Mapping | None) -> tuple[dict, bool]:
-    """Effort defaults with the caller's overrides; second value: whether to tune C."""
+def _candidates(model_type: str, effort: str) -> list[dict]:
+    if model_type in ("logistic_regression", "scorecard"):
+        return [{"C": c} for c in _C_GRID[effort]]
+    if model_type == "gradient_boosted":
+        return [dict(c) for c in _BOOSTING_GRID[effort]]
+    return [{"alpha": a} for a in _MLP_ALPHA_GRID[effort]]
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What validation chooses: one candidate for all traits, and for iterative fits each trait's iteration count."""
+
+    candidates: list[dict]
+    iterations: bool
+
+
+def _resolve_params(
+    model_type: str, effort: str, overrides: Mapping | None
+) -> tuple[dict, _Search | None]:
+    """Effort defaults with the caller's overrides; second value: what is left to tune (None: nothing).
+
+    A parameter the caller set is never tuned: it is dropped from every candidate. The iteration count of
+    boosting and the MLP is early stopping's business: with early_stopping on (the default), max_iter is a
+    ceiling and validation chooses the count below it, either the estimator's own early stopping on a fit
+    large enough for it or, on a smaller one, the tuning curves (see ``train``). early_stopping=False runs
+    exactly max_iter.
+    """
     params = _default_params(model_type, effort)
-    overrides = dict(overrides or {})
-    params.update(check_params(model_type, overrides))
-    tune = "C" in params and "C" not in overrides and len(_C_GRID[effort]) > 1
-    return params, tune
+    checked = check_params(model_type, overrides)
+    params.update(checked)
+    grid = _candidates(model_type, effort)
+    candidates: list[dict] = []
+    for candidate in grid:
+        free = {k: v for k, v in candidate.items() if k not in checked}
+        if free not in candidates:
+            candidates.append(free)
+    # "low" keeps its one candidate and the effort's iteration count: the quick run it always was.
+    iterations = effort != "low" and bool(params.get("early_stopping"))
+    if len(candidates) < 2 and not iterations:
+        return params, None
+    return params, _Search(candidates, iterations)
 
 
 # --- estimators -----------------------------------------------------------------------
+
+
+def _stops_early(model_type: str, params: Mapping, y: np.ndarray) -> bool:
+    """Whether a fit on these labels uses the estimator's own early stopping (it needs enough rows)."""
+    if not params.get("early_stopping"):
+        return False
+    if model_type == "gradient_boosted":
+        return len(y) >= _EARLY_STOPPING_ROWS
+    # The MLP's 10% validation split needs enough of each class to be meaningful.
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    return len(y) >= _MLP_EARLY_STOPPING_ROWS and minority >= _MLP_EARLY_STOPPING_MINORITY
 
 
 def _make_estimator(
@@ -648,19 +738,16 @@ def _make_estimator(
             max_depth=params["max_depth"],
             min_samples_leaf=params["min_samples_leaf"],
             l2_regularization=params["l2_regularization"],
-            early_stopping=params["early_stopping"] and len(y) >= _EARLY_STOPPING_ROWS,
+            early_stopping=_stops_early(model_type, params, y),
             categorical_features=categorical if categorical.any() else None,
             random_state=seed,
         )
-    # The MLP's 10% validation split needs enough of each class to be meaningful.
-    minority = int(min(y.sum(), len(y) - y.sum()))
-    enough = len(y) >= _MLP_EARLY_STOPPING_ROWS and minority >= _MLP_EARLY_STOPPING_MINORITY
     return MLPClassifier(
         hidden_layer_sizes=tuple(params["hidden_layer_sizes"]),
         alpha=params["alpha"],
         learning_rate_init=params["learning_rate_init"],
         max_iter=params["max_iter"],
-        early_stopping=params["early_stopping"] and enough,
+        early_stopping=_stops_early(model_type, params, y),
         random_state=seed,
     )
 
@@ -678,7 +765,7 @@ def _fit(
     with warnings.catch_warnings():
         # Non-convergence is reported to the analyst through the held-out metrics.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(X, y, sample_weight=weights)
+        estimator.fit(X, y, sample_weight=_fit_weights(weights))
     if isinstance(estimator, MLPClassifier):
         # Optimizer moments and best-epoch copies only serve warm starts; dropping them
         # cuts the artifact to a third and keeps AdamOptimizer out of the allow-list.
@@ -686,6 +773,12 @@ def _fit(
         estimator._best_coefs = None
         estimator._best_intercepts = None
     return estimator
+
+
+def _fit_weights(weights: np.ndarray) -> np.ndarray | None:
+    """None for unit weights: the same model, but gradient boosting then bins its features with a fast
+    percentile instead of a per-threshold weighted one (seconds per fit on a few hundred rows)."""
+    return None if np.all(weights == 1.0) else weights
 
 
 def _fit_summary(model_type: str, estimator: Any) -> dict | None:
@@ -795,11 +888,13 @@ def quality_warnings(
     developing, solid, strong = breaks
     bands = [("Weak", 0.0, developing), ("Developing", developing, solid),
              ("Solid", solid, strong), ("Strong", strong, math.inf)]
+    # On a small holdout a tier can be empty by chance; only from _MIN_ROWS_FOR_EMPTY_TIER rows is an
+    # empty tier evidence that the tiers do not separate the scores (coinciding breaks always are).
     empty = [
         f"{name} {low:.0f}-{min(high, 100):.0f}"
         for name, low, high in bands
         if not np.any((scores >= low) & (scores < high))
-    ]
+    ] if len(scores) >= _MIN_ROWS_FOR_EMPTY_TIER else []
     if developing == solid or solid == strong or empty:
         found.append({
             "code": "collapsed_tiers",
@@ -888,9 +983,10 @@ def _label_value(raw: Any, position: int, key: str) -> float:
 
 def _prepare(
     examples: Sequence[Mapping], trait_keys: Sequence[str]
-) -> tuple[list[dict], dict[str, np.ndarray], np.ndarray]:
-    """Rows labelled for at least one trait, their labels (NaN = unlabelled) and weights."""
+) -> tuple[list[dict], dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Rows labelled for at least one trait, their labels (NaN = unlabelled), weights and positions in examples."""
     rows: list[dict] = []
+    positions: list[int] = []
     labels: dict[str, list[float]] = {key: [] for key in trait_keys}
     weights: list[float] = []
     for position, example in enumerate(examples):
@@ -911,11 +1007,12 @@ def _prepare(
         if weight == 0 or all(math.isnan(v) for v in values.values()):
             continue
         rows.append(normalize_row(example))
+        positions.append(position)
         weights.append(weight)
         for key in trait_keys:
             labels[key].append(values[key])
     arrays = {key: np.array(values, dtype=np.float64) for key, values in labels.items()}
-    return rows, arrays, np.array(weights, dtype=np.float64)
+    return rows, arrays, np.array(weights, dtype=np.float64), np.array(positions, dtype=np.int64)
 
 
 def _check_class_counts(labels: Mapping[str, np.ndarray]) -> None:
@@ -944,49 +1041,145 @@ def _param_hash(model_type: str, params: Mapping, schema: list[dict]) -> str:
 # --- training -------------------------------------------------------------------------
 
 
-def _tune_c(
-    grid: Sequence[float],
+class _CurveDone(Exception):
+    """The validation loss has not improved for a while: the rest of the curve is not needed."""
+
+
+class _EpochCurve(MLPClassifier):
+    """An MLP that scores a validation set after every epoch while tuning (never packed).
+
+    The first k epochs of one fit are exactly what a fit with max_iter=k runs, so a single fit shows
+    the validation loss of every epoch count. It hooks scikit-learn's per-epoch bookkeeping; should a release
+    rename that method, the curve falls back to the whole fit's loss (see _validation_curve).
+    """
+
+    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
+        super()._update_no_improvement_count(early_stopping, X, y, sample_weight)
+        loss = _log_loss(self.validation[1], _positive_proba(self, self.validation[0]))
+        self.validation_curve.append(loss)
+        if loss < self.best_validation_loss - _CURVE_TOL:
+            self.best_validation_loss, self.stale_epochs = loss, 0
+        else:
+            self.stale_epochs += 1
+            if self.stale_epochs >= _EPOCH_PATIENCE:
+                raise _CurveDone
+
+
+def _validation_curve(
+    model_type: str,
+    params: Mapping,
+    iterations: bool,
+    seed: int,
+    fit_part: tuple[Any, np.ndarray, np.ndarray],
+    val_part: tuple[Any, np.ndarray],
+    categorical: np.ndarray,
+) -> np.ndarray:
+    """Validation log loss after each iteration (boosting round or epoch), or of the whole fit only."""
+    X_val, y_val = val_part
+    if not iterations:
+        estimator = _fit(model_type, params, seed, *fit_part, categorical)
+        return np.array([_log_loss(y_val, _positive_proba(estimator, X_val))])
+    X_fit, y_fit, w_fit = fit_part
+    params = {**params, "early_stopping": False}
+    if model_type == "gradient_boosted":
+        estimator = _make_estimator(model_type, params, seed, y_fit, categorical)
+        extra = {}
+        if _BOOSTING_TAKES_VALIDATION:
+            # Scored on our validation rows, so the trees are the same as without stopping, only fewer.
+            estimator.set_params(
+                early_stopping=True, n_iter_no_change=_ROUND_PATIENCE, tol=_CURVE_TOL, scoring="loss"
+            )
+            extra = {"X_val": X_val, "y_val": y_val}
+        estimator.fit(X_fit, y_fit, sample_weight=_fit_weights(w_fit), **extra)
+        column = list(estimator.classes_).index(1)
+        return np.array([_log_loss(y_val, stage[:, column]) for stage in estimator.staged_predict_proba(X_val)])
+    estimator = _EpochCurve(**_make_estimator(model_type, params, seed, y_fit, categorical).get_params())
+    estimator.validation, estimator.validation_curve = val_part, []
+    estimator.best_validation_loss, estimator.stale_epochs = math.inf, 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            estimator.fit(X_fit, y_fit, sample_weight=_fit_weights(w_fit))
+        except _CurveDone:
+            pass
+    if not estimator.validation_curve:  # the per-epoch hook did not run: only the whole fit is known
+        curve = np.full(estimator.n_iter_, np.inf)
+        curve[-1] = _log_loss(y_val, _positive_proba(estimator, X_val))
+        return curve
+    return np.array(estimator.validation_curve)
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    # sklearn's log_loss checks its input on every call, which dominates scoring a curve stage by stage.
+    p = np.clip(p, 1e-15, 1 - 1e-15)
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+
+
+def _mean_curve(curves: Sequence[np.ndarray]) -> np.ndarray:
+    # A curve cut short (training converged, or validation stopped improving) holds its last value.
+    length = max(len(curve) for curve in curves)
+    return np.mean([np.pad(curve, (0, length - len(curve)), mode="edge") for curve in curves], axis=0)
+
+
+def _tuning_splits(y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, validation) positions within one trait's fit part: 3 folds when small, else one 25% split."""
+    order = np.arange(len(y))
+    if len(order) > _TUNING_ROWS:
+        order, _ = train_test_split(order, train_size=_TUNING_ROWS, stratify=y, random_state=seed)
+    if len(order) <= _CROSS_VALIDATION_ROWS and min(y.sum(), len(y) - y.sum()) >= _FOLDS * 2:
+        folds = StratifiedKFold(_FOLDS, shuffle=True, random_state=seed).split(order, y[order])
+        return [(order[fit_part], order[val_part]) for fit_part, val_part in folds]
+    fit_part, val_part = train_test_split(order, test_size=0.25, stratify=y[order], random_state=seed)
+    return [(fit_part, val_part)]
+
+
+def _tune(
+    search: _Search,
     X: Any,
     weights: np.ndarray,
     tasks: Sequence[tuple[np.ndarray, np.ndarray]],
     model_type: str,
     params: Mapping,
+    categorical: np.ndarray,
     seed: int,
     report: Callable[[float], None],
-) -> float:
-    """One C for all traits (mean validation log loss), so params stay a flat dict.
+) -> tuple[dict, list[int | None]]:
+    """The candidate with the lowest mean validation log loss over the traits, and per trait the iteration count
+    where that candidate's validation loss is lowest (None: not chosen; too few of a class to tune that trait).
 
-    Each task is (rows of X, labels): a trait's training rows, never its holdout.
+    One candidate for all traits, so params stay a flat dict; iteration counts differ by trait (a trait with
+    nothing to learn is best after a few rounds, a learnable one after many). Each task is (rows of X, labels):
+    a trait's training rows, never its holdout. The candidate comes back as the parameters to change.
     """
-    losses = np.zeros(len(grid))
-    tuned = 0
-    categorical = np.zeros(0, dtype=bool)  # linear layouts only
+    curves: list[list[np.ndarray | None]] = [[] for _ in search.candidates]  # per candidate, per trait
+    steps = len(tasks) * len(search.candidates)
     for t, (rows, y) in enumerate(tasks):
-        if min(y.sum(), len(y) - y.sum()) < _MIN_CLASS_FOR_TUNING:
-            continue
-        order = np.arange(len(y))
-        if len(order) > _TUNING_ROWS:
-            order, _ = train_test_split(
-                order, train_size=_TUNING_ROWS, stratify=y, random_state=seed
-            )
-        fit_part, val_part = train_test_split(
-            order, test_size=0.25, stratify=y[order], random_state=seed
-        )
-        X_fit, X_val = X[rows[fit_part]], X[rows[val_part]]
-        for i, c in enumerate(grid):
-            estimator = _fit(
-                model_type,
-                {**params, "C": c},
-                seed,
-                X_fit,
-                y[fit_part],
-                weights[rows[fit_part]],
-                categorical,
-            )
-            losses[i] += log_loss(y[val_part], _positive_proba(estimator, X_val), labels=[0, 1])
-        tuned += 1
-        report((t + 1) / len(tasks))
-    return float(grid[int(np.argmin(losses))]) if tuned else 1.0
+        tunable = min(y.sum(), len(y) - y.sum()) >= _MIN_CLASS_FOR_TUNING
+        splits = _tuning_splits(y, seed) if tunable else []
+        for i, candidate in enumerate(search.candidates):
+            folds = [
+                _validation_curve(
+                    model_type,
+                    {**params, **candidate},
+                    search.iterations,
+                    seed,
+                    (X[rows[fit_part]], y[fit_part], weights[rows[fit_part]]),
+                    (X[rows[val_part]], y[val_part]),
+                    categorical,
+                )
+                for fit_part, val_part in splits
+            ]
+            curves[i].append(_mean_curve(folds) if folds else None)
+            report((t * len(search.candidates) + i + 1) / steps)
+    if all(curve is None for curve in curves[0]):
+        return {}, [None] * len(tasks)
+    # A candidate's score: each trait at its best iteration count, averaged over the traits.
+    scores = [np.mean([curve.min() for curve in per_trait if curve is not None]) for per_trait in curves]
+    best = int(np.argmin(scores))
+    counts = [
+        int(np.argmin(curve)) + 1 if search.iterations and curve is not None else None for curve in curves[best]
+    ]
+    return dict(search.candidates[best]), counts
 
 
 def train(
@@ -999,7 +1192,15 @@ def train(
     seed: int = 0,
     threads: int = 1,
     progress: ProgressCallback | None = None,
+    compare: TrainedModel | None = None,
+    compare_unseen: Sequence[bool] | None = None,
 ) -> TrainResult:
+    """Fit one estimator per trait, measure it on a holdout and refit it on all samples.
+
+    With ``compare`` (the serving version), each trait's holdout rows are also scored by that version,
+    so ``TrainResult.comparison`` sets the two side by side on the same rows. ``compare_unseen`` is aligned
+    with ``examples``: True where the serving version never trained on that example (unknown = seen).
+    """
     _check_choice(model_type, sorted(TABULAR_TYPES), "model type")
     _check_choice(effort, EFFORTS, "effort")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -1009,11 +1210,13 @@ def train(
         raise TrainingError("choose at least one trait to train")
     if len(set(keys)) != len(keys):
         raise TrainingError("trait keys must be unique")
-    resolved, tune = _resolve_params(model_type, effort, params)
+    if compare_unseen is not None and len(compare_unseen) != len(examples):
+        raise ValueError(f"compare_unseen has {len(compare_unseen)} entries for {len(examples)} examples")
+    resolved, search = _resolve_params(model_type, effort, params)
     report = ProgressReporter(progress)
 
     report(5, "preparing features")
-    rows, labels, weights = _prepare(examples, keys)
+    rows, labels, weights, positions = _prepare(examples, keys)
     _check_class_counts(labels)
     mode = _MODE[model_type]
     columns = infer_columns(rows)
@@ -1045,28 +1248,32 @@ def train(
             traits.append((key, row_index, y, split))
 
         start = 10
-        if tune:
-            report(start, "tuning regularisation")
+        counts: list[int | None] = [None] * len(traits)
+        if search:
+            report(start, "tuning parameters")
             tasks = []
             for _, row_index, y, split in traits:
                 fit_rows = split[0] if split else np.arange(len(y))
                 tasks.append((row_index[fit_rows], y[fit_rows]))
-            resolved["C"] = _tune_c(
-                _C_GRID[effort],
+            chosen, counts = _tune(
+                search,
                 X,
                 weights,
                 tasks,
                 model_type,
                 resolved,
+                categorical,
                 seed,
-                lambda share: report(10 + 20 * share, "tuning regularisation"),
+                lambda share: report(10 + 20 * share, "tuning parameters"),
             )
+            resolved |= chosen
             start = 30
 
         step = (90 - start) / len(traits)
         estimators: dict[str, Any] = {}
         metrics: dict[str, dict] = {}
         predictors: list[dict] = []
+        comparisons: dict[str, dict] = {}
         for t, (key, row_index, y, split) in enumerate(traits):
             at = start + t * step
             report(at, f"training trait '{key}' ({t + 1}/{len(traits)})")
@@ -1075,9 +1282,12 @@ def train(
             X_trait = X if every_row else X[row_index]
             w_trait = weights[row_index]
             fit_rows, eval_rows = split if split else (np.arange(len(y)), np.arange(len(y)))
+            # A fit too small for the estimator's own early stopping runs the count the tuning curves chose.
+            tuned_count = counts[t] is not None and not _stops_early(model_type, resolved, y[fit_rows])
+            trait_params = {**resolved, "max_iter": counts[t], "early_stopping": False} if tuned_count else resolved
             estimator = _fit(
                 model_type,
-                resolved,
+                trait_params,
                 seed,
                 X_trait[fit_rows],
                 y[fit_rows],
@@ -1088,6 +1298,15 @@ def train(
             trait_metrics = _trait_metrics(
                 y[eval_rows], proba, y, "holdout" if split else "training"
             )
+            if split and compare is not None and key in compare.trait_keys:
+                unseen = (
+                    np.zeros(len(eval_rows), dtype=bool)
+                    if compare_unseen is None
+                    else np.array([bool(compare_unseen[p]) for p in positions[row_index[eval_rows]]])
+                )
+                comparisons[key] = _compare_serving(
+                    compare, key, [rows[i] for i in row_index[eval_rows]], y[eval_rows], proba, unseen
+                )
             report(at + step * 0.4, f"measuring predictors of '{key}'")
             importance = _permutation_importance(
                 estimator,
@@ -1098,10 +1317,12 @@ def train(
                 _IMPORTANCE_REPEATS[effort],
             )
             fit = _fit_summary(model_type, estimator)
+            if fit is not None and tuned_count:
+                fit["tuned"] = True
             if split:
                 report(at + step * 0.7, f"refitting '{key}' on all samples")
                 estimator = _fit(
-                    model_type, _refit_params(resolved, fit), seed, X_trait, y, w_trait, categorical
+                    model_type, _refit_params(trait_params, fit), seed, X_trait, y, w_trait, categorical
                 )
             trait_metrics = replace(trait_metrics, fit=fit)
             if model_type == "scorecard":
@@ -1129,7 +1350,34 @@ def train(
         param_hash=_param_hash(model_type, resolved, featurizer.schema()),
         params=resolved,
         sample_count=len(rows),
+        comparison={"traits": comparisons} if comparisons else None,
     )
+
+
+def _compare_serving(
+    serving: TrainedModel,
+    key: str,
+    holdout: list[dict],
+    y: np.ndarray,
+    candidate: np.ndarray,
+    unseen: np.ndarray,
+) -> dict:
+    """The candidate's holdout probabilities against the serving version's on the same rows.
+
+    Rows the serving version trained on flatter it, so only unseen rows are used when they hold enough of
+    each class; otherwise the whole holdout, saying how many rows the serving version had seen.
+    """
+    y_unseen = y[unseen]
+    unseen_only = min(int(y_unseen.sum()), len(y_unseen) - int(y_unseen.sum())) >= _MIN_CLASS_UNSEEN
+    chosen = unseen if unseen_only else np.ones(len(y), dtype=bool)
+    try:
+        serving_proba = serving.predict_proba([row for row, keep in zip(holdout, chosen, strict=True) if keep])[key]
+        result = paired.compare(
+            y[chosen], candidate[chosen], serving_proba, seen_by_serving=int((~unseen[chosen]).sum())
+        )
+    except Exception as exc:  # e.g. a featurizer that cannot read these rows: the run itself still stands
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    return {**result, "unseenOnly": unseen_only}
 
 
 # --- artifact -------------------------------------------------------------------------

@@ -93,6 +93,14 @@ class Effort(models.TextChoices):
     MAX = "max", "Max"
 
 
+class VersionHold(models.TextChoices):
+    """Whether a version may serve: held versions wait for a reviewer, rejected ones never serve."""
+
+    NONE = "", "Free"
+    HELD = "held", "Held for review"
+    REJECTED = "rejected", "Rejected"
+
+
 class VersionTrigger(models.TextChoices):
     TRAIN = "train", "Train"
     RETRAIN = "retrain", "Retrain"

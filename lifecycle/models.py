@@ -25,6 +25,7 @@ from .choices import (
     SampleSource,
     State,
     TraitKind,
+    VersionHold,
     VersionTrigger,
 )
 
@@ -100,6 +101,7 @@ class AlgorithmModel(models.Model):
         ]
         permissions = [
             ("train_algorithmmodel", "Can train, discover and roll back models"),
+            ("activate_version", "Can choose the version a model serves (a pin or a rollback)"),
         ]
 
     def __str__(self) -> str:
@@ -225,6 +227,13 @@ class ModelVersion(models.Model):
     artifact_size = models.PositiveIntegerField(default=0)
     pruned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The version policy of a champion's family can keep a new version from serving (lifecycle/governance.py).
+    hold = models.CharField(max_length=16, choices=VersionHold.choices, default=VersionHold.NONE, blank=True)
+    hold_reason = models.TextField(blank=True, default="")
+    hold_breaches = models.JSONField(default=list, blank=True)
+    hold_request_id = models.PositiveIntegerField(null=True, blank=True)  # the registry's review request
+    # The candidate and the version serving at training time, scored on the same holdout rows.
+    comparison = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-version_no"]

@@ -17,7 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import endpoints, profiles, webhooks
+from . import endpoints, governance, profiles, webhooks
 from .audit import event_record  # noqa: F401 - the services' audit writer; other apps import it from here
 from .core import keys
 from .core import queue
@@ -30,6 +30,7 @@ from .choices import (
     SampleSource,
     State,
     TraitKind,
+    VersionHold,
     VersionTrigger,
 )
 from .core.errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
@@ -668,8 +669,10 @@ def run_execute(*, run_id: int) -> None:
             discovery_commit(run=run, found=found, sample_ids=ids)
         else:
             trait_keys = list(model.traits.order_by("id").values_list("key", flat=True))
+            serving, unseen = _serving_for_comparison(model, ids)
             result = trainers.train(model.model_type, examples, trait_keys, effort=run.effort, params=run.params,
-                                    seed=0, threads=threads, progress=progress)
+                                    seed=0, threads=threads, progress=progress, compare=serving,
+                                    compare_unseen=unseen)
             progress(97, "Profiling training data")
             profile = profiles.profile([e["features"] for e in examples])
             run_succeed(run=run, result=result, data_profile=profile)
@@ -682,6 +685,25 @@ def run_execute(*, run_id: int) -> None:
         run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
     finally:
         heartbeat.stop()
+
+
+def _serving_for_comparison(model: AlgorithmModel, ids: list[int]):
+    """The version serving now, loaded, and which of the run's samples it never trained on: a retrain scores
+    its holdout with both, so the guard and the reviewer compare them on the same rows."""
+    from . import trainers
+
+    serving = (ModelVersion.objects.select_related("run").filter(pk=model.active_version_id).first()
+               if model.active_version_id else None)
+    if serving is None or serving.artifact is None or model.model_type not in TABULAR_TYPES:
+        return None, None
+    try:
+        loaded = trainers.load(bytes(serving.artifact), threads=settings.LIFECYCLE_TRAINING_THREADS)
+    except ValueError:
+        log.warning("model %s: serving %s cannot be loaded for the paired comparison", model.key, serving.label)
+        return None, None
+    # Samples logged after the serving version's run started are new to it; without a run, assume it saw all.
+    watermark = serving.run.sample_watermark if serving.run_id and serving.run else None
+    return loaded, [watermark is not None and sid > watermark for sid in ids]
 
 
 def _trigger_for(kind: str) -> str:
@@ -711,7 +733,18 @@ def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion
     )
     previous_state = model.state
     previous_version = model.active_version
+    comparison = getattr(result, "comparison", None)
+    if comparison and previous_version is not None:
+        version.comparison = {**comparison, "against": previous_version.label, "againstId": previous_version.pk}
+        version.save(update_fields=["comparison"])
     activate = not model.pinned or model.active_version_id is None
+    decision = None
+    if activate:
+        decision = governance.decide(model=model, target=version, actor="worker", change=governance.Change.RETRAIN,
+                                     pin=False, requester=run.started_by)
+        if not decision.serve:
+            activate = False
+            _hold(model, version, decision)
     if activate:
         model.active_version = version
         model.metrics = version.metrics
@@ -728,14 +761,19 @@ def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion
     model.save()
     run.status = RunStatus.SUCCEEDED
     run.progress = 100
-    run.message = f"Created {version.label}" + ("" if activate else " (not activated: the model is pinned)")
+    if decision is not None and decision.held:
+        run.message = f"Created {version.label}, held for review (request #{decision.request_id})"[:255]
+    else:
+        run.message = f"Created {version.label}" + ("" if activate else " (not activated: the model is pinned)")
     run.finished_at = now
-    run.result = {**run.result, "versionNo": number, "activated": activate}
+    run.result = {**run.result, "versionNo": number, "activated": activate,
+                  "held": bool(decision and decision.held), "requestId": decision.request_id if decision else None}
     run.save(update_fields=["status", "progress", "message", "finished_at", "result"])
     event_record(model=model, actor="worker", action="version.created", from_value=previous_state,
                  to_value=model.state, data={"runId": run.pk, "versionNo": number, "activated": activate,
                                              "previousVersion": previous_version.version_no if previous_version else None,
-                                             "triggeredBy": version.triggered_by})
+                                             "triggeredBy": version.triggered_by,
+                                             **({"governance": decision.audit} if decision and decision.audit else {})})
     versions_prune(model=model)
     return version
 
@@ -814,13 +852,43 @@ def runs_reap_stale(*, now=None) -> list[int]:
 # --------------------------------------------------------------------------------------------- versions
 
 
-@transaction.atomic
-def version_activate(*, model: AlgorithmModel, actor, version: str | None = None, tag: str | None = None,
-                     reason: str = "") -> ModelVersion:
-    """Roll back or pin: serve the chosen version and keep serving it until someone activates another."""
-    if bool(version) == bool(tag):
-        raise validation_error("Give exactly one of version (\"vN\") or tag")
-    model = _lock(model)
+@dataclass
+class Activation:
+    """What an activation did: served the version now, or opened a review request that decides."""
+
+    version: ModelVersion
+    applied: bool
+    request_id: int | None = None
+    message: str = ""
+
+
+def _hold(model: AlgorithmModel, version: ModelVersion, decision: governance.Decision) -> None:
+    version.hold = VersionHold.HELD
+    version.hold_reason = decision.reason[:2000]
+    version.hold_breaches = decision.breaches
+    version.hold_request_id = decision.request_id
+    version.save(update_fields=["hold", "hold_reason", "hold_breaches", "hold_request_id"])
+    serving = model.active_version.label if model.active_version_id else None
+    event_record(model=model, actor="worker", action="version.held", to_value=version.label, message=decision.reason,
+                 data={"versionNo": version.version_no, "requestId": decision.request_id,
+                       "breaches": decision.breaches, "serving": serving})
+    webhooks.emit("version.held", {"modelKey": model.key, "modelId": model.pk, "family": model.family,
+                                   "version": version.label, "serving": serving, "requestId": decision.request_id,
+                                   "reason": decision.reason, "breaches": decision.breaches})
+
+
+def _serve(model: AlgorithmModel, target: ModelVersion, *, pinned: bool) -> None:
+    model.active_version = target
+    model.pinned = pinned
+    model.metrics = target.metrics
+    model.predictors = target.predictors
+    model.save(update_fields=["active_version", "pinned", "metrics", "predictors", "updated_at"])
+    if target.hold:
+        target.hold = VersionHold.NONE
+        target.save(update_fields=["hold"])
+
+
+def _activation_target(model: AlgorithmModel, *, version: str | None, tag: str | None) -> ModelVersion:
     if model.state == State.ARCHIVED:
         raise invalid_transition("An archived model serves nothing; restore it before activating a version")
     # A tag is looked up as a tag, a version as a number: a tag may be called "v1" and still mean v2.
@@ -831,20 +899,58 @@ def version_activate(*, model: AlgorithmModel, actor, version: str | None = None
     if target.artifact is None:
         raise ApplicationError(f"{target.label} was pruned and cannot serve; tag versions to keep them",
                                code="version_pruned", status=409)
-    previous = model.active_version
-    model.active_version = target
-    model.pinned = True
-    model.metrics = target.metrics
-    model.predictors = target.predictors
-    model.save(update_fields=["active_version", "pinned", "metrics", "predictors", "updated_at"])
-    event_record(model=model, actor=actor, action="version.activated",
-                 from_value=previous.label if previous else "", to_value=target.label, message=reason,
-                 data={"pinned": True, "by": "tag" if tag else "version", "ref": version or tag})
+    if target.hold == VersionHold.REJECTED:
+        raise ApplicationError(f"{target.label} was rejected in review (request #{target.hold_request_id}) and "
+                               "never serves; train a new version instead", code="version_rejected", status=409)
     return target
 
 
 @transaction.atomic
+def version_activate(*, model: AlgorithmModel, actor, version: str | None = None, tag: str | None = None,
+                     reason: str = "") -> Activation:
+    """Roll back or pin: serve the chosen version and keep serving it until someone activates another. On a
+    governed champion the family's version policy may answer with a review request instead."""
+    if bool(version) == bool(tag):
+        raise validation_error("Give exactly one of version (\"vN\") or tag")
+    model = _lock(model)
+    target = _activation_target(model, version=version, tag=tag)
+    previous = model.active_version
+    decision = governance.decide(model=model, target=target, actor=actor, change=governance.Change.ACTIVATE,
+                                 pin=True, reason=reason)
+    if not decision.serve:
+        return Activation(version=target, applied=False, request_id=decision.request_id, message=decision.reason)
+    _serve(model, target, pinned=True)
+    event_record(model=model, actor=actor, action="version.activated",
+                 from_value=previous.label if previous else "", to_value=target.label, message=reason,
+                 data={"pinned": True, "by": "tag" if tag else "version", "ref": version or tag,
+                       **({"governance": decision.audit} if decision.audit else {})})
+    return Activation(version=target, applied=True)
+
+
+def version_serve(*, model: AlgorithmModel, target: ModelVersion, actor, pinned: bool, request_id: int,
+                  reason: str = "") -> None:
+    """A reviewer approved `target` (the caller holds the model's lock): it serves now, audited with the request."""
+    target = _activation_target(model, version=target.label, tag=None)
+    previous = model.active_version
+    _serve(model, target, pinned=pinned or model.pinned)
+    event_record(model=model, actor=actor, action="version.activated",
+                 from_value=previous.label if previous else "", to_value=target.label, message=reason,
+                 data={"pinned": model.pinned, "by": "review", "requestId": request_id})
+
+
+def version_reject(*, model: AlgorithmModel, target: ModelVersion, actor, request_id: int, reason: str) -> None:
+    """A reviewer rejected a held version: it is kept for the record and never serves."""
+    if target.hold != VersionHold.HELD:
+        return  # an activation request for a version that was never held: rejecting it closes only the request
+    target.hold = VersionHold.REJECTED
+    target.save(update_fields=["hold"])
+    event_record(model=model, actor=actor, action="version.rejected", to_value=target.label, message=reason,
+                 data={"versionNo": target.version_no, "requestId": request_id})
+
+
+@transaction.atomic
 def model_unpin(*, model: AlgorithmModel, actor) -> AlgorithmModel:
+    """Unpinning changes no served version (the next retrain does, through the version policy)."""
     model = _lock(model)
     if model.pinned:
         model.pinned = False
@@ -888,8 +994,9 @@ def version_untag(*, model: AlgorithmModel, actor, name: str) -> None:
 def versions_prune(*, model: AlgorithmModel) -> int:
     """Drop the artifacts of old untagged versions; their rows and metrics stay for the history."""
     keep = settings.LIFECYCLE_VERSIONS_KEPT_UNTAGGED
+    # A held version keeps its artifact while a reviewer may still let it serve.
     candidates = (model.versions.filter(pruned_at__isnull=True, tags__isnull=True)
-                  .exclude(pk=model.active_version_id).order_by("-version_no")[keep:])
+                  .exclude(pk=model.active_version_id).exclude(hold=VersionHold.HELD).order_by("-version_no")[keep:])
     ids = [v.pk for v in candidates]
     if ids:
         ModelVersion.objects.filter(pk__in=ids).update(artifact=None, pruned_at=timezone.now())

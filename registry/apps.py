@@ -24,6 +24,9 @@ def _register_panels():
                     context=registry_tags.dashboard_registry)
     panels.register(name="registry.audit_log_link", slot="dashboard_events",
                     template="registry/partials/dashboard_audit_link.html")
+    panels.register(name="registry.version_hold_links", slot="version_hold_links",
+                    template="registry/partials/version_hold_links.html",
+                    context=lambda request, version: {"version": version})
 
 
 class RegistryConfig(AppConfig):
@@ -31,14 +34,17 @@ class RegistryConfig(AppConfig):
     verbose_name = "Registry"
 
     def ready(self):
-        from lifecycle import controls, metrics
+        from lifecycle import controls, governance, metrics
         from lifecycle.core.context_processors import register_choices
 
         from . import services
-        from .choices import ExperimentStatus, RequestState, WatchStatus
+        from .choices import ExperimentStatus, RequestKind, RequestState, VersionPolicy, WatchStatus
 
         metrics.register_gauges(_review_gauges)
-        register_choices(RequestState=RequestState, ExperimentStatus=ExperimentStatus, WatchStatus=WatchStatus)
+        register_choices(RequestState=RequestState, ExperimentStatus=ExperimentStatus, WatchStatus=WatchStatus,
+                         RequestKind=RequestKind, VersionPolicy=VersionPolicy)
+        # What a champion serves is what the family's version policy let through.
+        governance.register(services.version_gate)
 
         controls.register(("status",), lambda *, model, actor, values: services.model_set_status(
             model=model, actor=actor, status=values["status"]))

@@ -32,6 +32,21 @@ class RequestState(models.TextChoices):
     STALE = "stale", "Stale"
 
 
+class RequestKind(models.TextChoices):
+    """A move on the ladder, or a change of the version a governed model serves."""
+
+    MOVE = "move", "Ladder move"
+    VERSION = "version", "Version change"
+
+
+class VersionPolicy(models.TextChoices):
+    """How a family's champion (and its challengers in a running experiment) may change the version it serves."""
+
+    GUARD = "guard", "Guard"  # the guard compares candidate and serving version; a breach waits for a reviewer
+    REVIEW = "review", "Review"  # every new version waits for a reviewer
+    AUTO = "auto", "Automatic"  # the seed's atomic swap
+
+
 class WatchStatus(models.TextChoices):
     """The live watch's verdict on a family's champion against the one it replaced."""
 

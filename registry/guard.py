@@ -38,8 +38,10 @@ def thresholds_with(overrides: dict | None) -> dict:
 
 
 def evaluate(*, candidate_snapshot: dict | None, incumbent_snapshot: dict | None, candidate_profile: dict | None,
-             incumbent_profile: dict | None, thresholds: dict) -> GuardVerdict:
-    """Runs only when the caller sent an AUC and the incumbent has a stored one (the seed's rule)."""
+             incumbent_profile: dict | None, thresholds: dict, candidate_warnings: list[dict] | None = None
+             ) -> GuardVerdict:
+    """Runs only when the caller sent an AUC and the incumbent has a stored one (the seed's rule). The candidate's
+    quality warnings from training count as breaches then (override with bypassRollbackGuard)."""
     candidate_auc = (candidate_snapshot or {}).get("auc")
     incumbent_auc = (incumbent_snapshot or {}).get("auc")
     if candidate_auc is None:
@@ -77,4 +79,56 @@ def evaluate(*, candidate_snapshot: dict | None, incumbent_snapshot: dict | None
             verdict.breaches.append({
                 "check": "errorRate", "value": error_rate, "threshold": thresholds["maxErrorRate"],
                 "message": f"error rate {float(error_rate):.1%} exceeds {thresholds['maxErrorRate']:.1%}"})
+    verdict.checks["qualityWarnings"] = len(candidate_warnings or [])
+    for warning in candidate_warnings or []:
+        verdict.breaches.append({"check": "qualityWarning", "trait": warning.get("trait"), "code": warning.get("code"),
+                                 "message": f"{warning.get('trait')}: {warning.get('message')}"})
+    return verdict
+
+
+def evaluate_version(*, candidate_metrics: dict, serving_metrics: dict, comparison: dict | None,
+                     candidate_profile: dict | None, serving_profile: dict | None, warnings: list[dict],
+                     thresholds: dict) -> GuardVerdict:
+    """The guard on a new version of a governed model, against the version serving it: every trait's AUC (paired on
+    the same holdout rows when the retrain measured both, otherwise each version's own holdout), drift of the
+    training data, and the candidate's quality warnings (a warning is a breach; a reviewer may still approve)."""
+    verdict = GuardVerdict(ran=True, thresholds=thresholds, checks={"scope": "version"})
+    paired_traits = (comparison or {}).get("traits") or {}
+    drops = {}
+    for trait, metrics in (candidate_metrics or {}).items():
+        pair = paired_traits.get(trait) or {}
+        if "candidate" in pair and "serving" in pair:
+            new, old, basis = pair["candidate"].get("auc"), pair["serving"].get("auc"), "paired"
+        else:
+            new, old, basis = (metrics or {}).get("auc"), ((serving_metrics or {}).get(trait) or {}).get("auc"), \
+                "unpaired"
+        if new is None or old is None:
+            continue
+        drop = (float(old) - float(new)) / float(old) if old else 0.0
+        drops[trait] = {"candidate": new, "serving": old, "drop": round(drop, 6), "basis": basis}
+        if drop > thresholds["maxAucDrop"]:
+            rows = f" on the same {pair['rows']} holdout rows" if basis == "paired" and pair.get("rows") else \
+                " (each on its own holdout: not the same rows)"
+            verdict.breaches.append({
+                "check": "aucDrop", "trait": trait, "value": round(drop, 6), "threshold": thresholds["maxAucDrop"],
+                "basis": basis,
+                "message": f"{trait}: AUC falls {drop:.1%} (from {old} to {new}){rows}; at most "
+                           f"{thresholds['maxAucDrop']:.1%} is allowed"})
+    verdict.checks["aucDrop"] = drops
+    psis = {}
+    for feature, expected in (serving_profile or {}).items():
+        actual = (candidate_profile or {}).get(feature)
+        value = psi(expected, actual) if actual is not None else None
+        if value is None:
+            continue
+        psis[feature] = value
+        if value > thresholds["maxPsi"]:
+            verdict.breaches.append({
+                "check": "psi", "feature": feature, "value": value, "threshold": thresholds["maxPsi"],
+                "message": f"feature {feature!r} drifted: PSI {value:.3f} > {thresholds['maxPsi']}"})
+    verdict.checks["psi"] = psis
+    verdict.checks["qualityWarnings"] = len(warnings)
+    for warning in warnings:
+        verdict.breaches.append({"check": "qualityWarning", "trait": warning.get("trait"), "code": warning.get("code"),
+                                 "message": f"{warning.get('trait')}: {warning.get('message')}"})
     return verdict

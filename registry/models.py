@@ -6,13 +6,14 @@ from lifecycle.models import AlgorithmModel, ModelVersion
 
 from django.utils import timezone
 
-from .choices import ExperimentStatus, RequestState
+from .choices import ExperimentStatus, RequestKind, RequestState, VersionPolicy
 
 
 class PromotionRequest(models.Model):
     """A move in the approval set, waiting for a reviewer who is not its author."""
 
     model = models.ForeignKey(AlgorithmModel, on_delete=models.CASCADE, related_name="promotion_requests")
+    kind = models.CharField(max_length=16, choices=RequestKind.choices, default=RequestKind.MOVE)
     from_status = models.CharField(max_length=16)
     to_status = models.CharField(max_length=16)
     family = models.CharField(max_length=255)
@@ -20,6 +21,10 @@ class PromotionRequest(models.Model):
     # What the request was made against: a change to either makes it stale.
     version = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
     incumbent = models.ForeignKey(AlgorithmModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A version change: `version` is the one asking to serve, `serving_version` the one serving when asked.
+    serving_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+")
+    pin = models.BooleanField(default=False)  # an analyst's pin or rollback (a retrain's version does not pin)
     metrics_snapshot = models.JSONField(default=dict, blank=True)
     thresholds = models.JSONField(default=dict, blank=True)
     bypass_guard = models.BooleanField(default=False)
@@ -37,8 +42,8 @@ class PromotionRequest(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["model"], condition=Q(state=RequestState.PENDING),
-                                    name="one_pending_request_per_model"),
+            models.UniqueConstraint(fields=["model", "kind"], condition=Q(state=RequestState.PENDING),
+                                    name="one_pending_request_per_model_and_kind"),
             models.CheckConstraint(condition=Q(state__in=RequestState.values), name="request_state_valid"),
         ]
         permissions = [
@@ -48,7 +53,17 @@ class PromotionRequest(models.Model):
             ("rollback_family", "Can roll a family back to its previous champion"),
         ]
 
+    @property
+    def asks(self) -> str:
+        """What the request asks for, in words (the queue, the dashboard, the model page)."""
+        if self.kind == RequestKind.VERSION:
+            serving = f" instead of {self.serving_version.label}" if self.serving_version_id else ""
+            return f"serve {self.version.label if self.version_id else 'a version'}{serving}"
+        return f"{self.from_status} → {self.to_status}"
+
     def __str__(self) -> str:
+        if self.kind == RequestKind.VERSION:
+            return f"request {self.pk}: {self.model.key} serves {self.version.label if self.version else '?'}"
         return f"request {self.pk}: {self.model.key} {self.from_status} -> {self.to_status}"
 
 
@@ -157,5 +172,6 @@ class FamilyPolicy(models.Model):
 
     family = models.CharField(max_length=255, unique=True)
     auto_rollback = models.BooleanField(default=False)
+    version_policy = models.CharField(max_length=16, choices=VersionPolicy.choices, default=VersionPolicy.GUARD)
     min_responses = models.PositiveIntegerField(default=200)
     updated_at = models.DateTimeField(auto_now=True)

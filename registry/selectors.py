@@ -5,16 +5,18 @@ from django.db.models import QuerySet
 
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
-from lifecycle.choices import State
+from lifecycle.choices import State, VersionHold
 from lifecycle.core.errors import ApplicationError
-from lifecycle.models import AlgorithmModel, ModelEvent
+from lifecycle.models import AlgorithmModel, ModelEvent, ModelVersion
 
-from .choices import LADDER, RequestState
+from .choices import LADDER, RequestKind, RequestState
 from .models import Experiment, PromotionRequest
 
 
 def request_list(*, state: str = "", model: AlgorithmModel | None = None) -> QuerySet[PromotionRequest]:
-    qs = PromotionRequest.objects.select_related("model", "version", "incumbent", "requested_by", "decided_by")
+    qs = (PromotionRequest.objects.select_related("model", "version", "serving_version", "incumbent", "requested_by",
+                                                  "decided_by")
+          .defer("version__artifact", "serving_version__artifact"))  # a list never needs the model bytes
     return request_filter(qs, state=state, model=model)
 
 
@@ -29,6 +31,14 @@ def request_filter(qs: QuerySet[PromotionRequest], *, state: str = "",
 
 def pending_count() -> int:
     return PromotionRequest.objects.filter(state=RequestState.PENDING).count()
+
+
+def four_eyes_blocker(request: PromotionRequest, actor) -> "Blocker | None":
+    """Nobody approves what they asked for themselves (a worker's request has no person behind it)."""
+    if request.requested_by_id is not None and request.requested_by_id == getattr(actor, "pk", None):
+        return Blocker("four_eyes", "You asked for this change; another reviewer must approve it (four eyes).",
+                       status=403)
+    return None
 
 
 def legal_moves(model: AlgorithmModel) -> tuple[str, ...]:
@@ -93,7 +103,8 @@ def promotion_blockers(model: AlgorithmModel, to_status: str, actor) -> list[Blo
     request already waiting for a reviewer when the move would open another."""
     blockers = move_blockers(model, to_status)
     if needs_review(to_status, actor):
-        pending = PromotionRequest.objects.filter(model=model, state=RequestState.PENDING).first()
+        pending = PromotionRequest.objects.filter(model=model, kind=RequestKind.MOVE,
+                                                  state=RequestState.PENDING).first()
         if pending:
             blockers.append(Blocker("request_pending", f"Request #{pending.pk} is already waiting for a reviewer.",
                                     status=409, details={"requestId": pending.pk}))
@@ -156,6 +167,8 @@ def family_names() -> list[str]:
 def request_stale_reason(request: PromotionRequest, model: AlgorithmModel | None = None) -> str:
     """Why a pending request can no longer be approved ("" when it still can): the approval's own rule."""
     model = model or request.model
+    if request.kind == RequestKind.VERSION:
+        return version_request_stale_reason(request, model)
     if model.active_version_id != request.version_id:
         return "the model's active version changed since the request"
     if model.state == State.ARCHIVED or model.status == Status.ARCHIVED:
@@ -168,6 +181,27 @@ def request_stale_reason(request: PromotionRequest, model: AlgorithmModel | None
         if (current.pk if current else None) != request.incumbent_id:
             return "the family's champion changed since the request"
     return ""
+
+
+def version_request_stale_reason(request: PromotionRequest, model: AlgorithmModel) -> str:
+    """A version request was weighed against the version serving then; it is stale once another serves."""
+    if model.active_version_id != request.serving_version_id:
+        return "the model serves another version since the request"
+    if model.state == State.ARCHIVED or model.status == Status.ARCHIVED:
+        return "the model was archived"
+    if request.version is None or request.version.pruned_at is not None:
+        return "the version asking to serve was pruned"
+    return ""
+
+
+def held_versions(*, family: str = "", model: AlgorithmModel | None = None) -> QuerySet[ModelVersion]:
+    """Versions kept from serving until a reviewer decides, newest first (without their artifacts)."""
+    qs = ModelVersion.objects.filter(hold=VersionHold.HELD).select_related("model").defer("artifact")
+    if family:
+        qs = qs.filter(model__family=family)
+    if model is not None:
+        qs = qs.filter(model=model)
+    return qs.order_by("-created_at", "-id")
 
 
 def experiment_list(*, family: str = "") -> QuerySet[Experiment]:

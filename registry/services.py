@@ -14,15 +14,17 @@ from django.utils import timezone
 from lifecycle.core import keys
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
+from lifecycle import governance
+from lifecycle import services as lifecycle_services
 from lifecycle.core.errors import ApplicationError, invalid_transition, not_found, validation_error
-from lifecycle.models import AlgorithmModel
+from lifecycle.models import AlgorithmModel, ModelVersion
 from lifecycle.core.roles import role_of
 from lifecycle.services import event_record
 from lifecycle import webhooks
 
 from . import guard, selectors
-from .choices import STATUS_TRANSITIONS, RequestState, WatchStatus
-from .models import ChampionTenure, FamilyPolicy, PromotionRequest
+from .choices import STATUS_TRANSITIONS, ExperimentStatus, RequestKind, RequestState, VersionPolicy, WatchStatus
+from .models import ChampionTenure, Experiment, FamilyPolicy, PromotionRequest
 
 
 def _forbidden(actor, needed: str, what: str) -> ApplicationError:
@@ -151,6 +153,7 @@ def guard_verdict(*, model: AlgorithmModel, family: str, metrics_snapshot: dict 
         candidate_profile=model.active_version.data_profile if model.active_version_id else None,
         incumbent_profile=incumbent.active_version.data_profile if incumbent and incumbent.active_version_id else None,
         thresholds=limits,
+        candidate_warnings=model.active_version.quality_warnings if model.active_version_id else None,
     )
 
 
@@ -285,13 +288,17 @@ def promotion_request_approve(*, request: PromotionRequest, actor, comment: str 
         request = PromotionRequest.objects.select_for_update().get(pk=request.pk)
         if request.state != RequestState.PENDING:
             raise invalid_transition(f"Request {request.pk} is {request.state}; only a pending request can be approved")
-        if request.requested_by_id is not None and request.requested_by_id == getattr(actor, "pk", None):
-            raise ApplicationError("You requested this promotion; another reviewer must approve it (four eyes)",
-                                   code="four_eyes", status=403)
+        own = selectors.four_eyes_blocker(request, actor)
+        if own is not None:
+            raise own.error()
+        if request.kind == RequestKind.VERSION:
+            stale = _approve_version(request, actor=actor, comment=comment)
+            if not stale:
+                return PromotionResult(model=request.model, applied=True, request=request)
         model = AlgorithmModel.objects.get(pk=request.model_id)
         locked = _lock_family(model, request.family)
         model = AlgorithmModel.objects.select_related("active_version").get(pk=request.model_id)
-        stale = selectors.request_stale_reason(request, model)
+        stale = stale or selectors.request_stale_reason(request, model)
         if stale:
             request.state = RequestState.STALE
             request.stale_reason = stale
@@ -359,12 +366,122 @@ def _close(request: PromotionRequest, *, actor, state: str, comment: str, verb: 
     request.decided_at = timezone.now()
     request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at"])
     event_record(model=request.model, actor=actor, action=f"promotion.{verb}", from_value=request.from_status,
-                 to_value=request.to_status, message=comment, data={"requestId": request.pk})
+                 to_value=request.to_status, message=comment, data={"requestId": request.pk, "kind": request.kind})
+    if state == RequestState.REJECTED and request.kind == RequestKind.VERSION and request.version_id:
+        lifecycle_services.version_reject(model=request.model, target=request.version, actor=actor,
+                                          request_id=request.pk, reason=comment)
     if state == RequestState.REJECTED:
         _notify("promotion.rejected", model=request.model, actor=actor, family=request.family,
                 requestId=request.pk, fromStatus=request.from_status, toStatus=request.to_status, comment=comment,
-                requestedBy=request.requested_by_name)
+                requestedBy=request.requested_by_name, kind=request.kind,
+                version=request.version.label if request.version_id else None)
     return request
+
+
+# ----------------------------------------------------------------------------------- version governance
+
+
+def governed_as(model: AlgorithmModel) -> str:
+    """Why the family's version policy governs what `model` serves ("" when it does not): it is the champion, or
+    a challenger taking real traffic in a running experiment."""
+    if model.registry_status == Rung.CHAMPION and model.family:
+        return f"champion of {model.family}"
+    experiment = (Experiment.objects.filter(status=ExperimentStatus.ACTIVE, arms__model=model, arms__active=True)
+                  .order_by("pk").first())
+    return f"a challenger in experiment {experiment.key}" if experiment else ""
+
+
+def version_verdict(*, candidate: ModelVersion, serving: ModelVersion | None) -> guard.GuardVerdict:
+    """The guard on `candidate` replacing `serving`: paired figures when the retrain measured both on its holdout."""
+    comparison = candidate.comparison if serving and (candidate.comparison or {}).get("againstId") == serving.pk \
+        else None
+    return guard.evaluate_version(
+        candidate_metrics=candidate.metrics, serving_metrics=serving.metrics if serving else {}, comparison=comparison,
+        candidate_profile=candidate.data_profile, serving_profile=serving.data_profile if serving else None,
+        warnings=candidate.quality_warnings, thresholds=guard.thresholds_with(None))
+
+
+def version_gate(*, model: AlgorithmModel, target: ModelVersion, actor, change: str, pin: bool, requester=None,
+                 reason: str = "") -> governance.Decision:
+    """Lifecycle's question before `target` serves `model` (its row locked by the caller), answered by the family's
+    version policy: serve now, or keep serving the current version and open a request a reviewer decides."""
+    role = governed_as(model)
+    if not role:
+        return governance.Decision(serve=True)
+    policy = family_policy(model.family).version_policy
+    audit = {"versionPolicy": policy, "governedAs": role}
+    if policy == VersionPolicy.AUTO:
+        return governance.Decision(serve=True, audit=audit)
+    serving = model.active_version
+    verdict = version_verdict(candidate=target, serving=serving)
+    audit["guard"] = verdict.as_dict()
+    if change == governance.Change.ACTIVATE and (_can(actor, "registry.review_promotionrequest")
+                                                 or _can(actor, "registry.apply_without_review")):
+        return governance.Decision(serve=True, audit={**audit, "appliedWithoutRequest": True})
+    if change == governance.Change.RETRAIN and policy == VersionPolicy.GUARD and verdict.passed:
+        return governance.Decision(serve=True, audit=audit)
+    who = requester if requester is not None else actor
+    request = _open_version_request(model=model, target=target, serving=serving, actor=who, pin=pin,
+                                    verdict=verdict, comment=reason)
+    if change == governance.Change.ACTIVATE:
+        why = (f"{model.key} is {role}: serving {target.label} instead of {serving.label} waits for a reviewer "
+               f"(request #{request.pk}).")
+    elif verdict.breaches:
+        why = (f"The guard held {target.label}: " + "; ".join(b["message"] for b in verdict.breaches)
+               + f". {model.key} keeps serving {serving.label} until a reviewer approves request #{request.pk}.")
+    else:
+        why = (f"{model.family}'s version policy is review: {target.label} waits for a reviewer (request "
+               f"#{request.pk}); {model.key} keeps serving {serving.label}.")
+    return governance.Decision(serve=False, held=change == governance.Change.RETRAIN, reason=why,
+                               breaches=verdict.breaches, request_id=request.pk, audit=audit)
+
+
+def _open_version_request(*, model, target, serving, actor, pin, verdict, comment) -> PromotionRequest:
+    # The latest change asked for wins: an older pending version request of the model is closed as stale.
+    for older in PromotionRequest.objects.select_for_update().filter(model=model, kind=RequestKind.VERSION,
+                                                                      state=RequestState.PENDING):
+        older.state = RequestState.STALE
+        older.stale_reason = f"a newer version change ({target.label}) was asked for"
+        older.decided_at = timezone.now()
+        older.save(update_fields=["state", "stale_reason", "decided_at"])
+        event_record(model=model, actor=actor, action="promotion.stale", message=older.stale_reason,
+                     data={"requestId": older.pk, "kind": RequestKind.VERSION})
+    request = PromotionRequest.objects.create(
+        model=model, kind=RequestKind.VERSION, from_status=model.registry_status, to_status=model.registry_status,
+        family=model.family, version=target, serving_version=serving, pin=pin, guard=verdict.as_dict(),
+        comment=comment, requested_by=None if isinstance(actor, str) else actor,
+        requested_by_name=_actor_name(actor) if isinstance(actor, str) or getattr(actor, "is_authenticated", False)
+        else "worker")
+    event_record(model=model, family=model.family, actor=actor, action="promotion.requested",
+                 from_value=serving.label if serving else "", to_value=target.label, message=comment,
+                 data={"requestId": request.pk, "kind": RequestKind.VERSION, "family": model.family,
+                       "guard": request.guard})
+    _notify("promotion.requested", model=model, actor=actor, requestId=request.pk, kind=RequestKind.VERSION,
+            version=target.label, serving=serving.label if serving else None, comment=comment,
+            breaches=verdict.breaches)
+    return request
+
+
+def _approve_version(request: PromotionRequest, *, actor, comment: str) -> str:
+    """Serve the requested version (the request locked by the caller); returns why it is stale instead, if it is."""
+    model = AlgorithmModel.objects.select_for_update().select_related("active_version").get(pk=request.model_id)
+    stale = selectors.request_stale_reason(request, model)
+    if stale:
+        return stale
+    target = ModelVersion.objects.get(pk=request.version_id)
+    lifecycle_services.version_serve(model=model, target=target, actor=actor, pinned=request.pin,
+                                     request_id=request.pk, reason=comment)
+    request.state = RequestState.APPROVED
+    request.decided_by = actor
+    request.decision_comment = comment
+    request.decided_at = timezone.now()
+    request.save(update_fields=["state", "decided_by", "decision_comment", "decided_at"])
+    event_record(model=model, actor=actor, action="promotion.approved", from_value=request.serving_version.label
+                 if request.serving_version_id else "", to_value=target.label, message=comment,
+                 data={"requestId": request.pk, "kind": RequestKind.VERSION, "requestedBy": request.requested_by_name})
+    _notify("promotion.approved", model=model, actor=actor, family=request.family, requestId=request.pk,
+            kind=RequestKind.VERSION, version=target.label, comment=comment, requestedBy=request.requested_by_name)
+    return ""
 
 
 # ----------------------------------------------------------------------------------- families
@@ -423,22 +540,31 @@ def family_policy(family: str) -> FamilyPolicy:
 
 @transaction.atomic
 def family_policy_set(*, family: str, actor, auto_rollback: bool | None = None,
-                      min_responses: int | None = None) -> FamilyPolicy:
+                      min_responses: int | None = None, version_policy: str | None = None) -> FamilyPolicy:
     if not AlgorithmModel.objects.filter(family=family).exists():
         raise not_found(f"No family {family!r}")
     policy, _ = FamilyPolicy.objects.select_for_update().get_or_create(family=family)
-    before = {"autoRollback": policy.auto_rollback, "minResponses": policy.min_responses}
+    before = policy_dict(policy)
     if auto_rollback is not None:
         policy.auto_rollback = bool(auto_rollback)
+    if version_policy is not None:
+        if version_policy not in VersionPolicy.values:
+            raise validation_error(f"versionPolicy must be one of {', '.join(VersionPolicy.values)}",
+                                   field="versionPolicy")
+        policy.version_policy = version_policy
     if min_responses is not None:
         if isinstance(min_responses, bool) or not isinstance(min_responses, int) or min_responses < 10:
             raise validation_error("minResponses must be a whole number of at least 10", field="minResponses")
         policy.min_responses = min_responses
     policy.save()
     event_record(model=None, family=family, actor=actor, action="family.policy_changed", to_value=family,
-                 data={"family": family, "before": before,
-                       "after": {"autoRollback": policy.auto_rollback, "minResponses": policy.min_responses}})
+                 data={"family": family, "before": before, "after": policy_dict(policy)})
     return policy
+
+
+def policy_dict(policy: FamilyPolicy) -> dict:
+    return {"autoRollback": policy.auto_rollback, "minResponses": policy.min_responses,
+            "versionPolicy": policy.version_policy}
 
 
 @dataclass

@@ -29,8 +29,10 @@ def make_model(actor, *, key: str = "churn-risk", model_type: str = "logistic_re
                                  traits=[{"name": t} for t in traits])
 
 
-def sample_rows(n: int = 80, *, trait: str = "churn", seed: int = 1) -> list[dict]:
-    """Rows where the label follows the features (learnable), mixing numbers, categories and text."""
+def sample_rows(n: int = 80, *, trait: str = "churn", seed: int = 1, noise: float = 0.0) -> list[dict]:
+    """Rows where the label follows the features (learnable), mixing numbers, categories and text. Without noise
+    the text gives the label away (a perfect model, whose top tiers coincide); `noise` flips that share of labels
+    after the features are drawn, as real data would."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -39,13 +41,16 @@ def sample_rows(n: int = 80, *, trait: str = "churn", seed: int = 1) -> list[dic
         churn = tenure < 20 or (plan == "basic" and rng.random() < 0.3)
         text = rng.choice(["cancel my account please", "too expensive, leaving"]) if churn else rng.choice(
             ["love the service", "great support thanks"])
+        if noise and rng.random() < noise:
+            churn = not churn
         rows.append({"features": {"tenure": tenure, "plan": plan, "spend": round(rng.uniform(5, 90), 2)},
                      "content": text, "labels": {trait: "positive" if churn else "negative"}})
     return rows
 
 
-def add_samples(model, actor, n: int = 80, *, trait: str = "churn", seed: int = 1):
-    return services.sample_add_batch(model=model, actor=actor, samples=sample_rows(n, trait=trait, seed=seed))
+def add_samples(model, actor, n: int = 80, *, trait: str = "churn", seed: int = 1, noise: float = 0.0):
+    return services.sample_add_batch(model=model, actor=actor,
+                                     samples=sample_rows(n, trait=trait, seed=seed, noise=noise))
 
 
 def train_now(model, actor, capture, **kwargs):

@@ -10,13 +10,15 @@ ROLE_EXTRA_PERMISSIONS = {
     "viewer": set(),
     "analyst": {
         "lifecycle.add_algorithmmodel", "lifecycle.change_algorithmmodel", "lifecycle.train_algorithmmodel",
+        "lifecycle.activate_version",
         "lifecycle.add_trait", "lifecycle.change_trait", "lifecycle.delete_trait", "lifecycle.add_sample",
         "registry.promote_model", "registry.add_promotionrequest",
         "registry.add_experiment", "registry.change_experiment", "registry.delete_experiment",
         *(f"scoring.{verb}_{name}" for verb in ("add", "change", "delete")
           for name in ("offer", "category", "channel", "outcometype", "decisionflow")),
     },
-    "reviewer": {"registry.review_promotionrequest", "registry.rollback_family"},
+    # A reviewer applies a version change on a governed champion directly (an analyst's opens a request).
+    "reviewer": {"registry.review_promotionrequest", "registry.rollback_family", "lifecycle.activate_version"},
     "admin": {"*"},
 }
 

@@ -23,14 +23,14 @@ class LifecycleConfig(AppConfig):
 
     def ready(self):
         from . import controls
-        from .choices import OperationalStatus, RegistryStatus, RunStatus, State
+        from .choices import OperationalStatus, RegistryStatus, RunStatus, State, VersionHold
         from .core.context_processors import register_choices
         from .core.keys import register_url_converters
         from .models import DeliveryStatus
 
         register_url_converters()
         register_choices(State=State, Status=OperationalStatus, Rung=RegistryStatus, RunStatus=RunStatus,
-                         DeliveryStatus=DeliveryStatus)
+                         DeliveryStatus=DeliveryStatus, VersionHold=VersionHold)
 
         # Groups need the permissions that post_migrate creates; run after every app has migrated.
         post_migrate.connect(_ensure_setup, dispatch_uid="lifecycle.setup")

@@ -115,6 +115,8 @@ class ApiTokenForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
+    """A receiver: its URL, the events it gets and a note (the edit form adds whether it is on)."""
+
     url = forms.CharField(max_length=2000, label="Receiver URL", widget=forms.URLInput(attrs={"placeholder": "https://"}),
                           help_text="http(s); events are POSTed here as JSON, signed with the secret shown once.")
     events = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, help_text="What to send.")
@@ -123,3 +125,7 @@ class WebhookForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["events"].choices = [(name, f"{name}: {text}") for name, text in EVENTS.items()]
+
+
+class WebhookEditForm(WebhookForm):
+    active = forms.BooleanField(required=False, label="On", help_text="Off keeps the receiver but sends nothing.")

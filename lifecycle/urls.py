@@ -12,6 +12,7 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("webhooks/", views.webhook_list, name="webhook-list"),
     path("webhooks/new/", views.webhook_create, name="webhook-create"),
+    path("webhooks/<int:pk>/edit/", views.webhook_edit, name="webhook-edit"),
     path("webhooks/<int:pk>/delete/", views.webhook_delete, name="webhook-delete"),
     path("webhooks/<int:pk>/test/", views.webhook_test, name="webhook-test"),
     path("models/", views.model_list, name="model-list"),

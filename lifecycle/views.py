@@ -19,7 +19,7 @@ from .model_types import EXTERNAL_TYPE, TABULAR_TYPES
 from .core.errors import ApplicationError
 from .filters import ModelFilter, RunFilter, SampleFilter, VersionFilter
 from .forms import (ApiTokenForm, CadenceForm, ModelCreateForm, ModelEditForm, SampleForm, TagForm, TrainForm,
-                    TraitForm, UploadForm, WebhookForm)
+                    TraitForm, UploadForm, WebhookEditForm, WebhookForm)
 from .core.listing import paginate, render_listing
 from .core.forms import add_refusal
 from .core.views import (Write, came_from, control_refused, control_saved, or_404, refusal, render_page, require,
@@ -33,6 +33,7 @@ DEFINE = Write("lifecycle.change_trait", "do this", "analysts and admins")
 REMOVE_TRAITS = Write("lifecycle.delete_trait", "do this", "analysts and admins")
 ADD_SAMPLES = Write("lifecycle.add_sample", "do this", "analysts and admins")
 TRAIN = Write("lifecycle.train_algorithmmodel", "do this", "analysts and admins")
+ACTIVATE = Write("lifecycle.activate_version", "choose the version a model serves", "analysts, reviewers and admins")
 
 
 def _back(model, anchor: str = "", request=None):
@@ -395,13 +396,20 @@ def model_restore(request, ref):
 
 
 @require_POST
-@requires(TRAIN)
+@requires(ACTIVATE)
 def version_activate(request, ref, version_no):
     model = or_404(selectors.model_get, ref)
-    return _apply(request, model, lambda: services.version_activate(model=model, actor=request.user,
-                                                                     version=f"v{version_no}"),
-                  f"Now serving v{version_no}, pinned: later retrains will not replace it until you unpin.",
-                  "versions")
+    try:
+        done = services.version_activate(model=model, actor=request.user, version=f"v{version_no}")
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags="versions")
+    else:
+        if done.applied:
+            messages.success(request, f"Now serving v{version_no}, pinned: later retrains will not replace it until "
+                                      "you unpin.", extra_tags="versions")
+        else:
+            messages.info(request, done.message, extra_tags="versions")
+    return _back(model, "versions", request)
 
 
 @require_POST
@@ -603,7 +611,7 @@ def _webhooks_page(request, form, *, status: int = 200, new_webhook=None, new_se
     return render(request, "lifecycle/webhooks.html", {
         "form": form, "webhooks": webhooks.webhook_list().select_related("created_by"),
         "deliveries": webhooks.delivery_list()[:50], "new_webhook": new_webhook, "new_secret": new_secret,
-        "max_attempts": webhooks.MAX_ATTEMPTS}, status=status)
+        "max_attempts": webhooks.MAX_ATTEMPTS, "event_choices": form.fields["events"].choices}, status=status)
 
 
 @require_GET
@@ -627,6 +635,27 @@ def webhook_create(request):
         return _webhooks_page(request, form, status=400)
     # The secret is shown in this answer only, as an API key is.
     return shown_once(_webhooks_page(request, WebhookForm(), new_webhook=webhook, new_secret=secret))
+
+
+@require_POST
+@requires(WEBHOOKS)
+def webhook_edit(request, pk):
+    webhook = or_404(webhooks.webhook_get, pk)
+    form = WebhookEditForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(f"{form.fields[name].label or name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        messages.error(request, f"The webhook to {webhook.url} was not changed. {problems}")
+        return redirect("lifecycle:webhook-list")
+    data = form.cleaned_data
+    try:
+        webhook = webhooks.webhook_update(webhook=webhook, actor=request.user, url=data["url"], events=data["events"],
+                                          description=data["description"], active=data["active"])
+    except ApplicationError as exc:
+        messages.error(request, f"The webhook to {webhook.url} was not changed. {exc.message}")
+    else:
+        state = "on" if webhook.active else "off (nothing is sent)"
+        messages.success(request, f"Saved the webhook to {webhook.url}: {state}, {len(webhook.events)} event(s).")
+    return redirect("lifecycle:webhook-list")
 
 
 @require_POST

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from .choices import VersionPolicy
+
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.core.keys import KeyFormField
 
@@ -38,3 +40,8 @@ class RollbackForm(forms.Form):
 class FamilyPolicyForm(forms.Form):
     auto_rollback = forms.BooleanField(required=False, label="Roll back automatically")
     min_responses = forms.IntegerField(min_value=10, label="Minimum responses")
+
+
+class VersionPolicyForm(forms.Form):
+    version_policy = forms.ChoiceField(choices=VersionPolicy.choices, widget=forms.RadioSelect,
+                                       label="Version policy")

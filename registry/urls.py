@@ -19,6 +19,7 @@ urlpatterns = [
     path("families/<key:family>/", views.family_detail, name="family-detail"),
     path("families/<key:family>/rollback/", views.family_rollback, name="family-rollback"),
     path("families/<key:family>/policy/", views.family_policy, name="family-policy"),
+    path("families/<key:family>/version-policy/", views.family_version_policy, name="family-version-policy"),
     path("audit/", views.audit_log, name="audit-log"),
     path("audit/export.csv", views.audit_export, name="audit-export"),
 ]

@@ -28,8 +28,8 @@ from lifecycle.models import ModelEvent
 from lifecycle.core.views import is_partial, or_404, refusal, requires
 
 from . import experiments, selectors, services
-from .choices import RequestState
-from .forms import DecisionForm, FamilyPolicyForm, PromoteForm, RollbackForm
+from .choices import RequestKind, RequestState, VersionPolicy
+from .forms import DecisionForm, FamilyPolicyForm, PromoteForm, RollbackForm, VersionPolicyForm
 from .models import PromotionRequest
 
 from .permissions import OPERATE, PROMOTE, REVIEW, ROLLBACK
@@ -156,8 +156,44 @@ def _metric_rows(candidate, champion) -> list[dict]:
     return rows
 
 
+def _paired(candidate, serving) -> list[dict]:
+    """The retrain's paired comparison (both versions scored on the same holdout rows), per trait."""
+    comparison = (candidate.comparison or {}) if candidate else {}
+    if not serving or comparison.get("againstId") != serving.pk:
+        return []
+    rows = []
+    for trait, pair in (comparison.get("traits") or {}).items():
+        if "candidate" not in pair:
+            rows.append({"trait": trait, "error": pair.get("error") or "not compared"})
+            continue
+        diff = pair.get("aucDifference")
+        low, high = (pair.get("ci95") or [None, None])[:2]
+        significant = low is not None and high is not None and (low > 0 or high < 0)
+        rows.append({**pair, "trait": trait, "tone": ("better" if diff > 0 else "worse") if significant else "",
+                     "significant": significant, "low": low, "high": high})
+    return rows
+
+
+def _unpaired_note(candidate, other) -> str:
+    """Say so when the two versions' figures come from different rows (another model, or no paired run)."""
+    if not candidate or not other:
+        return ""
+    parts = []
+    for trait, m in (candidate.metrics or {}).items():
+        o = (other.metrics or {}).get(trait)
+        if isinstance(m, dict) and isinstance(o, dict) and m.get("evaluationCount") and o.get("evaluationCount"):
+            parts.append(f"{trait}: {m['evaluationCount']} rows at base rate {m.get('baseRate')} against "
+                         f"{o['evaluationCount']} rows at base rate {o.get('baseRate')}")
+    detail = f" ({'; '.join(parts)})" if parts else ""
+    return (f"Unpaired: each version was measured on its own holdout{detail}, so the differences mix the models "
+            "with the rows they were measured on.")
+
+
 def _review(req: PromotionRequest, user) -> dict:
-    """Everything a reviewer weighs for one request: the candidate beside the family's champion."""
+    """Everything a reviewer weighs for one request: the candidate beside the family's champion, or for a version
+    change, the new version beside the one serving."""
+    if req.kind == RequestKind.VERSION:
+        return _version_review(req, user)
     model = lifecycle_selectors.model_get(req.model_id)
     pending = req.state == RequestState.PENDING
     if pending:
@@ -180,28 +216,66 @@ def _review(req: PromotionRequest, user) -> dict:
             except ApplicationError:
                 guard_now = None
     watch = services.family_watch(req.family).as_dict() if pending and req.family and champion else None
-    own = req.requested_by_id is not None and req.requested_by_id == user.pk
-    block = refusal(user, REVIEW)
-    if not block and own:
-        block = "You requested this promotion; another reviewer must approve it (four eyes)."
+    champion_version = champion.active_version if champion else None
     return {
-        "req": req,
+        **_decision_context(req, user),
         "model": model,
         "candidate_version": req.version,
         "champion": champion,
-        "champion_version": champion.active_version if champion else None,
+        "champion_version": champion_version,
         "incumbent_changed": pending and (champion.pk if champion else None) != req.incumbent_id,
-        "sample_delta": (req.version.sample_count - champion.active_version.sample_count
-                         if req.version and champion and champion.active_version else None),
-        "rows": _metric_rows(req.version, champion.active_version if champion else None),
+        "sample_delta": (req.version.sample_count - champion_version.sample_count
+                         if req.version and champion_version else None),
+        "rows": _metric_rows(req.version, champion_version),
+        "unpaired_note": _unpaired_note(req.version, champion_version),
+        "warnings": req.version.quality_warnings if req.version else [],
         "guard_then": req.guard or None,
         "guard_now": guard_now,
         "stale_now": stale,
         "watch": watch,
+    }
+
+
+def _version_review(req: PromotionRequest, user) -> dict:
+    """A version change: the version asking to serve beside the one serving when asked, paired where measured."""
+    model = lifecycle_selectors.model_get(req.model_id)
+    pending = req.state == RequestState.PENDING
+    candidate, serving = req.version, req.serving_version
+    stale = selectors.request_stale_reason(req, model) if pending else ""
+    guard_now = None
+    if pending and not stale and candidate:
+        guard_now = services.version_verdict(candidate=candidate, serving=model.active_version).as_dict()
+    paired = _paired(candidate, serving)
+    return {
+        **_decision_context(req, user),
+        "model": model,
+        "candidate_version": candidate,
+        "champion": model,
+        "champion_version": serving,
+        "incumbent_changed": False,
+        "sample_delta": (candidate.sample_count - serving.sample_count if candidate and serving else None),
+        "rows": _metric_rows(candidate, serving),
+        "paired": paired,
+        "unpaired_note": "" if paired else _unpaired_note(candidate, serving),
+        "warnings": candidate.quality_warnings if candidate else [],
+        "guard_then": req.guard or None,
+        "guard_now": guard_now,
+        "stale_now": stale,
+        "watch": None,
+    }
+
+
+def _decision_context(req: PromotionRequest, user) -> dict:
+    """Who may decide the request, and why not (the sentence beside the disabled button)."""
+    four_eyes = selectors.four_eyes_blocker(req, user)
+    own = four_eyes is not None
+    block = refusal(user, REVIEW) or (four_eyes.message if four_eyes else "")
+    return {
+        "req": req,
         "own": own,
         "approve_block": block,
         "reject_block": refusal(user, REVIEW),
-        "can_cancel": pending and (own or user.has_perm("registry.apply_without_review")),
+        "can_cancel": req.state == RequestState.PENDING and (own or user.has_perm("registry.apply_without_review")),
     }
 
 
@@ -300,7 +374,10 @@ def request_approve(request, pk):
         return _decided(request, req, level="error", text=exc.message)
     model = result.model
     family_url = reverse_or_none("registry:family-detail", model.family)
-    if model.registry_status == Rung.CHAMPION and family_url:
+    if req.kind == RequestKind.VERSION:
+        text = f"Approved: {model.key} serves {req.version.label} now" + (
+            ", pinned to it." if req.pin else "; later retrains follow the version policy again.")
+    elif model.registry_status == Rung.CHAMPION and family_url:
         text = format_html("Approved: {} is now champion of <a href=\"{}\">{}</a>{}.", model.key, family_url,
                            model.family, f"; {result.demoted.key} is archived" if result.demoted else "")
     elif model.registry_status == Rung.CHAMPION:
@@ -319,8 +396,15 @@ def request_reject(request, pk):
         services.promotion_request_reject(request=req, actor=request.user, comment=_decision_comment(request))
     except ApplicationError as exc:
         return _decided(request, req, level="error", text=exc.message)
-    return _decided(request, req, level="success", text=f"Rejected: {req.model.key} stays {req.from_status}; "
-                                                          f"{req.requested_by_name or 'the author'} sees your comment.")
+    if req.kind == RequestKind.VERSION:
+        kept = f"{req.model.key} keeps serving {req.serving_version.label}" if req.serving_version_id else \
+            f"{req.model.key} keeps its version"
+        held = f"; {req.version.label} never serves" if req.version_id and req.version.hold else ""
+        text = f"Rejected: {kept}{held}. {req.requested_by_name or 'The author'} sees your comment."
+    else:
+        text = (f"Rejected: {req.model.key} stays {req.from_status}; "
+                f"{req.requested_by_name or 'the author'} sees your comment.")
+    return _decided(request, req, level="success", text=text)
 
 
 @require_POST
@@ -382,6 +466,8 @@ def family_detail(request, family):
                                                  "min_responses": policy.min_responses}),
         "rollback_block": rollback_block,
         "policy_block": refusal(request.user, ROLLBACK),
+        "version_policies": VersionPolicy.choices,
+        "held": list(selectors.held_versions(family=family)),
         "pending": list(selectors.request_list(state=RequestState.PENDING).filter(family=family)),
         "experiments": family_experiments,
         "history": list(selectors.family_history(family)),
@@ -427,6 +513,31 @@ def family_policy(request, family):
         else:
             text = f"Automatic rollback off: the live watch only warns (after {policy.min_responses} responses)."
         messages.success(request, text)
+    return _back_to_family(family)
+
+
+VERSION_POLICY_SAVED = {
+    VersionPolicy.GUARD: "Version policy guard: a new version of the champion serves when the guard passes it against "
+                         "the serving version; a breach holds it for a reviewer.",
+    VersionPolicy.REVIEW: "Version policy review: every new version of the champion waits for a reviewer.",
+    VersionPolicy.AUTO: "Version policy automatic: every new version of the champion serves at once, unreviewed.",
+}
+
+
+@require_POST
+@requires(ROLLBACK)
+def family_version_policy(request, family):
+    form = VersionPolicyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose guard, review or automatic.", extra_tags="version-policy")
+        return _back_to_family(family)
+    try:
+        policy = services.family_policy_set(family=family, actor=request.user,
+                                            version_policy=form.cleaned_data["version_policy"])
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags="version-policy")
+    else:
+        messages.success(request, VERSION_POLICY_SAVED[policy.version_policy], extra_tags="version-policy")
     return _back_to_family(family)
 
 

@@ -46,6 +46,8 @@ API_REVIEWER = "401 403 403 ok ok"
 API_AUTHOR = "401 403 ok 403 ok"  # the service lets the author (our analyst) and admins cancel
 PAGE_AUTHOR = "login 403 ok 403 ok"
 API_ADMIN = "401 403 403 403 ok"
+API_VERSION_CHOICE = "401 403 ok ok ok"  # analysts ask (a request on a governed champion), reviewers apply
+PAGE_VERSION_CHOICE = "login 403 ok ok ok"
 PAGE_ADMIN = "login 403 403 403 ok"
 
 EXPECTED: dict[tuple[str, str], str] = {
@@ -62,12 +64,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("algorithm-model-detail", "PUT"): API_ANALYST,
     ("algorithm-model-detail", "PATCH"): API_ANALYST,
     ("algorithm-model-detail", "DELETE"): API_ANALYST,
-    ("algorithm-model-activate-version", "PUT"): API_ANALYST,
+    ("algorithm-model-activate-version", "PUT"): API_VERSION_CHOICE,
     ("algorithm-model-archive", "POST"): API_ANALYST,
     ("algorithm-model-discover", "POST"): API_ANALYST,
     ("algorithm-model-events", "GET"): API_READ,
     ("algorithm-model-restore", "POST"): API_ANALYST,
-    ("algorithm-model-rollback", "POST"): API_ANALYST,
+    ("algorithm-model-rollback", "POST"): API_VERSION_CHOICE,
     ("algorithm-model-run-detail", "GET"): API_READ,
     ("algorithm-model-runs", "GET"): API_READ,
     ("algorithm-model-samples", "GET"): API_READ,
@@ -146,13 +148,14 @@ PAGE_GETS += ["scoring:catalog-create", "scoring:catalog-edit"]
 PAGE_ANALYST_POSTS = [
     "lifecycle:model-create", "lifecycle:model-edit", "lifecycle:trait-add", "lifecycle:trait-delete",
     "lifecycle:sample-add", "lifecycle:sample-upload", "lifecycle:model-train", "lifecycle:model-discover",
-    "lifecycle:model-archive", "lifecycle:model-restore", "lifecycle:model-unpin", "lifecycle:version-activate",
+    "lifecycle:model-archive", "lifecycle:model-restore", "lifecycle:model-unpin",
     "lifecycle:version-tag", "registry:model-status", "registry:model-promote", "scoring:model-weights",
     "lifecycle:model-cadence", "scoring:score-feedback",
     "scoring:catalog-create", "scoring:catalog-edit",
 ]
 PAGE_REVIEWER_POSTS = ["registry:request-approve", "registry:request-reject", "registry:family-rollback",
-                       "registry:family-policy"]
+                       "registry:family-policy", "registry:family-version-policy"]
+EXPECTED[("lifecycle:version-activate", "POST")] = PAGE_VERSION_CHOICE
 PAGE_OPEN_POSTS = ["lifecycle:token-create", "scoring:model-try"]  # every logged-in role, for themselves
 # The cancel page lets every role try: the service refuses anyone but the author or an admin, and the page
 # shows that refusal in place (the API answers it as 403).
@@ -160,7 +163,8 @@ PAGE_AUTHOR_POSTS: list[str] = []
 PAGE_OPEN_POSTS += ["registry:request-cancel"]
 PAGE_SELF_POSTS = ["lifecycle:token-revoke"]  # a user revokes their own tokens
 PAGE_ADMIN_GETS = ["lifecycle:webhook-list"]
-PAGE_ADMIN_POSTS = ["lifecycle:webhook-create", "lifecycle:webhook-delete", "lifecycle:webhook-test"]
+PAGE_ADMIN_POSTS = ["lifecycle:webhook-create", "lifecycle:webhook-edit", "lifecycle:webhook-delete",
+                    "lifecycle:webhook-test"]
 
 for name in PAGE_GETS:
     EXPECTED[(name, "GET")] = PAGE_READ

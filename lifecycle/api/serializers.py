@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from .. import endpoints, selectors
-from ..choices import Effort, LearnMode, ModelType, OperationalStatus
+from ..choices import Effort, LearnMode, ModelType, OperationalStatus, VersionHold
 from ..core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 from ..models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun
 
@@ -112,11 +112,22 @@ class VersionSerializer(serializers.ModelSerializer):
     artifactSize = serializers.IntegerField(source="artifact_size")
     createdAt = serializers.DateTimeField(source="created_at")
     qualityWarnings = serializers.ListField(source="quality_warnings", child=serializers.DictField())
+    held = serializers.SerializerMethodField(help_text="kept from serving until a reviewer decides")
+    rejected = serializers.SerializerMethodField(help_text="rejected in review: never serves")
+    heldReason = serializers.CharField(source="hold_reason", help_text="why the version policy held it")
+    heldBreaches = serializers.ListField(source="hold_breaches", child=serializers.DictField())
+    reviewRequestId = serializers.IntegerField(source="hold_request_id", allow_null=True,
+                                               help_text="the review request that decides whether it serves")
+    comparison = serializers.JSONField(
+        help_text="the new version and the one serving at training time, scored on the same holdout rows: per "
+                  "trait candidate/serving AUC and log loss, the AUC difference with its 95% interval and DeLong "
+                  "p-value; against names the serving version")
 
     class Meta:
         model = ModelVersion
         fields = ["id", "versionNo", "versionId", "triggeredBy", "paramHash", "params", "sampleCount", "traitKeys",
-                  "metrics", "qualityWarnings", "predictors", "tags", "active", "pruned", "runId", "artifactSha256",
+                  "metrics", "qualityWarnings", "comparison", "held", "rejected", "heldReason", "heldBreaches",
+                  "reviewRequestId", "predictors", "tags", "active", "pruned", "runId", "artifactSha256",
                   "artifactSize", "createdAt"]
         read_only_fields = fields
 
@@ -128,6 +139,12 @@ class VersionSerializer(serializers.ModelSerializer):
 
     def get_pruned(self, obj) -> bool:
         return obj.pruned_at is not None
+
+    def get_held(self, obj) -> bool:
+        return obj.hold == VersionHold.HELD
+
+    def get_rejected(self, obj) -> bool:
+        return obj.hold == VersionHold.REJECTED
 
 
 class TraitSerializer(serializers.ModelSerializer):
@@ -300,6 +317,9 @@ class ActivatedSerializer(serializers.Serializer):
     versionNo = serializers.IntegerField()
     versionId = serializers.CharField()
     pinned = serializers.BooleanField()
+    applied = serializers.BooleanField(help_text="false (202) when the family's version policy sent it to a reviewer")
+    requestId = serializers.IntegerField(allow_null=True, help_text="the review request that decides (202)")
+    message = serializers.CharField()
 
 
 class TagInputSerializer(StrictSerializer):

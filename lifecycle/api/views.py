@@ -52,8 +52,8 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         "create": "lifecycle.add_algorithmmodel",
         "train": "lifecycle.train_algorithmmodel",
         "discover": "lifecycle.train_algorithmmodel",
-        "activate_version": "lifecycle.train_algorithmmodel",
-        "rollback": "lifecycle.train_algorithmmodel",
+        "activate_version": "lifecycle.activate_version",
+        "rollback": "lifecycle.activate_version",
         "unpin": "lifecycle.train_algorithmmodel",
     }
 
@@ -245,21 +245,32 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         data.is_valid(raise_exception=True)
         v = data.validated_data
         model = self._model()
-        version = services.version_activate(model=model, actor=request.user, version=v.get("version"),
-                                            tag=v.get("tag"), reason=v["reason"])
+        done = services.version_activate(model=model, actor=request.user, version=v.get("version"),
+                                         tag=v.get("tag"), reason=v["reason"])
+        version = done.version
+        if not done.applied:
+            model.refresh_from_db(fields=["pinned"])
         return Response({"key": model.key, "versionNo": version.version_no, "versionId": version.label,
-                         "pinned": True})
+                         "pinned": True if done.applied else model.pinned, "applied": done.applied,
+                         "requestId": done.request_id,
+                         "message": done.message or f"Now serving {version.label}, pinned"},
+                        status=200 if done.applied else 202)
 
     @extend_schema(parameters=[MODEL_ID], request=s.ActivateInputSerializer,
-                   responses={200: s.ActivatedSerializer, **errors(400, 401, 403, 404, 409)},
+                   responses={200: s.ActivatedSerializer, 202: s.ActivatedSerializer,
+                              **errors(400, 401, 403, 404, 409)},
                    description="Serve this version (a rollback or a pin): exactly one of version or tag. The model "
-                               "stays on it; later retrains create versions without activating them.")
+                               "stays on it; later retrains create versions without activating them. On a champion "
+                               "(or a challenger in a running experiment) whose family's versionPolicy is guard or "
+                               "review, an analyst's call answers 202 with the review request instead; a reviewer's "
+                               "or admin's applies at once.")
     @action(detail=True, methods=["put"], url_path="versions/active")
     def activate_version(self, request, pk=None):
         return self._activate(request)
 
     @extend_schema(parameters=[MODEL_ID], request=s.ActivateInputSerializer,
-                   responses={200: s.ActivatedSerializer, **errors(400, 401, 403, 404, 409)},
+                   responses={200: s.ActivatedSerializer, 202: s.ActivatedSerializer,
+                              **errors(400, 401, 403, 404, 409)},
                    description="Same as PUT versions/active.")
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):

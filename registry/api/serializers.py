@@ -4,7 +4,7 @@ from lifecycle.api.serializers import AlgorithmModelSerializer, StrictSerializer
 from lifecycle.choices import RegistryStatus
 from lifecycle.core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 
-from ..choices import ExperimentStatus
+from ..choices import ExperimentStatus, RequestKind, VersionPolicy
 from ..models import PromotionRequest
 
 
@@ -27,6 +27,10 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     metricsSnapshot = serializers.JSONField(source="metrics_snapshot")
     rollbackThresholds = serializers.JSONField(source="thresholds")
     bypassRollbackGuard = serializers.BooleanField(source="bypass_guard")
+    kind = serializers.ChoiceField(choices=RequestKind.values, help_text="move (a ladder move) or version (a change "
+                                   "of the version the model serves)")
+    servingVersionId = serializers.SerializerMethodField(help_text="version: the version serving when asked")
+    pin = serializers.BooleanField(help_text="version: whether approval pins the model to the version")
     requestedBy = serializers.SerializerMethodField()
     decidedBy = serializers.SerializerMethodField()
     decisionComment = serializers.CharField(source="decision_comment")
@@ -36,13 +40,17 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PromotionRequest
-        fields = ["id", "modelId", "modelKey", "fromStatus", "toStatus", "family", "state", "versionId",
+        fields = ["id", "kind", "modelId", "modelKey", "fromStatus", "toStatus", "family", "state", "versionId",
+                  "servingVersionId", "pin",
                   "incumbentKey", "metricsSnapshot", "rollbackThresholds", "bypassRollbackGuard", "guard", "comment",
                   "requestedBy", "decidedBy", "decisionComment", "staleReason", "createdAt", "decidedAt"]
         read_only_fields = fields
 
     def get_versionId(self, obj) -> str | None:
         return obj.version.label if obj.version_id else None
+
+    def get_servingVersionId(self, obj) -> str | None:
+        return obj.serving_version.label if obj.serving_version_id else None
 
     def get_incumbentKey(self, obj) -> str | None:
         return obj.incumbent.key if obj.incumbent_id else None
@@ -78,6 +86,10 @@ class FamilySerializer(serializers.Serializer):
     shadows = AlgorithmModelSerializer(many=True)
     archived = AlgorithmModelSerializer(many=True)
     previousChampion = serializers.CharField(allow_null=True)
+    versionPolicy = serializers.ChoiceField(choices=VersionPolicy.values)
+    heldVersions = serializers.ListField(child=serializers.DictField(),
+                                         help_text="versions of members held for a reviewer: model, version, reason, "
+                                                   "requestId")
     watch = serializers.DictField()
     policy = serializers.DictField()
     history = serializers.ListField(child=serializers.DictField())
@@ -152,5 +164,11 @@ class AssignInputSerializer(StrictSerializer):
 
 
 class FamilyPolicySerializer(StrictSerializer):
+    versionPolicy = serializers.ChoiceField(
+        choices=VersionPolicy.values, required=False,
+        help_text="How the champion (and challengers in a running experiment) may change the version they serve: "
+                  "guard (default: the guard compares the new version with the serving one on the same rows; a "
+                  "breach holds it for a reviewer), review (every new version waits for a reviewer) or auto "
+                  "(every new version serves at once)")
     autoRollback = serializers.BooleanField(required=False)
     minResponses = serializers.IntegerField(required=False, min_value=10, max_value=1_000_000_000)

@@ -126,8 +126,12 @@ def family_payload(family: str) -> dict:
         "shadows": ser(members["shadows"], many=True).data,
         "archived": ser(members["archived"], many=True).data,
         "previousChampion": previous.key if previous else None,
+        "versionPolicy": policy.version_policy,
+        "heldVersions": [{"modelKey": v.model.key, "version": v.label, "reason": v.hold_reason,
+                          "breaches": v.hold_breaches, "requestId": v.hold_request_id,
+                          "createdAt": v.created_at.isoformat()} for v in selectors.held_versions(family=family)],
         "watch": services.family_watch(family).as_dict(),
-        "policy": {"autoRollback": policy.auto_rollback, "minResponses": policy.min_responses},
+        "policy": services.policy_dict(policy),
         "history": EventSerializer(selectors.family_history(family), many=True).data,
     }
 
@@ -142,14 +146,16 @@ class FamilyView(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("family", str, OpenApiParameter.PATH)],
                    request=s.FamilyPolicySerializer, responses={200: s.FamilySerializer, **errors(400, 401, 403, 404)},
-                   description="The live watch's policy: autoRollback (roll back automatically when the champion "
-                               "is significantly worse than its predecessor) and minResponses.")
+                   description="The family's policies: versionPolicy (guard, review or auto: how its champion may "
+                               "change the version it serves), and the live watch's autoRollback (roll back "
+                               "automatically when the champion is significantly worse than its predecessor) and "
+                               "minResponses.")
     def put(self, request, family):
         data = s.FamilyPolicySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         services.family_policy_set(family=family, actor=request.user, auto_rollback=v.get("autoRollback"),
-                                   min_responses=v.get("minResponses"))
+                                   min_responses=v.get("minResponses"), version_policy=v.get("versionPolicy"))
         return Response(family_payload(family))
 
 

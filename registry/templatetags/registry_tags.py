@@ -15,7 +15,7 @@ from lifecycle.core.roles import role_of
 from lifecycle.core.views import refusal
 
 from .. import choices, selectors, services
-from ..choices import RequestState, WatchStatus
+from ..choices import RequestKind, RequestState, WatchStatus
 
 from ..permissions import OPERATE, PROMOTE, TRAIN
 
@@ -122,8 +122,11 @@ def _steps(model, pending, family_champion) -> list[dict]:
 def path_to_live(request, model) -> dict:
     """The model page's "Path to live" card (registry/partials/path_to_live.html)."""
     user = request.user
-    pending = selectors.request_list(state=RequestState.PENDING, model=model).first()
-    last_request = None if pending else selectors.request_list(model=model).first()
+    pending = selectors.request_list(state=RequestState.PENDING, model=model).filter(kind=RequestKind.MOVE).first()
+    last_request = None if pending else selectors.request_list(model=model).filter(kind=RequestKind.MOVE).first()
+    version_pending = (selectors.request_list(state=RequestState.PENDING, model=model)
+                       .filter(kind=RequestKind.VERSION).first())
+    governed = services.governed_as(model)
     family_champion = selectors.family_members(model.family)["champion"] if model.family else None
     if family_champion and family_champion.pk == model.pk:
         family_champion = None
@@ -156,6 +159,10 @@ def path_to_live(request, model) -> dict:
         "blocked": list(blocked.values()),
         "pending": pending,
         "pending_stale": pending_stale,
+        "version_pending": version_pending,
+        "held": list(selectors.held_versions(model=model)[:3]),
+        "governed": governed,
+        "version_policy": services.family_policy(model.family).get_version_policy_display() if governed else "",
         "last_request": last_request,
         "family_champion": family_champion,
         "suggested_auc": auc,

@@ -103,7 +103,9 @@ def test_versions_activate_rollback_and_tags(api, analyst, capture):
 
     train_now(model, analyst, capture)
     r = api.put(f"/api/v1/algorithm-models/{model.key}/versions/active", {"version": "v1"}, format="json")
-    assert r.status_code == 200 and r.json() == {"key": model.key, "versionNo": 1, "versionId": "v1", "pinned": True}
+    assert r.status_code == 200 and r.json() == {"key": model.key, "versionNo": 1, "versionId": "v1", "pinned": True,
+                                                 "applied": True, "requestId": None,
+                                                 "message": "Now serving v1, pinned"}
     r = api.put(f"/api/v1/algorithm-models/{model.key}/versions/active", {"version": "v1", "tag": "x"}, format="json")
     error_of(r, 400, "validation_error")
     r = api.post(f"/api/v1/algorithm-models/{model.key}/versions/v2/tags", {"name": "candidate"}, format="json")

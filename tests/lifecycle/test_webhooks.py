@@ -280,6 +280,24 @@ def test_the_page_adds_a_webhook_and_shows_its_deliveries(client, admin_user, re
     assert "<code>ping</code>" in page and 'class="badge badge-ready">delivered<' in page and "1 / 5" in page
 
 
+def test_the_page_edits_a_webhook_and_refuses_a_bad_url_in_place(client, admin_user, receiver):
+    client.force_login(admin_user)
+    client.post("/webhooks/new/", {"url": receiver.url, "events": ["run.failed"]})
+    webhook = webhooks.webhook_list().get()
+    r = client.post(f"/webhooks/{webhook.pk}/edit/", {"url": receiver.url, "events": ["version.held", "run.failed"],
+                                                      "description": "chat", "active": ""}, follow=True)
+    webhook.refresh_from_db()
+    assert (sorted(webhook.events), webhook.description, webhook.active) == (["run.failed", "version.held"], "chat",
+                                                                            False)
+    assert "off (nothing is sent), 2 event(s)" in r.content.decode()
+    r = client.post(f"/webhooks/{webhook.pk}/edit/", {"url": "http://user:pw@example.com/", "events": ["run.failed"],
+                                                      "active": "on"}, follow=True)
+    assert "was not changed" in r.content.decode()
+    webhook.refresh_from_db()
+    assert webhook.url == receiver.url and not webhook.active
+    assert ModelEvent.objects.filter(action="webhook.changed").count() == 1
+
+
 def test_the_page_and_its_link_are_for_admins_only(client, analyst):
     client.force_login(analyst)
     assert 'href="/webhooks/"' not in client.get("/").content.decode()

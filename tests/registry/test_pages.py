@@ -327,11 +327,11 @@ def test_the_requester_gets_the_four_eyes_message(client, family, capture):
     req = PromotionRequest.objects.get(model=new)
     queue = client.get(reverse("registry:review-queue"))
     assert "Approve: make bayes-v3 champion" in disabled_buttons(queue)
-    assert ("Approve is unavailable: You requested this promotion; another reviewer must approve it (four eyes)."
+    assert ("Approve is unavailable: You asked for this change; another reviewer must approve it (four eyes)."
             in text(queue))
     response = client.post(reverse("registry:request-approve", args=[req.pk]), {"comment": "mine"}, **HTMX)
     assert response.status_code == 200 and "<html" not in response.content.decode()
-    assert "Refused: You requested this promotion; another reviewer must approve it (four eyes)" in text(response)
+    assert "Refused: You asked for this change; another reviewer must approve it (four eyes)" in text(response)
     req.refresh_from_db()
     new.refresh_from_db()
     assert req.state == "pending" and new.registry_status == "challenger"

@@ -890,11 +890,12 @@ def quality_warnings(
              ("Solid", solid, strong), ("Strong", strong, math.inf)]
     # On a small holdout a tier can be empty by chance; only from _MIN_ROWS_FOR_EMPTY_TIER rows is an
     # empty tier evidence that the tiers do not separate the scores (coinciding breaks always are).
+    enough = len(scores) >= _MIN_ROWS_FOR_EMPTY_TIER
     empty = [
         f"{name} {low:.0f}-{min(high, 100):.0f}"
         for name, low, high in bands
-        if not np.any((scores >= low) & (scores < high))
-    ] if len(scores) >= _MIN_ROWS_FOR_EMPTY_TIER else []
+        if low == high or (enough and not np.any((scores >= low) & (scores < high)))
+    ]
     if developing == solid or solid == strong or empty:
         found.append({
             "code": "collapsed_tiers",

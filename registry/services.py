@@ -464,7 +464,9 @@ def _open_version_request(*, model, target, serving, actor, pin, verdict, commen
 
 def _approve_version(request: PromotionRequest, *, actor, comment: str) -> str:
     """Serve the requested version (the request locked by the caller); returns why it is stale instead, if it is."""
-    model = AlgorithmModel.objects.select_for_update().select_related("active_version").get(pk=request.model_id)
+    # Lock the model row only: PostgreSQL cannot lock the nullable side of the join to the serving version.
+    model = (AlgorithmModel.objects.select_for_update(of=("self",)).select_related("active_version")
+             .get(pk=request.model_id))
     stale = selectors.request_stale_reason(request, model)
     if stale:
         return stale

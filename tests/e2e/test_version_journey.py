@@ -31,6 +31,28 @@ def drifted_feedback(model, actor, n=160):
     services.sample_add_batch(model=model, actor=actor, samples=rows, source=SampleSource.FEEDBACK)
 
 
+def execute_queued_runs():
+    """Run what the Retrain button queued, as the worker would (a no-op when the synchronous queue ran it already).
+    In a thread of its own: Django refuses ORM calls in the thread where Playwright's event loop runs."""
+    import threading
+
+    from django.db import connection
+
+    from lifecycle import services
+    from lifecycle.models import TrainingRun
+
+    def work():
+        try:
+            for run_id in TrainingRun.objects.filter(status="queued").values_list("pk", flat=True):
+                services.run_execute(run_id=run_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=120)
+
+
 def test_a_drifted_retrain_is_held_then_approved_by_a_reviewer(live_server, chromium):
     from registry import services as registry
 
@@ -63,6 +85,8 @@ def journey(browser, base_url, pages):
     pages.append(analyst)
     analyst.goto(f"{base_url}/models/churn-gbm/")
     analyst.get_by_role("button", name="Retrain", exact=True).click()
+    expect(analyst.locator("#runs")).to_contain_text("Retrain")  # queued (or already run)
+    execute_queued_runs()
     analyst.goto(f"{base_url}/models/churn-gbm/")
     expect(analyst.locator(".page-head")).to_contain_text("Serving v1")
     held = analyst.locator("#live .held-note")

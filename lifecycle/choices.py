@@ -107,6 +107,7 @@ class VersionTrigger(models.TextChoices):
     RETUNE = "retune", "Retune"
     RETRAIN_BUFFERED = "retrain_buffered", "Scheduled retrain"
     BACKFILL = "backfill", "Backfill"
+    RESET = "reset", "Learning reset"  # the learned state kept as a version before a reset clears it
 
 
 # Which training-state moves each action may make. The services consult this table; nothing

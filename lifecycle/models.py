@@ -45,6 +45,9 @@ class AlgorithmModel(models.Model):
     registry_status = models.CharField(max_length=16, choices=RegistryStatus.choices, default=RegistryStatus.DRAFT)
     family = models.CharField(max_length=255, blank=True, default="", db_index=True)
     auto_learn = models.BooleanField(default=False)
+    # Zero data retention: samples are purged after each successful train, nothing retrains by itself and score
+    # feedback is refused (lifecycle.services.model_set_zero_data_retention).
+    zero_data_retention = models.BooleanField(default=False)
     learn_mode = models.CharField(max_length=16, choices=LearnMode.choices, default=LearnMode.NONE)
     learn_schedule = models.CharField(max_length=16, null=True, blank=True, default=None)
     outcome_weights = models.JSONField(null=True, blank=True, default=None)

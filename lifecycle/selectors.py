@@ -8,7 +8,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 
-from .choices import LearnMode, RunStatus
+from .choices import LearnMode, RegistryStatus, RunStatus
 from .core.errors import not_found
 from .core.keys import parse_id
 from .core.listing import SortBy
@@ -330,6 +330,23 @@ def api_token_list(*, user) -> list:
     for t in tokens:
         t.live = t.revoked_at is None and (t.expires_at is None or t.expires_at > now)
     return tokens
+
+
+def champion_stop_refusal(model: AlgorithmModel, becoming: str) -> str:
+    """Why `model` may not become `becoming` (paused, archived) now ("" when it may): a serving champion would leave
+    its family with nobody deciding. The status control, DELETE and archive all refuse with this sentence."""
+    if model.registry_status == RegistryStatus.CHAMPION:
+        return (f"The champion cannot be {becoming} while it serves its family; promote another model to champion, "
+                "or roll the family back, first")
+    return ""
+
+
+def draft_status_refusal(model: AlgorithmModel) -> str:
+    """Why `model` may not be draft-status now: a model on the ladder (shadow, challenger, champion) scores."""
+    if model.registry_status not in (RegistryStatus.DRAFT, RegistryStatus.ARCHIVED):
+        return (f"A {model.registry_status} model cannot be draft-status; move it to draft or archived on the ladder "
+                "first")
+    return ""
 
 
 def cadence_active(model: AlgorithmModel) -> bool:

@@ -36,7 +36,8 @@ from .choices import (
 from .core.errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
 from .model_types import TABULAR_TYPES
 from .labels import parse_quality
-from .selectors import cadence_active, version_by_number, version_by_ref, version_by_tag
+from .selectors import (cadence_active, champion_stop_refusal, version_by_number, version_by_ref,
+                        version_by_tag)
 from .models import AlgorithmModel, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,9 @@ def model_archive(*, model: AlgorithmModel, actor, reason: str = "") -> Algorith
         raise invalid_transition(
             f"Cannot archive a {model.state} model while run {model.last_run_id} is in flight; wait for it to "
             "finish, then archive", state=model.state)
+    refused = champion_stop_refusal(model, "archived")
+    if refused:
+        raise invalid_transition(refused)
     previous = model.state
     model.state = State.ARCHIVED
     model.save(update_fields=["state", "updated_at"])
@@ -204,6 +208,33 @@ def schedule_minutes(text: str) -> int:
 
 
 _UNSET = object()
+ZDR_NO_AUTO_LEARN = ("This model keeps zero data: its samples are purged after each train, so nothing retrains by "
+                     "itself; turn zero data retention off first")
+ZDR_NO_FEEDBACK = ("This model keeps zero data: score feedback would store the input as a sample; turn zero data "
+                   "retention off first")
+
+
+@transaction.atomic
+def model_set_zero_data_retention(*, model: AlgorithmModel, actor, on: bool) -> AlgorithmModel:
+    """Zero data retention (u22a8's zero_data_retention): turning it on purges the samples kept so far and switches
+    automatic retraining off, in one audited step; turning it off affects only what comes after."""
+    if not isinstance(on, bool):
+        raise validation_error("zeroDataRetention must be true or false", field="zeroDataRetention")
+    model = _lock(model)
+    if model.zero_data_retention == on:
+        return model
+    purged = 0
+    if on:
+        purged, _ = Sample.objects.filter(model=model).delete()
+        if model.auto_learn:
+            model_set_cadence(model=model, actor=actor, auto_learn=False)
+            model = _lock(model)
+    model.zero_data_retention = on
+    model.save(update_fields=["zero_data_retention", "updated_at"])
+    event_record(model=model, actor=actor, action="model.zero_data_retention", from_value=str(not on).lower(),
+                 to_value=str(on).lower(), message=f"Purged {purged} sample(s)" if on else "",
+                 data={"purgedSamples": purged})
+    return model
 
 
 @transaction.atomic
@@ -222,6 +253,9 @@ def model_set_cadence(*, model: AlgorithmModel, actor, auto_learn=_UNSET, learn_
     }
     if not isinstance(new["auto_learn"], bool):
         raise validation_error("autoLearn must be true or false", field="autoLearn")
+    if new["auto_learn"] and model.zero_data_retention:
+        raise ApplicationError(ZDR_NO_AUTO_LEARN, code="feature_unavailable", status=409,
+                               details={"field": "autoLearn"})
     if new["learn_mode"] not in LearnMode.values:
         raise validation_error(f"learnMode must be one of {', '.join(LearnMode.values)}", field="learnMode")
     minutes = schedule_minutes(new["learn_schedule"]) if new["learn_schedule"] is not None else None
@@ -759,6 +793,9 @@ def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion
     if version.metrics:
         model.metrics_history = [*model.metrics_history, _history_entry(version)][-200:]
     model.save()
+    purged = 0
+    if model.zero_data_retention:  # the run has what it needed; nothing it read is kept
+        purged, _ = Sample.objects.filter(model=model, id__lte=run.sample_watermark).delete()
     run.status = RunStatus.SUCCEEDED
     run.progress = 100
     if decision is not None and decision.held:
@@ -773,9 +810,22 @@ def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion
                  to_value=model.state, data={"runId": run.pk, "versionNo": number, "activated": activate,
                                              "previousVersion": previous_version.version_no if previous_version else None,
                                              "triggeredBy": version.triggered_by,
+                                             **({"purgedSamples": purged} if model.zero_data_retention else {}),
                                              **({"governance": decision.audit} if decision and decision.audit else {})})
     versions_prune(model=model)
     return version
+
+
+def version_keep(*, model: AlgorithmModel, trigger: str, artifact: bytes, params: dict, metrics: dict,
+                 predictors: list, sample_count: int) -> ModelVersion:
+    """A version that records a state without serving it (the caller holds the model's lock): e.g. the learned
+    state a learning reset is about to clear. Kept like a tagged version: never pruned."""
+    number = (model.versions.aggregate(m=Max("version_no"))["m"] or 0) + 1
+    return ModelVersion.objects.create(
+        model=model, version_no=number, triggered_by=trigger, param_hash=hashlib.sha256(artifact).hexdigest()[:16],
+        params=params, sample_count=sample_count, trait_keys=list((metrics or {}).keys()), metrics=metrics or {},
+        predictors=predictors or [], artifact=artifact, artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+        artifact_size=len(artifact))
 
 
 def _history_entry(version: ModelVersion) -> dict:
@@ -996,7 +1046,8 @@ def versions_prune(*, model: AlgorithmModel) -> int:
     keep = settings.LIFECYCLE_VERSIONS_KEPT_UNTAGGED
     # A held version keeps its artifact while a reviewer may still let it serve.
     candidates = (model.versions.filter(pruned_at__isnull=True, tags__isnull=True)
-                  .exclude(pk=model.active_version_id).exclude(hold=VersionHold.HELD).order_by("-version_no")[keep:])
+                  .exclude(pk=model.active_version_id).exclude(hold=VersionHold.HELD)
+                  .exclude(triggered_by=VersionTrigger.RESET).order_by("-version_no")[keep:])
     ids = [v.pk for v in candidates]
     if ids:
         ModelVersion.objects.filter(pk__in=ids).update(artifact=None, pruned_at=timezone.now())

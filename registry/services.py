@@ -15,6 +15,7 @@ from lifecycle.core import keys
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle import governance
+from lifecycle import selectors as lifecycle_selectors
 from lifecycle import services as lifecycle_services
 from lifecycle.core.errors import ApplicationError, invalid_transition, not_found, validation_error
 from lifecycle.models import AlgorithmModel, ModelVersion
@@ -78,13 +79,12 @@ def model_set_status(*, model: AlgorithmModel, actor, status: str, reason: str =
         allowed = ", ".join(sorted(STATUS_TRANSITIONS[model.status]))
         raise invalid_transition(f"status cannot go from {model.status} to {status}; from {model.status} it can go "
                                  f"to {allowed}", fromStatus=model.status, toStatus=status)
-    if status == Status.DRAFT and model.registry_status not in (Rung.DRAFT, Rung.ARCHIVED):
-        raise invalid_transition(f"A {model.registry_status} model cannot be draft-status; move it to draft or "
-                                 "archived on the ladder first")
-    if status in (Status.ARCHIVED, Status.PAUSED) and model.registry_status == Rung.CHAMPION:
+    refused = lifecycle_selectors.draft_status_refusal(model) if status == Status.DRAFT else ""
+    if status in (Status.ARCHIVED, Status.PAUSED):
         # recommend considers only active models: the family would silently have nobody deciding.
-        raise invalid_transition(f"The champion cannot be {status} while it serves its family; promote another "
-                                 "model to champion, or roll the family back, first")
+        refused = lifecycle_selectors.champion_stop_refusal(model, status)
+    if refused:
+        raise invalid_transition(refused)
     previous = model.status
     model.status = status
     model.save(update_fields=["status", "updated_at"])

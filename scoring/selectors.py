@@ -2,7 +2,9 @@ import statistics
 
 from django.db.models import QuerySet
 
+from lifecycle import selectors as lifecycle_selectors
 from lifecycle.core.keys import parse_id
+from lifecycle.model_types import CONTINUOUS_TYPES
 from lifecycle.models import AlgorithmModel
 from registry import stats
 from registry.choices import CHAMPION_ARM
@@ -233,3 +235,15 @@ EXPLORATION = (
 def trace_exploration(why: str) -> str:
     """Why exploration ordered this traced candidate, in words; "" when its estimate did."""
     return next((words for marker, words in EXPLORATION if marker in (why or "")), "")
+
+
+def reset_learning_refusal(model: AlgorithmModel) -> tuple[str, str]:
+    """Why the learned state of `model` cannot be reset now, as (code, sentence), or ("", ""): the service refuses
+    and the adaptations page disables its button with the same sentence."""
+    if model.model_type not in CONTINUOUS_TYPES:
+        return ("validation_error", f"A {model.get_model_type_display()} model learns by training, not from responses: "
+                "there is no learned state to reset. Train it again, or activate an earlier version.")
+    refused = lifecycle_selectors.draft_status_refusal(model)
+    if refused:
+        return ("invalid_transition", f"Resetting learning sets the status to draft. {refused}")
+    return ("", "")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("models/<modelref:ref>/try/", views.model_try, name="model-try"),
     path("models/<modelref:ref>/try/<str:request_id>/feedback/", views.score_feedback, name="score-feedback"),
     path("models/<modelref:ref>/adaptations/", views.model_adaptations, name="model-adaptations"),
+    path("models/<modelref:ref>/reset-learning/", views.model_reset_learning, name="model-reset-learning"),
     path("models/<modelref:ref>/shadow/", views.model_shadow, name="model-shadow"),
     path("traces/", views.trace_list, name="trace-list"),
     path("traces/<str:ref>/", views.trace_detail, name="trace-detail"),

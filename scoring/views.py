@@ -36,6 +36,7 @@ OPERATE = Write("lifecycle.change_algorithmmodel", "change a model's learning ca
                 "analysts and admins")
 FEEDBACK = Write("lifecycle.add_sample", "give feedback on scores (feedback becomes training samples)",
                  "analysts and admins")
+RESET = Write("lifecycle.change_algorithmmodel", "reset a model's learning", "analysts and admins")
 
 
 
@@ -327,7 +328,22 @@ def model_adaptations(request, ref):
         "read_order": [(s, Scope(s).label, EVIDENCE_THRESHOLDS[s]) for s in READ_ORDER],
         "smoothing_weight": SMOOTHING_WEIGHT,
         "cold_start": COLD_START_PROPENSITY,
+        "reset_block": refusal(request.user, RESET) or selectors.reset_learning_refusal(model)[1],
     })
+
+
+@require_POST
+@requires(RESET)
+def model_reset_learning(request, ref):
+    model = or_404(lifecycle_selectors.model_get, ref)
+    try:
+        model, kept = services.model_reset_learning(model=model, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags="reset")
+    else:
+        messages.success(request, f"Learning reset: the learned state is kept as {kept.label}; every cell is cleared "
+                                  "and the model is draft-status until you activate it again.", extra_tags="reset")
+    return redirect(reverse("scoring:model-adaptations", args=[model.key]) + "#reset")
 
 
 # ============================================================================================ shadow vs champion

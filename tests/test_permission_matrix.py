@@ -116,6 +116,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     # scoring API
     ("model-score", "POST"): API_READ,
     ("model-adaptations", "GET"): API_READ,
+    ("model-reset-learning", "POST"): API_ANALYST,
     ("score-feedback", "POST"): API_ANALYST,
     ("recommend", "POST"): API_READ,
     ("respond", "POST"): API_ANALYST,
@@ -150,7 +151,7 @@ PAGE_ANALYST_POSTS = [
     "lifecycle:sample-add", "lifecycle:sample-upload", "lifecycle:model-train", "lifecycle:model-discover",
     "lifecycle:model-archive", "lifecycle:model-restore", "lifecycle:model-unpin",
     "lifecycle:version-tag", "registry:model-status", "registry:model-promote", "scoring:model-weights",
-    "lifecycle:model-cadence", "scoring:score-feedback",
+    "lifecycle:model-cadence", "scoring:score-feedback", "scoring:model-reset-learning",
     "scoring:catalog-create", "scoring:catalog-edit",
 ]
 PAGE_REVIEWER_POSTS = ["registry:request-approve", "registry:request-reject", "registry:family-rollback",

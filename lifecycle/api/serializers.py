@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import endpoints, selectors
@@ -68,6 +69,7 @@ class AlgorithmModelSerializer(serializers.ModelSerializer):
     metricsHistory = serializers.JSONField(source="metrics_history")
     modelState = serializers.JSONField(source="model_state")
     trainingSamples = serializers.IntegerField(source="training_samples")
+    zeroDataRetention = serializers.BooleanField(source="zero_data_retention")
     lastTrainedAt = serializers.DateTimeField(source="last_trained_at", allow_null=True)
     lastLearnedAt = serializers.DateTimeField(source="last_learned_at", allow_null=True)
     lastOperation = serializers.SerializerMethodField()
@@ -82,7 +84,7 @@ class AlgorithmModelSerializer(serializers.ModelSerializer):
             "id", "key", "name", "modelType", "description", "status", "registryStatus", "family", "autoLearn",
             "learnMode", "learnSchedule", "outcomeWeights", "config", "targetField", "targetSchemaKey",
             "learningConfig", "metrics", "metricsHistory", "modelState", "predictors", "trainingSamples",
-            "lastTrainedAt", "lastLearnedAt", "state", "lastOperation", "activeVersion", "pinned", "traits",
+            "zeroDataRetention", "lastTrainedAt", "lastLearnedAt", "state", "lastOperation", "activeVersion", "pinned", "traits",
             "createdAt", "updatedAt",
         ]
         read_only_fields = fields
@@ -232,6 +234,43 @@ class TraitBatchSerializer(StrictSerializer):
     traits = TraitInputSerializer(many=True, allow_empty=False)
 
 
+class VersionSummarySerializer(serializers.Serializer):
+    versionNo = serializers.IntegerField(source="version_no")
+    versionId = serializers.SerializerMethodField()
+    triggeredBy = serializers.CharField(source="triggered_by")
+    sampleCount = serializers.IntegerField(source="sample_count")
+    createdAt = serializers.DateTimeField(source="created_at")
+    active = serializers.BooleanField()
+    held = serializers.SerializerMethodField()
+    pruned = serializers.SerializerMethodField()
+
+    def get_versionId(self, obj) -> str:
+        return f"v{obj['version_no']}"
+
+    def get_held(self, obj) -> bool:
+        return obj["hold"] == VersionHold.HELD
+
+    def get_pruned(self, obj) -> bool:
+        return obj["pruned_at"] is not None
+
+
+class AlgorithmModelDetailSerializer(AlgorithmModelSerializer):
+    """One model as GET /algorithm-models/{id} answers it: with its versions, newest first (seed 001)."""
+
+    versions = serializers.SerializerMethodField()
+
+    class Meta(AlgorithmModelSerializer.Meta):
+        fields = [*AlgorithmModelSerializer.Meta.fields, "versions"]
+        read_only_fields = fields
+
+    @extend_schema_field(VersionSummarySerializer(many=True))
+    def get_versions(self, obj) -> list[dict]:
+        rows = (ModelVersion.objects.filter(model=obj).order_by("-version_no")
+                .values("version_no", "triggered_by", "sample_count", "created_at", "hold", "pruned_at", "pk"))
+        return VersionSummarySerializer([{**r, "active": r["pk"] == obj.active_version_id} for r in rows],
+                                        many=True).data
+
+
 class ModelCreateSerializer(StrictSerializer):
     key = KeyField(max_length=MODEL_KEY_MAX_LENGTH, numeric_ok=False)
     name = serializers.CharField(max_length=255)
@@ -250,6 +289,10 @@ class ModelCreateSerializer(StrictSerializer):
                                           help_text='e.g. "6h", "24h", "7d"')
     outcomeWeights = serializers.DictField(child=serializers.FloatField(), required=False, allow_null=True,
                                            help_text="outcome key -> signed weight; null: +1 positive, -1 negative")
+    zeroDataRetention = serializers.BooleanField(
+        required=False, help_text="true: samples are purged after each successful train (turning it on purges the "
+                                  "existing ones), nothing retrains by itself, score feedback is refused with "
+                                  "feature_unavailable")
 
 
 class ModelUpdateSerializer(StrictSerializer):
@@ -267,6 +310,10 @@ class ModelUpdateSerializer(StrictSerializer):
                                           help_text='e.g. "6h", "24h", "7d"')
     outcomeWeights = serializers.DictField(child=serializers.FloatField(), required=False, allow_null=True,
                                            help_text="outcome key -> signed weight; null: +1 positive, -1 negative")
+    zeroDataRetention = serializers.BooleanField(
+        required=False, help_text="true: samples are purged after each successful train (turning it on purges the "
+                                  "existing ones), nothing retrains by itself, score feedback is refused with "
+                                  "feature_unavailable")
 
     FIELD_MAP = {"name": "name", "description": "description", "config": "config", "targetField": "target_field",
                  "targetSchemaKey": "target_schema_key", "learningConfig": "learning_config"}

@@ -69,7 +69,11 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         return self.get_object()
 
     def _detail(self, model, code=status.HTTP_200_OK):
-        return Response(s.AlgorithmModelSerializer(selectors.model_get(model.pk)).data, status=code)
+        return Response(s.AlgorithmModelDetailSerializer(selectors.model_get(model.pk)).data, status=code)
+
+    @extend_schema(parameters=[MODEL_ID], responses={200: s.AlgorithmModelDetailSerializer, **errors(401, 403, 404)})
+    def retrieve(self, request, pk=None):
+        return self._detail(self._model())
 
     @extend_schema(request=s.ModelCreateSerializer, responses={201: s.AlgorithmModelSerializer, **errors(400, 401, 403)})
     def create(self, request):
@@ -83,6 +87,8 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                 description=v.get("description", ""), config=v.get("config"), target_field=v.get("targetField", ""),
                 target_schema_key=v.get("targetSchemaKey", ""), learning_config=v.get("learningConfig"),
                 traits=fields.get("traits"))
+            if v.get("zeroDataRetention"):
+                model = services.model_set_zero_data_retention(model=model, actor=request.user, on=True)
             controls_registry.apply(model=model, actor=request.user, controls=controls)
         return self._detail(model, status.HTTP_201_CREATED)
 
@@ -97,6 +103,9 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         with transaction.atomic():
             if data.changes():
                 model = services.model_update(model=model, actor=request.user, **data.changes())
+            if "zeroDataRetention" in data.validated_data:
+                model = services.model_set_zero_data_retention(model=model, actor=request.user,
+                                                               on=data.validated_data["zeroDataRetention"])
             controls_registry.apply(model=model, actor=request.user, controls=controls)
         return self._detail(model)
 

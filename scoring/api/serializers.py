@@ -1,7 +1,7 @@
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from lifecycle.api.serializers import StrictSerializer
+from lifecycle.api.serializers import AlgorithmModelSerializer, StrictSerializer
 from lifecycle.core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 
 from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
@@ -103,6 +103,11 @@ class RespondInputSerializer(StrictSerializer):
     creativeId = serializers.CharField(required=False, allow_blank=True, max_length=255)
     channelId = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
+    family = serializers.CharField(required=False, allow_blank=True, default="", max_length=255,
+                                   help_text="without recommendationId: whose champion learns (else the flow's, or the "
+                                             "only family with a champion)")
+    decisionFlowKey = serializers.CharField(required=False, allow_blank=True, default="", max_length=100,
+                                            help_text="without recommendationId: the flow whose model learns")
     context = serializers.DictField(required=False)
     timestamp = serializers.DateTimeField(required=False)
     conversionValue = serializers.FloatField(required=False)
@@ -247,3 +252,8 @@ class DecisionFlowSerializer(StrictModelSerializer):
     class Meta:
         model = DecisionFlow
         fields = ["id", "key", "name", "offers", "family", "modelKey", "experimentKey"]
+
+
+class ResetLearningResultSerializer(serializers.Serializer):
+    model = AlgorithmModelSerializer()
+    keptVersionId = serializers.CharField(help_text="the version that keeps the learned state from before the reset")

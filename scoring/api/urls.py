@@ -16,6 +16,8 @@ urlpatterns = [
     re_path(r"^algorithm-models/(?P<pk>[^/]+)/score/?$", views.ScoreView.as_view(), name="model-score"),
     re_path(r"^algorithm-models/(?P<pk>[^/]+)/adaptations/?$", views.AdaptationsView.as_view(),
             name="model-adaptations"),
+    re_path(r"^algorithm-models/(?P<pk>[^/]+)/reset-learning/?$", views.ResetLearningView.as_view(),
+            name="model-reset-learning"),
     re_path(r"^score-requests/(?P<request_id>[^/]+)/feedback/?$", views.FeedbackView.as_view(),
             name="score-feedback"),
     re_path(r"^recommend/?$", views.RecommendView.as_view(), name="recommend"),

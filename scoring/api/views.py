@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from lifecycle.core import inputs
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle.core.api.parsers import StrictJSONParser, odd_input_error
-from lifecycle.api.serializers import ErrorSerializer
+from lifecycle.api.serializers import AlgorithmModelSerializer, ErrorSerializer
 from lifecycle.core.api.filters import FilterBackend
 from lifecycle.core.api.pagination import LimitOffsetPagination
 from lifecycle.api.views import MODEL_ID, errors
@@ -126,7 +126,8 @@ class RespondView(APIView):
             actor=request.user, idempotency_key=key, customer_id=v["customerId"],
             outcome=v.get("outcome") or v.get("interactionType", ""), recommendation_id=v.get("recommendationId", ""),
             rank=v.get("rank"), offer_id=v.get("offerId", ""), channel=v.get("channelId", ""),
-            direction=v.get("direction", ""), conversion_value=v.get("conversionValue"), timestamp=v.get("timestamp"))
+            direction=v.get("direction", ""), conversion_value=v.get("conversionValue"), timestamp=v.get("timestamp"),
+            family=v.get("family", ""), decision_flow_key=v.get("decisionFlowKey", ""))
         response = Response(answer, status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
         if replayed:
             response["Idempotent-Replayed"] = "true"
@@ -178,6 +179,20 @@ class AdaptationsView(APIView):
                    description="Learned state per (scope, scopeId) cell, in read order, with its evidence threshold.")
     def get(self, request, pk):
         return Response(selectors.adaptations(lifecycle_selectors.model_get(pk)))
+
+
+class ResetLearningView(APIView):
+    write_permission = "lifecycle.change_algorithmmodel"
+
+    @extend_schema(parameters=[MODEL_ID], request=None,
+                   responses={200: s.ResetLearningResultSerializer, **errors(400, 401, 403, 404)},
+                   description="Seed 001's reset: the learned state (cells, model state, metrics, history) is kept as "
+                               "a version first, then cleared, and the status set to draft. 400 for a model that "
+                               "learns by training (scorecard and the other tabular types) or one on the ladder.")
+    def post(self, request, pk):
+        model, kept = services.model_reset_learning(model=lifecycle_selectors.model_get(pk), actor=request.user)
+        return Response({"model": AlgorithmModelSerializer(lifecycle_selectors.model_get(model.pk)).data,
+                         "keptVersionId": kept.label})
 
 
 # ------------------------------------------------------------------------------------------- catalog

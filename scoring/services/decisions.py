@@ -250,10 +250,35 @@ def _idempotent_replay(*, user, scope: str, idempotency_key: str, request_hash: 
     return previous.response
 
 
+def _learner_without_recommendation(*, decision_flow_key: str, family: str) -> AlgorithmModel:
+    """Whose cells a response without a recommendation teaches: the flow's pinned model, or the champion of the
+    family given (or the flow's, or the only one); refused when nobody can be named, never silently dropped."""
+    flow = None
+    if decision_flow_key:
+        flow = DecisionFlow.objects.filter(key=decision_flow_key).first()
+        if flow is None:
+            raise not_found(f"No decision flow {decision_flow_key!r}")
+        if flow.model_key:
+            pinned = AlgorithmModel.objects.filter(key=flow.model_key).first()
+            if pinned is None:
+                raise ApplicationError(f"Decision flow {flow.key} pins model {flow.model_key!r}, which does not exist",
+                                       code="not_scorable", status=409)
+            return pinned
+    family = _family_for(flow, family)
+    champion = AlgorithmModel.objects.filter(family=family, registry_status=RegistryStatus.CHAMPION).first()
+    if champion is None:
+        raise ApplicationError(f"Family {family!r} has no champion to learn from this response; promote one, or "
+                               "give the recommendationId the offer was shown under", code="not_scorable",
+                               status=409, details={"family": family})
+    return champion
+
+
 def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, recommendation_id: str = "",
             rank: int | None = None, offer_id: str = "", channel: str = "", direction: str = "",
-            conversion_value: float | None = None, timestamp=None) -> tuple[dict, bool]:
-    """Record an outcome once per caller and idempotency key and let the deciding model learn from it.
+            conversion_value: float | None = None, timestamp=None, family: str = "",
+            decision_flow_key: str = "") -> tuple[dict, bool]:
+    """Record an outcome once per caller and idempotency key and let the deciding model learn from it: the
+    recommendation's model, or without one the champion of the family (or flow) the response names.
     Returns (answer, replayed)."""
     if not idempotency_key:
         raise validation_error("An idempotency key is required (Idempotency-Key header or idempotencyKey), so that "
@@ -263,7 +288,9 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
                  "request_hash": _request_hash(
                      customer_id=customer_id, outcome=outcome, recommendation_id=recommendation_id, rank=rank,
                      offer_id=offer_id, channel=channel, direction=direction, conversion_value=conversion_value,
-                     timestamp=timestamp.isoformat() if timestamp else None)}
+                     timestamp=timestamp.isoformat() if timestamp else None,
+                     # Only when given, so the keys of calls recorded before these fields existed still replay.
+                     **{k: v for k, v in (("family", family), ("decision_flow_key", decision_flow_key)) if v})}
     previous = _idempotent_replay(**key_scope)
     if previous is not None:
         return previous, True
@@ -286,6 +313,12 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
                 raise validation_error(f"rank must be 1..{len(recommendation.offers)} for this recommendation",
                                        field="rank")
             offer_id = recommendation.offers[rank - 1]["offerId"]
+        # The recommendation says where the offer went: a body that says otherwise is a mistake, not an override.
+        for name, given, recorded in (("channelId", channel, recommendation.channel),
+                                      ("direction", direction, recommendation.direction)):
+            if given and recorded and given != recorded:
+                raise validation_error(f"{name} {given!r} contradicts recommendation {recommendation_id}, which went "
+                                       f"out as {recorded!r}; leave it out or send {recorded!r}", field=name)
         channel = channel or recommendation.channel
         direction = direction or recommendation.direction
     elif not offer_id:
@@ -295,7 +328,8 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
         raise validation_error(f"No offer {offer_id!r}", field="offerId")
     if channel and not direction:
         direction = Channel.objects.filter(key=channel).values_list("direction", flat=True).first() or ""
-    model = recommendation.model if recommendation else None
+    model = recommendation.model if recommendation else _learner_without_recommendation(
+        decision_flow_key=decision_flow_key, family=family)
     weight, warning = outcome_weight(model, outcome_type)
     if warning:
         log.warning(warning)
@@ -318,7 +352,8 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
             answer["interactionId"] = interaction.pk
             if model is not None and weight != 0:
                 answer["learned"] = _learn(model, offer=offer, channel=channel, direction=direction, weight=weight,
-                                           attributes=recommendation.attributes, actor=actor)
+                                           attributes=recommendation.attributes if recommendation else {},
+                                           actor=actor)
                 if model.registry_status == RegistryStatus.CHAMPION:
                     registry_services.live_record_outcome(model=model, success=weight > 0)
             if model is not None and offer is not None:

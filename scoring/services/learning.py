@@ -3,16 +3,21 @@ These are the writes; the propensity arithmetic and the online learner's step ar
 
 from __future__ import annotations
 
+import json
+
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from lifecycle.choices import OperationalStatus, RegistryStatus, SampleSource, State
+from lifecycle import learners
+from lifecycle import services as lifecycle_services
+from lifecycle.choices import OperationalStatus, RegistryStatus, SampleSource, State, VersionTrigger
+from lifecycle.core.errors import ApplicationError
 from lifecycle.metrics import LEARNING_CELLS_WRITTEN
 from lifecycle.model_types import CELL_TYPES, CONTINUOUS_TYPES, TABULAR_TYPES
 from lifecycle.models import AlgorithmModel, ModelVersion
-from lifecycle.services import sample_add_batch
 
-from .. import learning, serving
+from .. import learning, selectors, serving
 from ..choices import Scope
 from ..models import ModelAdaptation, Offer, OutcomeType
 from .score import offer_features
@@ -90,13 +95,52 @@ def _learn(model: AlgorithmModel, *, offer, channel, direction, weight, attribut
         locked.training_samples += 1
         locked.save(update_fields=["model_state", "last_learned_at", "training_samples", "updated_at"])
         return True
-    if model.model_type in TABULAR_TYPES and offer is not None:
+    if model.model_type in TABULAR_TYPES and offer is not None and not model.zero_data_retention:
+        # (Under zero data retention a response is not kept as a sample: the model learns only by training.)
         # A weighted sample for the next retrain; the serving version does not change until then.
         keys = ModelVersion.objects.filter(pk=model.active_version_id).values_list("trait_keys", flat=True).first()
         trait = (model.config or {}).get("propensityTrait") or (keys[0] if keys else "")  # no artifact read
         if trait:
-            sample_add_batch(model=model, actor=actor, source=SampleSource.RESPONSE, samples=[{
+            lifecycle_services.sample_add_batch(model=model, actor=actor, source=SampleSource.RESPONSE, samples=[{
                 "features": offer_features(attributes, offer, channel),
                 "labels": {trait: 1.0 if weight > 0 else 0.0}, "weight": min(abs(weight), 1000.0)}])
             return True
     return False
+
+
+def model_reset_learning(*, model: AlgorithmModel, actor) -> tuple[AlgorithmModel, ModelVersion]:
+    """Seed 001's reset-learning: keep the learned state as a version first, then clear the cells, the model state,
+    the metrics and the training history, and set the operational status to draft. One audited transaction."""
+    with transaction.atomic():
+        model = AlgorithmModel.objects.select_for_update().get(pk=model.pk)
+        code, refused = selectors.reset_learning_refusal(model)
+        if refused:
+            raise ApplicationError(refused, code=code, status=400)
+        cells = list(ModelAdaptation.objects.filter(model=model).order_by("scope", "scope_id")
+                     .values("scope", "scope_id", "evidence", "positives", "negatives", "total_reward"))
+        version = model.active_version
+        base = learners.load(bytes(version.artifact)) if version is not None and version.artifact else {
+            "format": learners.ARTIFACT_FORMAT, "modelType": model.model_type, "params": {}}
+        learned = {"cells": cells, "modelState": model.model_state or {}, "trainingSamples": model.training_samples,
+                   "metrics": model.metrics or {}, "metricsHistory": model.metrics_history or []}
+        artifact = json.dumps({**base, "learned": learned}, sort_keys=True, default=str).encode()
+        kept = lifecycle_services.version_keep(
+            model=model, trigger=VersionTrigger.RESET, artifact=artifact, params=base.get("params") or {},
+            metrics=model.metrics or {}, predictors=model.predictors or [], sample_count=model.training_samples)
+        cleared, _ = ModelAdaptation.objects.filter(model=model).delete()
+        previous_status = model.status
+        model.model_state = {}
+        model.metrics = {}
+        model.metrics_history = []
+        model.training_samples = 0
+        model.last_learned_at = None
+        model.status = OperationalStatus.DRAFT
+        model.save(update_fields=["model_state", "metrics", "metrics_history", "training_samples", "last_learned_at",
+                                  "status", "updated_at"])
+        lifecycle_services.event_record(
+            model=model, actor=actor, action="learning.reset", from_value=previous_status,
+            to_value=OperationalStatus.DRAFT,
+            message=f"Kept the learned state as {kept.label}; cleared {cleared} cell(s)",
+            data={"versionNo": kept.version_no, "clearedCells": cleared,
+                  "evidence": sum(c["evidence"] for c in cells)})
+    return model, kept

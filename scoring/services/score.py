@@ -13,7 +13,7 @@ from lifecycle.core.errors import ApplicationError, not_found, validation_error
 from lifecycle.metrics import SCORES_SERVED
 from lifecycle.model_types import CONTINUOUS_TYPES, EXTERNAL_TYPE
 from lifecycle.models import AlgorithmModel, ModelVersion
-from lifecycle.services import sample_add_batch
+from lifecycle.services import ZDR_NO_FEEDBACK, sample_add_batch
 
 from .. import cards, external, serving
 from ..models import Offer, ScoreRequest
@@ -105,7 +105,8 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
     request_id = uuid.uuid4().hex
     sample_ids = [_feedback_samples(model, actor, item, item.get("feedback"), request_id)
                   if item.get("feedback") else [] for item in cleaned]
-    keep = cleaned if len(cleaned) <= 100 else []  # batches are not kept: feedback goes with each input
+    # Batches are not kept (feedback goes with each input); nothing is kept under zero data retention.
+    keep = cleaned if len(cleaned) <= 100 and not model.zero_data_retention else []
     ScoreRequest.objects.create(
         request_id=request_id, model=model, version=version,
         inputs=[{"features": i["features"], "content": i["content"]} for i in keep],
@@ -122,6 +123,8 @@ def learning_traits(version: ModelVersion) -> list[str]:
 def _feedback_samples(model, actor, item: dict, feedback, request_id: str) -> list[int]:
     if model.state == State.ARCHIVED:
         raise _not_scorable(model)
+    if model.zero_data_retention:
+        raise ApplicationError(ZDR_NO_FEEDBACK, code="feature_unavailable", status=409)
     if not isinstance(feedback, dict) or not feedback:
         raise validation_error("feedback must be an object of trait -> label (\"positive\", \"negative\" or 0..1)")
     samples = [{"features": item["features"], "content": item["content"], "labels": {trait: label}}

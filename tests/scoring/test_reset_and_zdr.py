@@ -96,3 +96,17 @@ def test_turning_zero_data_retention_on_purges_and_stops_retraining_and_off_affe
     lifecycle_services.sample_add_batch(model=model, actor=analyst, source=SampleSource.FEEDBACK,
                                         samples=[{"features": {"tenure": 1}, "labels": {"churn": 1.0}}])
     assert Sample.objects.filter(model=model).count() == 1
+
+
+def test_the_adaptations_tab_resets_with_a_confirmation_or_says_why_not(client, analyst, admin_user, catalog):
+    live_model(admin_user, key="nbo", model_type="thompson_bandit", rung="shadow")
+    client.force_login(analyst)
+    page = client.get("/models/nbo/adaptations/").content.decode()
+    assert ("Reset learning</strong> is unavailable: Resetting learning sets the status to draft. A shadow model "
+            "cannot be draft-status") in page
+    token_client(admin_user).post(f"{API}/nbo/promote", {"toStatus": "draft"}, format="json")
+    page = client.get("/models/nbo/adaptations/").content.decode()
+    assert "return confirm('Reset the learning of nbo?" in page
+    r = client.post("/models/nbo/reset-learning/", follow=True)
+    assert "Learning reset: the learned state is kept as v2" in r.content.decode()
+    assert AlgorithmModel.objects.get(key="nbo").status == "draft"

@@ -237,6 +237,8 @@ class ModelVersion(models.Model):
     hold_request_id = models.PositiveIntegerField(null=True, blank=True)  # the registry's review request
     # The candidate and the version serving at training time, scored on the same holdout rows.
     comparison = models.JSONField(default=dict, blank=True)
+    # What the version reads (trainers.input_schema); empty for versions trained before it was recorded.
+    input_schema = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-version_no"]

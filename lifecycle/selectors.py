@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.fields.json import KeyTransform
@@ -183,6 +184,34 @@ def version_filter(qs: QuerySet[ModelVersion], *, tag: str = "") -> QuerySet[Mod
 
 def version_tag_names(*, model: AlgorithmModel) -> list[str]:
     return list(VersionTag.objects.filter(model=model).order_by("name").values_list("name", flat=True))
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What a version reads: `features` as trainers.input_schema gives them; `source` says where they come from:
+    "training" (recorded when it trained), "artifact" (a version trained before that: its featurizer tells types
+    and categories, not ranges or missing rates) or "unknown" (nothing to tell: a pruned artifact, or a model
+    type that does not train on samples here)."""
+
+    features: list[dict]
+    source: str
+
+
+def version_input_schema(version: ModelVersion) -> InputSchema:
+    if version.input_schema:
+        return InputSchema(list(version.input_schema), "training")
+    if version.model.model_type not in TABULAR_TYPES:
+        return InputSchema([], "unknown")
+    artifact = ModelVersion.objects.filter(pk=version.pk).values_list("artifact", flat=True).first()
+    if artifact is None:
+        return InputSchema([], "unknown")
+    from . import trainers  # heavy imports stay out of web start-up
+
+    try:
+        state = trainers.featurizer_state(bytes(artifact))
+    except ValueError:
+        return InputSchema([], "unknown")
+    return InputSchema(trainers.input_schema_from_featurizer(state), "artifact")
 
 
 def version_by_number(model: AlgorithmModel, ref: str) -> ModelVersion | None:

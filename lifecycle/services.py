@@ -763,7 +763,7 @@ def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion
         params=result.params, sample_count=result.sample_count, trait_keys=list(result.metrics.keys()),
         metrics=result.metrics, predictors=result.predictors, data_profile=data_profile, run=run,
         artifact=result.artifact, artifact_sha256=hashlib.sha256(result.artifact).hexdigest(),
-        artifact_size=len(result.artifact), created_at=now,
+        artifact_size=len(result.artifact), created_at=now, input_schema=result.input_schema,
     )
     previous_state = model.state
     previous_version = model.active_version

@@ -16,7 +16,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
@@ -209,6 +209,8 @@ class TrainResult:
     # The serving version beside this one on the same holdout rows: {"traits": {key: paired.compare(...)
     # plus "unseenOnly"}}, or {"error": ...} for a trait it could not score; None when nothing was compared.
     comparison: dict | None = None
+    # What the version reads (input_schema): one entry per column the featurizer kept.
+    input_schema: list[dict] = field(default_factory=list)
 
 
 class ProgressReporter:
@@ -527,6 +529,79 @@ class Featurizer:
 
     def schema(self) -> list[dict]:
         return [{k: c[k] for k in ("name", "source", "kind")} for c in self.columns]
+
+
+# --- input schema ---------------------------------------------------------------------
+
+# The words of the input schema (API and pages) for the featurizer's column kinds.
+SCHEMA_TYPES = {NUMERIC: "number", CATEGORICAL: "category", TEXT: "text"}
+
+
+def input_schema(rows: Sequence[Mapping], featurizer: Featurizer) -> list[dict]:
+    """What a version reads, from the rows its featurizer was fitted on: per column its type, the categories it
+    tells apart (the most frequent, at most MAX_CATEGORIES, with a flag when there were more), the range and a
+    typical value (the median, the imputation of a missing number; the most frequent category), and how often
+    the value was missing."""
+    schema: list[dict] = []
+    for column in featurizer.columns:
+        values = column_values(rows, column)
+        entry: dict[str, Any] = {
+            "name": column["name"], "key": column["key"], "source": column["source"],
+            "type": SCHEMA_TYPES[column["kind"]],
+        }
+        if column["kind"] == NUMERIC:
+            numbers = np.array([as_float(v) for v in values], dtype=np.float64)
+            present = numbers[~np.isnan(numbers)]
+            entry |= {"min": float(present.min()), "max": float(present.max()), "typical": column["median"]}
+            missing = len(values) - len(present)
+        elif column["kind"] == CATEGORICAL:
+            seen = {as_category(v) for v in values if not is_missing(v)}
+            missing = sum(1 for v in values if is_missing(v))
+            categories = list(column["categories"])
+            entry |= {"categories": categories, "moreCategories": len(seen) > len(categories),
+                      "typical": categories[0] if categories else None}
+        else:
+            words = [len(str(v).split()) for v in values if not is_missing(v)]
+            missing = len(values) - len(words)
+            entry["typicalWords"] = int(np.median(words)) if words else None
+        entry["missingRate"] = round(missing / len(values), 4) if values else None
+        schema.append(entry)
+    return schema
+
+
+def input_schema_from_featurizer(state: Mapping[str, Any]) -> list[dict]:
+    """What can be told of a version trained before input schemas were recorded, from its featurizer alone:
+    types, the categories it tells apart and the median of numbers. Ranges, missing rates and whether there were
+    more categories were not kept: they are None (unknown)."""
+    schema: list[dict] = []
+    for column in state.get("columns") or []:
+        entry: dict[str, Any] = {
+            "name": column["name"], "key": column["key"], "source": column["source"],
+            "type": SCHEMA_TYPES[column["kind"]],
+        }
+        if column["kind"] == NUMERIC:
+            entry |= {"min": None, "max": None, "typical": column.get("median")}
+        elif column["kind"] == CATEGORICAL:
+            categories = list(column.get("categories") or [])
+            entry |= {"categories": categories, "moreCategories": None,
+                      "typical": categories[0] if categories else None}
+        else:
+            entry["typicalWords"] = None
+        entry["missingRate"] = None
+        schema.append(entry)
+    return schema
+
+
+def featurizer_state(artifact: bytes) -> dict:
+    """The featurizer of an artifact made by ``train``, without loading its estimators."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(artifact)) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+            if manifest.get("format") != ARTIFACT_FORMAT:
+                raise ValueError("not a tabular model artifact")
+            return json.loads(archive.read("featurizer.json"))
+    except (zipfile.BadZipFile, KeyError, TypeError) as exc:
+        raise ValueError(f"malformed model artifact: {exc}") from exc
 
 
 def _one_hot(codes: np.ndarray, width: int) -> sp.csr_matrix:
@@ -1352,6 +1427,7 @@ def train(
         params=resolved,
         sample_count=len(rows),
         comparison={"traits": comparisons} if comparisons else None,
+        input_schema=input_schema(rows, featurizer),
     )
 
 

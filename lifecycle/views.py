@@ -298,7 +298,38 @@ def version_list(request, ref):
                               tags=selectors.version_tag_names(model=model))
     listing = _listing(request, filterset.qs, selectors.VERSION_SORTS, "-number")
     return render_listing(request, "lifecycle/version_list.html", {
-        "model": model, "form": filterset.form, "listing": listing, "filtered": bool(filterset.values())})
+        "model": model, "form": filterset.form, "listing": listing, "filtered": bool(filterset.values()),
+        "inputs": _version_inputs(model)})
+
+
+def _schema_number(value) -> str:
+    if value is None:
+        return "?"
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+
+
+def _version_inputs(model) -> dict | None:
+    """What the serving version (or else the newest) reads, as rows of the versions page's inputs table."""
+    version = model.active_version or selectors.version_list(model=model).first()
+    if version is None or model.model_type not in TABULAR_TYPES:
+        return None
+    schema = selectors.version_input_schema(version)
+    rows = []
+    for e in schema.features:
+        if e["type"] == "number":
+            seen = f"{_schema_number(e.get('min'))} to {_schema_number(e.get('max'))}"
+            typical = _schema_number(e.get("typical"))
+        elif e["type"] == "category":
+            categories = e.get("categories") or []
+            more = e.get("moreCategories")
+            seen = ", ".join(categories[:12]) + (f" and {len(categories) - 12} more" if len(categories) > 12 else "")
+            seen += " (and rarer ones, scored as other)" if more else ""
+            typical = e.get("typical") or ""
+        else:
+            seen = "free text"
+            typical = f"{e['typicalWords']} words" if e.get("typicalWords") else ""
+        rows.append({**e, "seen": seen, "typical_text": typical})
+    return {"version": version, "source": schema.source, "rows": rows}
 
 
 SAMPLES_PER_PAGE = 50

@@ -41,26 +41,77 @@ def harmonic_mean(values: list[int]) -> int:
     return int(round(len(values) / sum(1 / v for v in values)))
 
 
-def card(probabilities: dict[str, float], metrics: dict[str, dict]) -> dict:
-    scores, detail, confidences, headrooms = {}, {}, [], []
+CONFIDENCE_ORDER = ("low", "moderate", "high")
+# An input without features that carried importance in training is scored with imputed values in their place:
+# from this share of a trait's importance its confidence steps down one level, and from MISSING_LOW it is low.
+MISSING_STEP_DOWN = 0.1
+MISSING_LOW = 0.5
+
+
+def missing_share(predictors: list[dict], trait: str, missing: list[str]) -> float:
+    """The share of a trait's importance (the version's predictors) carried by the missing features."""
+    if not missing:
+        return 0.0
+    weights = {p["name"]: max(float(p.get("importance") or 0.0), 0.0) for p in predictors or []
+               if p.get("trait") == trait}
+    if not weights:
+        return 0.0
+    total = sum(weights.values())
+    if total <= 0:  # nothing measured as important: every feature counts the same
+        return sum(1 for name in missing if name in weights) / len(weights)
+    return sum(weights.get(name, 0.0) for name in missing) / total
+
+
+def _lowered(confidence: str, share: float) -> str:
+    if share >= MISSING_LOW:
+        return "low"
+    if share >= MISSING_STEP_DOWN:
+        return CONFIDENCE_ORDER[max(CONFIDENCE_ORDER.index(confidence) - 1, 0)]
+    return confidence
+
+
+def names(items: list[str], limit: int = 5) -> str:
+    """A short list in a sentence: "a, b, c and 4 more"."""
+    shown = ", ".join(str(i) for i in items[:limit])
+    return f"{shown} and {len(items) - limit} more" if len(items) > limit else shown
+
+
+def card(probabilities: dict[str, float], metrics: dict[str, dict], *, missing: list[str] | None = None,
+         predictors: list[dict] | None = None) -> dict:
+    """`missing` names the features the input lacked; with the version's `predictors` they lower confidence."""
+    scores, detail, confidences, headrooms, reasons = {}, {}, [], [], []
     for trait, p in probabilities.items():
         s = score_of(p)
         m = metrics.get(trait) or {}
         confidence = confidence_of(m)
         breaks = m.get("breaks")
         label = headroom = band = None
+        # Tiers follow the version's evaluation; a missing feature makes this score less sure, not the breaks.
         if breaks and confidence != "low":
             label, headroom, band = tier_of(s, breaks)
             headrooms.append(headroom)
         scores[trait] = s
-        confidences.append(confidence)
         detail[trait] = {"label": label, "breaks": breaks, "band": band, "native": round(float(p), 6),
                          "headroom": headroom, "confidence": confidence}
-    order = {"low": 0, "moderate": 1, "high": 2}
-    return {
+        if missing:
+            share = missing_share(predictors or [], trait, missing)
+            lowered = _lowered(confidence, share)
+            detail[trait]["missingImportance"] = round(share, 4)
+            if lowered != confidence:
+                detail[trait] |= {"confidence": lowered, "confidenceReason": (
+                    f"{confidence} lowered to {lowered}: the missing features carried {round(100 * share)}% of "
+                    f"{trait}'s importance in training; imputed values stand in for them")}
+                reasons.append(f"{trait} {confidence} to {lowered} ({round(100 * share)}% of its importance)")
+                confidence = lowered
+        confidences.append(confidence)
+    result = {
         "scores": scores,
         "composite": harmonic_mean(list(scores.values())),
-        "confidence": min(confidences, key=order.get) if confidences else "low",
+        "confidence": min(confidences, key=CONFIDENCE_ORDER.index) if confidences else "low",
         "headroom": max(headrooms) if headrooms else None,
         "detail": detail,
     }
+    if reasons:
+        result["confidenceReason"] = (f"Lowered for the missing {names(missing or [])}, scored with the values "
+                                      f"imputed in training: {', '.join(reasons)}.")
+    return result

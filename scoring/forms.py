@@ -66,27 +66,114 @@ def _json_object(raw: str, example: str):
     return value
 
 
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.6g}"
+
+
+def _feature_help(entry: dict) -> str:
+    """What the model saw of a feature in training, in a few words (its type and typical value are shown apart)."""
+    if entry["type"] == "number":
+        known = entry.get("min") is not None and entry.get("max") is not None
+        words = f"{_number(entry['min'])} to {_number(entry['max'])} in training" if known else ""
+    elif entry["type"] == "category":
+        categories = entry.get("categories") or []
+        words = ", ".join(categories[:6]) + (" …" if len(categories) > 6 or entry.get("moreCategories") else "")
+    else:
+        words = f"about {entry['typicalWords']} words" if entry.get("typicalWords") else ""
+    if entry.get("missingRate"):
+        words += f"{'; ' if words else ''}missing in {entry['missingRate']:.0%} of rows"
+    return words
+
+
+def _placeholder(entry: dict) -> str:
+    typical = entry.get("typical")
+    if entry["type"] == "number":
+        return _number(typical)
+    return str(typical) if typical is not None else ""
+
+
 class TryScoreForm(forms.Form):
+    """A field per feature the serving version reads (from its input schema), plus a JSON box for scripts and
+    for names the schema does not have. A field left blank is missing: the model scores it as it was imputed in
+    training. What is typed into a number field is sent as typed when it is not a number, so the refusal names it."""
+
     features = forms.CharField(
         required=False, label="Features (JSON object)",
         help_text='Numbers, categories and text by name, e.g. {"tenure": 4, "plan": "basic"}.',
-        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false",
                                      "placeholder": '{"tenure": 4, "plan": "basic", "spend": 42.5}'}))
     content = forms.CharField(required=False, label="Content (text)", widget=forms.Textarea(attrs={"rows": 3}),
                               help_text="Free text such as a note or a message; give features, content or both.")
     traits = forms.MultipleChoiceField(required=False, label="Traits", widget=forms.CheckboxSelectMultiple,
                                        help_text="Leave all unticked to score every trait.")
 
-    def __init__(self, *args, trait_choices=(), **kwargs):
+    def __init__(self, *args, trait_choices=(), schema=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["traits"].choices = list(trait_choices)
+        self.schema = [e for e in schema if e["source"] == "features"]
+        content = next((e for e in schema if e["source"] != "features"), None)
+        self.reads_content = content is not None
+        if content is not None:
+            seen = _feature_help(content)
+            self.fields["content"].help_text = "Free text, read as the feature content" + (f" ({seen})." if seen else ".")
+        elif schema:
+            self.fields["content"].help_text = "This version does not read content: text here is not scored."
+        example = {e["key"]: e["typical"] for e in self.schema[:2] if e.get("typical") is not None}
+        if example:
+            self.fields["features"].widget.attrs["placeholder"] = json.dumps(example)
+            self.fields["features"].help_text = (f"Any features by name, e.g. {json.dumps(example)}; a field above "
+                                                 "wins over the same name here.")
+        self.feature_fields = []
+        for i, entry in enumerate(self.schema):
+            name = f"feature_{i}"
+            attrs = {"placeholder": _placeholder(entry), "autocomplete": "off", "spellcheck": "false"}
+            if entry["type"] == "number":
+                attrs["inputmode"] = "decimal"
+            elif entry["type"] == "category":
+                attrs["list"] = f"{name}-categories"
+            widget = forms.Textarea(attrs={**attrs, "rows": 2}) if entry["type"] == "text" else forms.TextInput(attrs)
+            self.fields[name] = forms.CharField(required=False, label=entry["name"], help_text=_feature_help(entry),
+                                                widget=widget)
+            self.feature_fields.append({"name": name, "entry": entry})
 
     def clean_features(self):
         return _json_object(self.cleaned_data["features"], '{"tenure": 4}')
 
+    def bound_features(self) -> list[dict]:
+        """Per feature: its bound field, its schema entry and the id of its category list."""
+        return [{"field": self[f["name"]], "entry": f["entry"], "list_id": f"{f['name']}-categories"}
+                for f in self.feature_fields]
+
+    def field_for(self, path: str) -> str | None:
+        """The form field a refusal's field path names ("features.tenure"), if the form has one."""
+        if path == "content":
+            return "content"
+        for f in self.feature_fields:
+            if path == f"features.{f['entry']['key']}":
+                return f["name"]
+        return "features" if path == "features" or path.startswith("features.") else None
+
     def score_input(self) -> dict:
         data = self.cleaned_data
-        return {k: v for k, v in (("features", data["features"]), ("content", data["content"])) if v}
+        features = dict(data["features"] or {})
+        for f in self.feature_fields:
+            raw = (data.get(f["name"]) or "").strip()
+            if raw:
+                features[f["entry"]["key"]] = _typed(raw) if f["entry"]["type"] == "number" else raw
+        return {k: v for k, v in (("features", features), ("content", data["content"])) if v}
+
+
+def _typed(raw: str):
+    """A number field's text as a number; anything else as typed, for the service to refuse by name."""
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    if number != number or number in (float("inf"), float("-inf")):
+        return raw
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 class FeedbackForm(forms.Form):

@@ -227,11 +227,44 @@ def _trait_choices(model: AlgorithmModel, traits: dict) -> list[tuple[str, str]]
     return [(k, traits[k].name if k in traits else k) for k in keys]
 
 
+def _try_schema(model: AlgorithmModel) -> list[dict]:
+    """What the serving version reads, for the form's fields (none: the JSON box alone)."""
+    version = model.active_version
+    if version is None or model.model_type not in TABULAR_TYPES:
+        return []
+    return lifecycle_selectors.version_input_schema(version).features
+
+
+def _try_form(model: AlgorithmModel, data=None) -> TryScoreForm:
+    traits = {t.key: t for t in model.traits.all()}
+    return TryScoreForm(data, trait_choices=_trait_choices(model, traits), schema=_try_schema(model))
+
+
+def _input_warnings(check, form: TryScoreForm) -> list[dict]:
+    """The score's input check in sentences, beside the card."""
+    if check is None:
+        return []
+    warnings = []
+    if check.unknown:
+        hints = services.feature_suggestions(check.unknown, form.schema)
+        warnings.append({"title": "Not read by this model", "items": check.unknown,
+                         "text": "scored without them" + (f"; did you mean {', '.join(hints)}?" if hints else ".")})
+    if check.missing:
+        warnings.append({"title": "Missing", "items": check.missing,
+                         "text": "scored with the values imputed in training; confidence drops by the importance "
+                                 "they carried."})
+    if check.unseen:
+        warnings.append({"title": "Never seen in training", "items": [f"{u['feature']} = {u['value']}"
+                                                                      for u in check.unseen],
+                         "text": "scored as the category 'other'."})
+    return warnings
+
+
 def _try_context(request, model: AlgorithmModel, form: TryScoreForm | None = None, result=None) -> dict:
     version = model.active_version
     traits = {t.key: t for t in model.traits.all()}
     if form is None:
-        form = TryScoreForm(trait_choices=_trait_choices(model, traits))
+        form = _try_form(model)
     card = result.cards[0] if result else None
     if model.model_type in CONTINUOUS_TYPES:
         note = (f"A {model.get_model_type_display()} model ranks offers for /recommend; it has no score card. "
@@ -251,6 +284,7 @@ def _try_context(request, model: AlgorithmModel, form: TryScoreForm | None = Non
         "card": card,
         "rows": _card_rows(card, traits) if card else [],
         "feedback_block": refusal(request.user, FEEDBACK),
+        "warnings": _input_warnings(result.checks[0] if result and result.checks else None, form),
     }
 
 
@@ -260,13 +294,16 @@ def model_try(request, ref):
     model = or_404(lifecycle_selectors.model_get, ref)
     if request.method == "GET":
         return render(request, "scoring/try.html", _try_context(request, model))
-    form = TryScoreForm(request.POST, trait_choices=_trait_choices(model, {t.key: t for t in model.traits.all()}))
+    form = _try_form(model, request.POST)
     if not form.is_valid():
         return render_page(request, "scoring/try.html", "panel", _try_context(request, model, form))
     try:
         result = services.score(model=model, actor=request.user, inputs=[form.score_input()],
                                 traits=form.cleaned_data["traits"] or None)
     except ApplicationError as exc:
+        named = form.field_for(str(exc.details.get("field", "")))
+        if named and named != "features":  # next to the field it names; the card says it too
+            form.add_error(named, exc.message)
         messages.error(request, exc.message, extra_tags=TRY)
         return render_page(request, "scoring/try.html", "panel", _try_context(request, model, form))
     return render_page(request, "scoring/try.html", "panel", _try_context(request, model, form, result))

@@ -99,6 +99,24 @@ class AlgorithmModelSerializer(serializers.ModelSerializer):
         return [t.key for t in obj.traits.all()]
 
 
+class InputFeatureSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="the feature's name (as predictors name it; content is the input's text)")
+    key = serializers.CharField(help_text="its key under features (or content)")
+    source = serializers.ChoiceField(choices=["features", "content"])
+    type = serializers.ChoiceField(choices=["number", "category", "text"])
+    min = serializers.FloatField(required=False, allow_null=True, help_text="numbers: the smallest seen")
+    max = serializers.FloatField(required=False, allow_null=True, help_text="numbers: the largest seen")
+    typical = serializers.JSONField(required=False, allow_null=True,
+                                    help_text="numbers: the median (what a missing number is scored as); "
+                                              "categories: the most frequent")
+    categories = serializers.ListField(child=serializers.CharField(), required=False,
+                                       help_text="categories the model tells apart, most frequent first (at most 50)")
+    moreCategories = serializers.BooleanField(required=False, allow_null=True,
+                                              help_text="more categories were seen; the rest score as one 'other'")
+    typicalWords = serializers.IntegerField(required=False, allow_null=True, help_text="text: the median length")
+    missingRate = serializers.FloatField(allow_null=True, help_text="share of training rows without a value")
+
+
 class VersionSerializer(serializers.ModelSerializer):
     versionNo = serializers.IntegerField(source="version_no")
     versionId = serializers.CharField(source="label")
@@ -124,14 +142,34 @@ class VersionSerializer(serializers.ModelSerializer):
         help_text="the new version and the one serving at training time, scored on the same holdout rows: per "
                   "trait candidate/serving AUC and log loss, the AUC difference with its 95% interval and DeLong "
                   "p-value; against names the serving version")
+    inputSchema = serializers.SerializerMethodField(
+        help_text="the features the version was trained on; null values are unknown (a version trained before "
+                  "schemas were recorded: see inputSchemaSource)")
+    inputSchemaSource = serializers.SerializerMethodField(
+        help_text="training: recorded when it trained; artifact: read from the stored model (types and "
+                  "categories only); unknown: nothing to tell (pruned, or not trained on samples here)")
 
     class Meta:
         model = ModelVersion
         fields = ["id", "versionNo", "versionId", "triggeredBy", "paramHash", "params", "sampleCount", "traitKeys",
                   "metrics", "qualityWarnings", "comparison", "held", "rejected", "heldReason", "heldBreaches",
-                  "reviewRequestId", "predictors", "tags", "active", "pruned", "runId", "artifactSha256",
-                  "artifactSize", "createdAt"]
+                  "reviewRequestId", "predictors", "inputSchema", "inputSchemaSource", "tags", "active", "pruned",
+                  "runId", "artifactSha256", "artifactSize", "createdAt"]
         read_only_fields = fields
+
+    def _input_schema(self, obj) -> selectors.InputSchema:
+        cache = self.context.setdefault("input_schemas", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = selectors.version_input_schema(obj)
+        return cache[obj.pk]
+
+    @extend_schema_field(InputFeatureSerializer(many=True))
+    def get_inputSchema(self, obj) -> list[dict]:
+        return self._input_schema(obj).features
+
+    @extend_schema_field(serializers.ChoiceField(choices=["training", "artifact", "unknown"]))
+    def get_inputSchemaSource(self, obj) -> str:
+        return self._input_schema(obj).source
 
     def get_tags(self, obj) -> list[str]:
         return [t.name for t in obj.tags.all()]

@@ -13,6 +13,9 @@ class ScoreInputSerializer(StrictSerializer):
     inputs = serializers.ListField(child=serializers.JSONField(), required=False, allow_empty=False)
     traits = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
     feedback = serializers.DictField(required=False)
+    strict = serializers.BooleanField(required=False, help_text=(
+        "refuse (400 input_outside_schema) unknown or missing features and categories never seen in training, "
+        "instead of scoring them and listing them in metadata"))
 
     def validate(self, attrs):
         single = "features" in attrs or "content" in attrs
@@ -28,15 +31,39 @@ class TraitDetailSerializer(serializers.Serializer):
     native = serializers.FloatField()
     headroom = serializers.IntegerField(allow_null=True)
     confidence = serializers.CharField()
+    missingImportance = serializers.FloatField(required=False, help_text=(
+        "share of the trait's importance in training carried by the input's missing features"))
+    confidenceReason = serializers.CharField(required=False, help_text="why confidence was lowered")
+
+
+class UnseenCategorySerializer(serializers.Serializer):
+    feature = serializers.CharField()
+    value = serializers.CharField()
+
+
+class ScoreMetadataSerializer(serializers.Serializer):
+    requestId = serializers.CharField()
+    versionId = serializers.CharField()
+    sampleIds = serializers.ListField(child=serializers.IntegerField())
+    inputsChecked = serializers.BooleanField(help_text="false when the version's inputs are unknown (an external "
+                                                       "endpoint): the lists below are then empty")
+    unknownFeatures = serializers.ListField(child=serializers.CharField(),
+                                            help_text="names the model does not read (scored without them)")
+    missingFeatures = serializers.ListField(child=serializers.CharField(),
+                                            help_text="features the model reads that the input lacked (scored with "
+                                                      "the values imputed in training)")
+    unseenCategories = UnseenCategorySerializer(many=True, help_text="categories never seen in training (scored "
+                                                                     "as 'other')")
 
 
 class ScoreCardSerializer(serializers.Serializer):
     scores = serializers.DictField(child=serializers.IntegerField())
     composite = serializers.IntegerField()
     confidence = serializers.CharField()
+    confidenceReason = serializers.CharField(required=False, help_text="why confidence was lowered")
     headroom = serializers.IntegerField(allow_null=True)
     detail = serializers.DictField(child=TraitDetailSerializer())
-    metadata = serializers.DictField()
+    metadata = ScoreMetadataSerializer()
 
 
 class FeedbackInputSerializer(StrictSerializer):

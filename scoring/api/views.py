@@ -37,21 +37,54 @@ class PlainTextParser(StrictJSONParser):
         return {"content": content}
 
 
-def _card(card: dict, result, sample_ids: list[int]) -> dict:
-    return {**card, "metadata": {"requestId": result.request_id, "versionId": result.version.label,
-                                 "sampleIds": sample_ids}}
+def _card(result, index: int) -> dict:
+    check = result.checks[index] if result.checks else None
+    metadata = {"requestId": result.request_id, "versionId": result.version.label,
+                "sampleIds": result.sample_ids[index], "inputsChecked": result.inputs_checked,
+                **(check.metadata() if check else {"unknownFeatures": [], "missingFeatures": [],
+                                                   "unseenCategories": []})}
+    if result.cards[index] is None:  # refused in a batch: the others were scored
+        return {**check.error.as_dict(), "metadata": metadata}
+    return {**result.cards[index], "metadata": metadata}
+
+
+def _strict(request, v) -> bool:
+    if "strict" in v:
+        return v["strict"]
+    raw = request.query_params.get("strict")
+    if raw is None:
+        return False
+    try:
+        return serializers.BooleanField().run_validation(raw)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({"strict": exc.detail}) from None
 
 
 class ScoreView(APIView):
     parser_classes = [StrictJSONParser, PlainTextParser]
     write_permission = "lifecycle.view_algorithmmodel"  # scoring is a read of the model, for every role
 
-    @extend_schema(parameters=[MODEL_ID], request=s.ScoreInputSerializer,
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("strict", bool, OpenApiParameter.QUERY, description=(
+                       "as strict in the body; for a text/plain body"))],
+                   request=s.ScoreInputSerializer,
                    responses={200: s.ScoreCardSerializer, **errors(400, 401, 403, 404, 409)},
                    description="One input (features or content; a text/plain body is content) answers with one score "
                                "card; `inputs` (up to 10,000) answers {results: [cards], metadata}. Scores 0-100 per "
                                "trait, composite (harmonic mean), confidence, tier and headroom per trait from the "
-                               "version's breaks. 409 not_scorable before the first ready or when archived.")
+                               "version's breaks. 409 not_scorable before the first ready or when archived.\n\n"
+                               "Inputs are checked against the version's inputSchema. Names it does not read are "
+                               "scored without and listed in metadata.unknownFeatures; features it reads that are "
+                               "missing are scored with the values imputed in training, listed in "
+                               "metadata.missingFeatures, and lower a trait's confidence by the importance they "
+                               "carried (detail.confidenceReason says why); categories never seen score as 'other' "
+                               "and are listed in metadata.unseenCategories. 400 no_known_features when the input "
+                               "has no feature (and, for a model that reads content, no content) the model reads; "
+                               "400 validation_error naming the field (details.field, e.g. features.tenure) for a "
+                               "value of the wrong type. With strict true, unknown or missing features and unseen "
+                               "categories are refused too (400 input_outside_schema). In a batch each result "
+                               "carries its own lists, and a refused input its own error in place of the card; "
+                               "with strict, one refused input refuses the call, naming it (details.field "
+                               "inputs[i]...).")
     def post(self, request, pk):
         model = lifecycle_selectors.model_get(pk)
         data = s.ScoreInputSerializer(data=request.data)
@@ -65,12 +98,13 @@ class ScoreView(APIView):
                                    code="forbidden", status=403)
         inputs = v["inputs"] if batch else [{k: v[k] for k in ("features", "content") if k in v}]
         result = services.score(model=model, actor=request.user, inputs=inputs, traits=v.get("traits"),
-                                feedback=v.get("feedback"))
+                                feedback=v.get("feedback"), strict=_strict(request, v), batch=batch)
         if not batch:
-            return Response(_card(result.cards[0], result, result.sample_ids[0]))
-        return Response({"results": [_card(c, result, ids) for c, ids in zip(result.cards, result.sample_ids)],
+            return Response(_card(result, 0))
+        return Response({"results": [_card(result, i) for i in range(len(result.cards))],
                          "metadata": {"requestId": result.request_id, "versionId": result.version.label,
-                                      "count": len(result.cards)}})
+                                      "count": len(result.cards),
+                                      "refused": sum(1 for c in result.cards if c is None)}})
 
 
 class FeedbackView(APIView):

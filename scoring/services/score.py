@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import math
+import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils import timezone
@@ -11,9 +14,10 @@ from django.utils import timezone
 from lifecycle.choices import SampleSource, State
 from lifecycle.core.errors import ApplicationError, not_found, validation_error
 from lifecycle.metrics import SCORES_SERVED
-from lifecycle.model_types import CONTINUOUS_TYPES, EXTERNAL_TYPE
+from lifecycle.model_types import CONTINUOUS_TYPES, EXTERNAL_TYPE, TABULAR_TYPES
 from lifecycle.models import AlgorithmModel, ModelVersion
 from lifecycle.services import ZDR_NO_FEEDBACK, sample_add_batch
+from lifecycle.trainers import as_category, as_float, input_schema_from_featurizer, is_missing
 
 from .. import cards, external, serving
 from ..models import Offer, ScoreRequest
@@ -45,12 +49,164 @@ def _clean_input(item, index: int) -> dict:
     return {"features": features or None, "content": content or None, "feedback": item.get("feedback")}
 
 
+NO_KNOWN_FEATURES = "no_known_features"
+OUTSIDE_SCHEMA = "input_outside_schema"  # strict scoring refused an unknown, missing or unseen input
+
+
+@dataclass
+class InputCheck:
+    """How one input meets the version's input schema: what it named that the model does not read, what the model
+    reads that it lacked (scored with the values imputed in training), categories the model never saw (scored as
+    "other"), and the refusal when it cannot be scored at all."""
+
+    unknown: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unseen: list[dict] = field(default_factory=list)
+    error: ApplicationError | None = None
+    # The field of each finding above, in that order: a strict refusal names the first.
+    fields: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict:
+        return {"unknownFeatures": self.unknown, "missingFeatures": self.missing, "unseenCategories": self.unseen}
+
+
 @dataclass
 class ScoreResult:
     request_id: str
     version: ModelVersion
-    cards: list[dict]
+    cards: list[dict | None]  # None where that input was refused (its check says why)
     sample_ids: list[list[int]]
+    checks: list[InputCheck] = field(default_factory=list)
+    inputs_checked: bool = False  # False when the version's inputs are unknown (an external endpoint)
+
+
+_WANTS = {"number": "a number", "category": "a category (text or a number)", "text": "text"}
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _type_problem(entry: dict, value) -> str | None:
+    if type(value) in (int, float):  # the common case, decided without the conversions below
+        return None
+    if isinstance(value, (dict, list)):
+        return f"must be {_WANTS[entry['type']]}, not {'an object' if isinstance(value, dict) else 'a list'}"
+    if entry["type"] == "number" and math.isnan(as_float(value)):
+        low, high = entry.get("min"), entry.get("max")
+        seen = f" ({low:g} to {high:g} in training)" if low is not None and high is not None else ""
+        return f"must be a number{seen}; got {_shown(value)}"
+    return None
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[\s_\-.]+", " ", str(name).strip().lower())
+
+
+def feature_suggestions(unknown: list[str], schema: list[dict]) -> list[str]:
+    """Names the input may have meant, for misspelt or differently written ones (MEAN_RADIUS for mean radius)."""
+    keys = {_normal(e["key"]): e["key"] for e in schema if e["source"] == "features"}
+    out = []
+    for name in unknown[:20]:
+        close = difflib.get_close_matches(_normal(name), list(keys), n=1, cutoff=0.75)
+        if close:
+            out.append(f"{keys[close[0]]} for {name}")
+    return out
+
+
+def _reads(schema: list[dict]) -> str:
+    parts = [f"{e['name']} ({e['type']})" for e in schema[:12]]
+    more = f" and {len(schema) - 12} more" if len(schema) > 12 else ""
+    return ", ".join(parts) + more
+
+
+def _no_known_features(schema: list[dict], unknown: list[str], prefix: str) -> ApplicationError:
+    got = f"; it got {cards.names([repr(n) for n in unknown])}" if unknown else ""
+    hints = feature_suggestions(unknown, schema)
+    hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+    message = (f"{prefix}No known feature in the input, so nothing to score on: this model reads "
+               f"{_reads(schema)}{got}{hint}")
+    return ApplicationError(message, code=NO_KNOWN_FEATURES, status=400, details={
+        "field": f"{_at(prefix)}features", "reads": [{"name": e["name"], "type": e["type"]} for e in schema],
+        "unknownFeatures": unknown})
+
+
+def _at(prefix: str) -> str:
+    """The start of a field path inside a batch ("inputs[2]." for the prefix "inputs[2]: ")."""
+    return prefix[:-2] + "." if prefix else ""
+
+
+class InputChecker:
+    """A version's input schema, indexed once to check every input of a call against it."""
+
+    def __init__(self, schema: list[dict]):
+        self.schema = schema
+        self.features = [(e, e["key"], frozenset(e.get("categories") or ()) if e["type"] == "category" else None)
+                         for e in schema if e["source"] == "features"]
+        self.keys = {key for _, key, _ in self.features}
+        self.content = next((e for e in schema if e["source"] != "features"), None)
+
+    def check(self, item: dict, index: int | None = None) -> InputCheck:
+        """One cleaned input; `index` is its place in a batch (None: one input)."""
+        prefix = f"inputs[{index}]: " if index is not None else ""
+        at = _at(prefix)
+        features = item.get("features") or {}
+        check = InputCheck(unknown=[str(k) for k in features if k not in self.keys])
+        missing, unseen, known = [], [], 0
+        for entry, key, categories in self.features:
+            value = features.get(key)
+            if value is None or is_missing(value):
+                check.missing.append(entry["name"])
+                missing.append(f"{at}features.{key}")
+                continue
+            problem = _type_problem(entry, value)
+            if problem:
+                path = f"{at}features.{key}"
+                check.error = validation_error(f"{prefix}{path} {problem}", field=path)
+                return check
+            known += 1
+            if categories is not None and as_category(value) not in categories:
+                check.unseen.append({"feature": entry["name"], "value": as_category(value)})
+                unseen.append(f"{at}features.{key}")
+        if self.content is not None:
+            if (item.get("content") or "").strip():
+                known += 1
+            else:
+                check.missing.append(self.content["name"])
+                missing.append(f"{at}content")
+        check.fields = [f"{at}features.{k}" for k in check.unknown] + missing + unseen
+        if not known:
+            check.error = _no_known_features(self.schema, check.unknown, prefix)
+        return check
+
+
+def _strict_refusal(check: InputCheck, index: int | None) -> ApplicationError:
+    what = f"inputs[{index}]" if index is not None else "the input"
+    parts = []
+    if check.unknown:
+        parts.append(f"unknown features {cards.names(check.unknown)} (this model does not read them)")
+    if check.missing:
+        parts.append(f"missing features {cards.names(check.missing)} (they would be scored with the values "
+                     "imputed in training)")
+    if check.unseen:
+        shown = [f"{u['feature']}={u['value']!r}" for u in check.unseen]
+        parts.append(f"categories never seen in training {cards.names(shown)} (they would score as 'other')")
+    details = {"field": check.fields[0], **check.metadata()}
+    if index is not None:
+        details["index"] = index
+    return ApplicationError(f"Strict scoring refused {what}: " + "; ".join(parts), code=OUTSIDE_SCHEMA,
+                            status=400, details=details)
+
+
+def _input_schema(model: AlgorithmModel, version: ModelVersion) -> list[dict] | None:
+    """What the version reads, or None when that is unknown (an external endpoint reads what it reads)."""
+    if model.model_type not in TABULAR_TYPES:
+        return None
+    if version.input_schema:
+        return version.input_schema
+    # Trained before schemas were recorded: the featurizer it serves with knows its columns.
+    return input_schema_from_featurizer(serving.loaded(version, model.model_type).featurizer.state) or None
 
 
 def _predict(model: AlgorithmModel, version: ModelVersion, inputs: list[dict]) -> dict[str, list[float]]:
@@ -74,8 +230,12 @@ def _predict(model: AlgorithmModel, version: ModelVersion, inputs: list[dict]) -
 
 
 def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | None = None,
-          feedback: dict | None = None) -> ScoreResult:
-    """Score one input or a batch on the active version (also while a retrain runs)."""
+          feedback: dict | None = None, strict: bool = False, batch: bool = False) -> ScoreResult:
+    """Score one input or a batch on the active version (also while a retrain runs).
+
+    Each input is checked against what the version reads. One input (not `batch`) that cannot be scored is
+    refused; in a batch it gets its own error and the others are scored. `strict` refuses unknown and missing
+    features and unseen categories too, and any refused input refuses the whole call."""
     if not model.is_scorable:
         raise _not_scorable(model)
     if not isinstance(inputs, list) or not inputs:
@@ -100,20 +260,33 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
     missing = [t for t in wanted if t not in known]
     if missing:
         raise validation_error(f"Unknown traits {missing}; this version scores {known}", field="traits")
-    probs = _predict(model, version, cleaned)
-    cards_out = [cards.card({t: probs[t][i] for t in wanted}, version.metrics) for i in range(len(cleaned))]
+    schema = _input_schema(model, version)
+    checker = InputChecker(schema) if schema else None
+    checks = [checker.check(item, i if batch else None) if checker else InputCheck() for i, item in enumerate(cleaned)]
+    for i, check in enumerate(checks):
+        if check.error and (strict or not batch):
+            raise check.error
+        if strict and check.fields:
+            raise _strict_refusal(check, i if batch else None)
+    scored = [i for i, check in enumerate(checks) if check.error is None]
+    probs = _predict(model, version, [cleaned[i] for i in scored]) if scored else {}
+    cards_out: list[dict | None] = [None] * len(cleaned)
+    for row, i in enumerate(scored):
+        cards_out[i] = cards.card({t: probs[t][row] for t in wanted}, version.metrics, missing=checks[i].missing,
+                                  predictors=version.predictors)
     request_id = uuid.uuid4().hex
     sample_ids = [_feedback_samples(model, actor, item, item.get("feedback"), request_id)
-                  if item.get("feedback") else [] for item in cleaned]
+                  if item.get("feedback") and card is not None else [] for item, card in zip(cleaned, cards_out)]
     # Batches are not kept (feedback goes with each input); nothing is kept under zero data retention.
     keep = cleaned if len(cleaned) <= 100 and not model.zero_data_retention else []
     ScoreRequest.objects.create(
         request_id=request_id, model=model, version=version,
         inputs=[{"features": i["features"], "content": i["content"]} for i in keep],
-        results=[c["scores"] for c in cards_out[:100]],
+        results=[c["scores"] if c else None for c in cards_out[:100]],
         actor=actor if getattr(actor, "is_authenticated", False) else None)
-    SCORES_SERVED.inc(len(cards_out))
-    return ScoreResult(request_id=request_id, version=version, cards=cards_out, sample_ids=sample_ids)
+    SCORES_SERVED.inc(len(scored))
+    return ScoreResult(request_id=request_id, version=version, cards=cards_out, sample_ids=sample_ids,
+                       checks=checks, inputs_checked=checker is not None)
 
 
 def learning_traits(version: ModelVersion) -> list[str]:

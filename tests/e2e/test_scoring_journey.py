@@ -132,7 +132,11 @@ def journey(page, base_url, token):
 
     # Try a score on the same model and label it: the feedback becomes a sample for the next retrain.
     page.get_by_role("navigation", name="This model's pages").get_by_role("link", name="Try a score").click()
-    page.get_by_label("Features (JSON object)").fill('{"tenure": 3, "plan": "basic", "spend": 20}')
+    # A field per feature the serving version reads, each with its type and a typical value as placeholder.
+    form = page.locator("#try form")
+    form.get_by_label("tenure number").fill("3")
+    form.get_by_label("plan category").fill("basic")
+    form.get_by_label("spend number").fill("20")
     page.get_by_label("Content (text)").fill("cancel my account please")
     page.get_by_role("button", name="Score", exact=True).click()
     card = page.locator(".score-card")

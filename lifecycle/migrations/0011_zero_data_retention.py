@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('lifecycle', '0009_activate_version_permission'),
+        ('lifecycle', '0010_version_input_schema'),
     ]
 
     operations = [

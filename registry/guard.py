@@ -58,20 +58,7 @@ def evaluate(*, candidate_snapshot: dict | None, incumbent_snapshot: dict | None
             "check": "aucDrop", "value": round(drop, 6), "threshold": thresholds["maxAucDrop"],
             "message": f"AUC falls {drop:.1%} (from {incumbent_auc} to {candidate_auc}); at most "
                        f"{thresholds['maxAucDrop']:.1%} is allowed"})
-    psis = {}
-    for feature, expected in (incumbent_profile or {}).items():
-        actual = (candidate_profile or {}).get(feature)
-        if actual is None:
-            continue
-        value = psi(expected, actual)
-        if value is None:
-            continue
-        psis[feature] = value
-        if value > thresholds["maxPsi"]:
-            verdict.breaches.append({
-                "check": "psi", "feature": feature, "value": value, "threshold": thresholds["maxPsi"],
-                "message": f"feature {feature!r} drifted: PSI {value:.3f} > {thresholds['maxPsi']}"})
-    verdict.checks["psi"] = psis
+    _check_drift(verdict, incumbent_profile, candidate_profile)
     error_rate = (candidate_snapshot or {}).get("errorRate")
     if error_rate is not None:
         verdict.checks["errorRate"] = error_rate
@@ -79,11 +66,32 @@ def evaluate(*, candidate_snapshot: dict | None, incumbent_snapshot: dict | None
             verdict.breaches.append({
                 "check": "errorRate", "value": error_rate, "threshold": thresholds["maxErrorRate"],
                 "message": f"error rate {float(error_rate):.1%} exceeds {thresholds['maxErrorRate']:.1%}"})
-    verdict.checks["qualityWarnings"] = len(candidate_warnings or [])
-    for warning in candidate_warnings or []:
+    _check_warnings(verdict, candidate_warnings or [])
+    return verdict
+
+
+def _check_drift(verdict: GuardVerdict, expected_profile: dict | None, actual_profile: dict | None) -> None:
+    """PSI of every feature both training-data profiles describe; over maxPsi is a breach."""
+    psis = {}
+    for feature, expected in (expected_profile or {}).items():
+        actual = (actual_profile or {}).get(feature)
+        value = psi(expected, actual) if actual is not None else None
+        if value is None:
+            continue
+        psis[feature] = value
+        if value > verdict.thresholds["maxPsi"]:
+            verdict.breaches.append({
+                "check": "psi", "feature": feature, "value": value, "threshold": verdict.thresholds["maxPsi"],
+                "message": f"feature {feature!r} drifted: PSI {value:.3f} > {verdict.thresholds['maxPsi']}"})
+    verdict.checks["psi"] = psis
+
+
+def _check_warnings(verdict: GuardVerdict, warnings: list[dict]) -> None:
+    """Each quality warning of the candidate's training is a breach (a reviewer or bypassRollbackGuard overrides)."""
+    verdict.checks["qualityWarnings"] = len(warnings)
+    for warning in warnings:
         verdict.breaches.append({"check": "qualityWarning", "trait": warning.get("trait"), "code": warning.get("code"),
                                  "message": f"{warning.get('trait')}: {warning.get('message')}"})
-    return verdict
 
 
 def evaluate_version(*, candidate_metrics: dict, serving_metrics: dict, comparison: dict | None,
@@ -115,20 +123,6 @@ def evaluate_version(*, candidate_metrics: dict, serving_metrics: dict, comparis
                 "message": f"{trait}: AUC falls {drop:.1%} (from {old} to {new}){rows}; at most "
                            f"{thresholds['maxAucDrop']:.1%} is allowed"})
     verdict.checks["aucDrop"] = drops
-    psis = {}
-    for feature, expected in (serving_profile or {}).items():
-        actual = (candidate_profile or {}).get(feature)
-        value = psi(expected, actual) if actual is not None else None
-        if value is None:
-            continue
-        psis[feature] = value
-        if value > thresholds["maxPsi"]:
-            verdict.breaches.append({
-                "check": "psi", "feature": feature, "value": value, "threshold": thresholds["maxPsi"],
-                "message": f"feature {feature!r} drifted: PSI {value:.3f} > {thresholds['maxPsi']}"})
-    verdict.checks["psi"] = psis
-    verdict.checks["qualityWarnings"] = len(warnings)
-    for warning in warnings:
-        verdict.breaches.append({"check": "qualityWarning", "trait": warning.get("trait"), "code": warning.get("code"),
-                                 "message": f"{warning.get('trait')}: {warning.get('message')}"})
+    _check_drift(verdict, serving_profile, candidate_profile)
+    _check_warnings(verdict, warnings)
     return verdict

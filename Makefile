@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WEB_WORKERS ?= 2
 
-.PHONY: install migrate demo run test test-fast bench bench-lists clean
+.PHONY: install migrate demo run test test-fast bench bench-lists simulate clean
 
 install: $(VENV)/.installed
 
@@ -56,3 +56,8 @@ bench: install
 # SQLite by default; BENCH_ARGS="--db postgres" for PostgreSQL (BENCH_PG_URL). See docs/BENCHMARKS.md.
 bench-lists: install
 	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_lists.py $(BENCH_ARGS)
+
+# The learners against a textbook Thompson sampler (not a test; the suite runs a smaller version): prints the
+# table of docs/LEARNERS.md. SIMULATE_ARGS="--seeds 5 --rounds 1000" for a quicker look.
+simulate: install
+	OMP_NUM_THREADS=1 $(PY) manage.py simulate_learners $(SIMULATE_ARGS)

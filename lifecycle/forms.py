@@ -77,7 +77,32 @@ class CadenceForm(ProblemsMixin, forms.Form):
 
 
 class UploadForm(forms.Form):
+    """A samples file, previewed before it is stored: the preview's digest comes back with the file, and only the
+    file that was previewed is stored (choosing another one shows its own preview first)."""
+
     file = forms.FileField(label="Samples file (.jsonl or .csv)")
+    previewed = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+
+class SampleIdsField(forms.Field):
+    """The ids of the samples ticked on a list (one `ids` value per checkbox)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        if not value:
+            raise forms.ValidationError("Tick the samples to remove first.")
+        try:
+            ids = [int(v) for v in value]
+        except (TypeError, ValueError):
+            raise forms.ValidationError("Sample ids are whole numbers.") from None
+        if any(i < 1 for i in ids):
+            raise forms.ValidationError("Sample ids are whole numbers from 1.")
+        return ids
+
+
+class SampleRemoveForm(forms.Form):
+    ids = SampleIdsField()
 
 
 class TrainForm(forms.Form):

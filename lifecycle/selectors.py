@@ -9,8 +9,9 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 
-from .choices import LearnMode, RegistryStatus, RunStatus
-from .core.errors import not_found
+from .choices import STATE_TRANSITIONS, LearnMode, RegistryStatus, RunStatus, State
+from .core.errors import (ApplicationError, draft_only, invalid_transition, not_found, run_in_flight,
+                          validation_error)
 from .core.keys import parse_id
 from .core.listing import SortBy
 from .model_types import TABULAR_TYPES
@@ -104,6 +105,76 @@ def trait_list(*, model: AlgorithmModel) -> list[Trait]:
             t.positive_samples, t.negative_samples = len(members), max(0, seen - len(members))
         t.sample_count = t.positive_samples + t.negative_samples
     return traits
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why a write cannot happen now, in one sentence: the reason beside the disabled button and the service's
+    refusal (its code, status, details and headers), so the page and the server never disagree."""
+
+    code: str
+    message: str
+    status: int = 400
+    details: dict | None = None
+    headers: dict | None = None
+
+    @classmethod
+    def of(cls, error: ApplicationError) -> Blocker:
+        return cls(error.code, error.message, error.status, error.details or None, error.headers or None)
+
+    def error(self) -> ApplicationError:
+        return ApplicationError(self.message, code=self.code, status=self.status, details=self.details,
+                                headers=self.headers)
+
+
+def definition_blocker(model: AlgorithmModel, what: str) -> Blocker | None:
+    """Why `what` (traits, explicit samples) cannot change on this model now, or None: seed 000 lets a model's
+    definition change only while it is a draft that has never been ready."""
+    if model.state == State.BUSY:
+        return Blocker.of(draft_only(f"{what} cannot change while run {model.last_run_id} is in flight; wait for it "
+                                     "to finish"))
+    if model.state == State.ARCHIVED:
+        return Blocker.of(draft_only(f"{what} cannot change on an archived model"))
+    if not model.definition_editable:
+        return Blocker.of(draft_only(
+            f"{what} can change only before the first successful train; this model is {model.state} and its trait "
+            "set is fixed for the lineage. Create a new model for a new standard, or send feedback on scores to add "
+            "samples for the next retrain.", state=model.state))
+    return None
+
+
+def train_blockers(model: AlgorithmModel, *, traits: list[Trait] | None = None) -> list[Blocker]:
+    """What stops a train or retrain of `model` now, first reason first: a run in flight, a state that does not
+    train, and for a tabular model no traits or too few labelled samples of a class, counted by the trainer's own
+    rule on the samples the run would read. `traits` are trait_list's, when the caller has them already."""
+    running = TrainingRun.objects.filter(model=model, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).first()
+    if running:
+        return [Blocker.of(run_in_flight(running))]
+    if model.state not in STATE_TRANSITIONS["train"]["from"]:
+        hint = "restore it first" if model.state == State.ARCHIVED else "wait for the run in flight"
+        return [Blocker.of(invalid_transition(f"Cannot train a {model.state} model; {hint}", state=model.state))]
+    if model.model_type not in TABULAR_TYPES:
+        if model.state == State.READY:
+            return [Blocker.of(invalid_transition(
+                f"A {model.model_type} model learns on every response (or scores through its endpoint); there is "
+                "nothing to retrain. Change its config on a new model instead."))]
+        return []
+    traits = trait_list(model=model) if traits is None else traits
+    if not traits:
+        return [Blocker.of(validation_error("This model has no traits yet; add at least one trait and labelled "
+                                            "samples, or run discovery, then train"))]
+    from . import trainers  # the trainer's rule itself; its module loads scikit-learn on first use
+
+    import numpy as np
+
+    labels = {t.key: np.repeat([1.0, 0.0], [t.positive_samples, t.negative_samples]) for t in traits}
+    try:
+        trainers._check_class_counts(labels)
+    except trainers.TrainingError as exc:
+        return [Blocker.of(validation_error(
+            f"Not enough labelled samples to train: {exc}.",
+            traits={t.key: {"positive": t.positive_samples, "negative": t.negative_samples} for t in traits}))]
+    return []
 
 
 def unknown_label_keys(*, model: AlgorithmModel, limit: int = 20) -> list[str]:

@@ -21,6 +21,7 @@ from . import endpoints, governance, profiles, webhooks
 from .audit import event_record  # noqa: F401 - the services' audit writer; other apps import it from here
 from .core import keys
 from .core import queue
+from .core.logs import current_request_id
 from .choices import (
     STATE_TRANSITIONS,
     Effort,
@@ -33,11 +34,11 @@ from .choices import (
     VersionHold,
     VersionTrigger,
 )
-from .core.errors import ApplicationError, draft_only, invalid_transition, not_found, run_in_flight, validation_error
+from .core.errors import ApplicationError, invalid_transition, not_found, run_in_flight, validation_error
 from .model_types import TABULAR_TYPES
 from .labels import parse_quality
-from .selectors import (cadence_active, champion_stop_refusal, version_by_number, version_by_ref,
-                        version_by_tag)
+from .selectors import (cadence_active, champion_stop_refusal, definition_blocker, sample_filter, trait_list,
+                        train_blockers, version_by_number, version_by_ref, version_by_tag)
 from .models import AlgorithmModel, ModelVersion, Sample, Trait, TrainingRun, VersionTag
 
 log = logging.getLogger(__name__)
@@ -177,15 +178,9 @@ def model_restore(*, model: AlgorithmModel, actor) -> AlgorithmModel:
 
 
 def _require_definition_editable(model: AlgorithmModel, what: str) -> None:
-    if model.state == State.BUSY:
-        raise draft_only(f"{what} cannot change while run {model.last_run_id} is in flight; wait for it to finish")
-    if model.state == State.ARCHIVED:
-        raise draft_only(f"{what} cannot change on an archived model")
-    if not model.definition_editable:
-        raise draft_only(
-            f"{what} can change only before the first successful train; this model is {model.state} and its trait "
-            "set is fixed for the lineage. Create a new model for a new standard, or send feedback on scores to add "
-            "samples for the next retrain.", state=model.state)
+    blocker = definition_blocker(model, what)
+    if blocker:
+        raise blocker.error()
 
 
 # --------------------------------------------------------------------------------------------- cadence
@@ -352,6 +347,7 @@ def trait_delete(*, model: AlgorithmModel, actor, key: str) -> None:
 class SampleBatchResult:
     ids: list[int]
     unknown_label_keys: list[str] = field(default_factory=list)
+    request_id: str = ""
 
 
 def _clean_sample(row, *, where: str, traits_by_ref: dict[str, Trait]) -> Sample:
@@ -406,6 +402,47 @@ def _clean_sample(row, *, where: str, traits_by_ref: dict[str, Trait]) -> Sample
     return Sample(features=features or None, content=content, labels=labels, weight=float(weight))
 
 
+# The refused rows a refusal lists (all of them are counted).
+MAX_REPORTED_ERRORS = 50
+
+
+def _clean_samples(samples: list, *, traits: list[Trait], row_label) -> tuple[list[Sample], list[tuple[int, str]]]:
+    """Each row as the Sample it would store, and the rows refused (by index) with why."""
+    by_ref = {t.key: t for t in traits} | {t.name: t for t in traits} | {t.name.lower(): t for t in traits}
+    rows, errors = [], []
+    for i, row in enumerate(samples):
+        try:
+            rows.append(_clean_sample(row, where=row_label(i), traits_by_ref=by_ref))
+        except ValueError as exc:
+            errors.append((i, str(exc)))
+    return rows, errors
+
+
+def _store_samples(*, model: AlgorithmModel, actor, rows: list[Sample], traits: list[Trait], source: str,
+                   request_id: str) -> SampleBatchResult:
+    """Store cleaned rows and their audit row; the caller holds the model's lock."""
+    now = timezone.now()
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    # Without a request id of its own a batch takes the request's, so one call's rows can be removed together.
+    request_id = (request_id or current_request_id())[:64]
+    for s in rows:
+        s.model = model
+        s.source = source
+        s.created_at = now
+        s.created_by = user
+        s.request_id = request_id
+    created = Sample.objects.bulk_create(rows, batch_size=2000)
+    ids = [s.pk for s in created]
+    if not all(ids):  # backends that do not return ids from bulk inserts
+        ids = list(Sample.objects.filter(model=model, created_at=now).order_by("id").values_list("id", flat=True))
+    known = {t.key for t in traits}
+    unknown = sorted({k for s in rows for k in s.labels} - known)
+    event_record(model=model, actor=actor, action="samples.added", to_value=str(len(rows)),
+                 data={"count": len(rows), "source": source, "unknownLabelKeys": unknown,
+                       **({"requestId": request_id} if request_id else {})})
+    return SampleBatchResult(ids=ids, unknown_label_keys=unknown, request_id=request_id)
+
+
 def sample_add_batch(*, model: AlgorithmModel, actor, samples: list, source: str = SampleSource.EXPLICIT,
                      row_label=None, request_id: str = "") -> SampleBatchResult:
     """Validate every row, then store all of them or none. Explicit samples are draft only.
@@ -420,40 +457,147 @@ def sample_add_batch(*, model: AlgorithmModel, actor, samples: list, source: str
                                f"(SAMPLE_UPLOAD_MAX_ROWS)")
     with transaction.atomic():
         model = _lock(model)
-        if source == SampleSource.EXPLICIT:
-            _require_definition_editable(model, "Explicit samples")
-        elif model.state == State.ARCHIVED:
-            raise ApplicationError("This model is archived and takes no new samples", code="not_scorable", status=409)
+        _require_samples_open(model, source)
         traits = list(model.traits.all())
-        by_ref = {t.key: t for t in traits} | {t.name: t for t in traits} | {t.name.lower(): t for t in traits}
-        rows, errors = [], []
-        for i, row in enumerate(samples):
-            try:
-                rows.append(_clean_sample(row, where=row_label(i), traits_by_ref=by_ref))
-            except ValueError as exc:
-                errors.append(str(exc))
-                if len(errors) >= 50:
-                    break
+        rows, errors = _clean_samples(samples, traits=traits, row_label=row_label)
         if errors:
             raise validation_error(
-                f"{len(errors)} sample(s) are invalid; nothing was stored. First: {errors[0]}", errors=errors)
-        now = timezone.now()
-        user = actor if getattr(actor, "is_authenticated", False) else None
-        for s in rows:
-            s.model = model
-            s.source = source
-            s.created_at = now
-            s.created_by = user
-            s.request_id = request_id
-        created = Sample.objects.bulk_create(rows, batch_size=2000)
-        ids = [s.pk for s in created]
-        if not all(ids):  # backends that do not return ids from bulk inserts
-            ids = list(Sample.objects.filter(model=model, created_at=now).order_by("id").values_list("id", flat=True))
-        known = {t.key for t in traits}
-        unknown = sorted({k for s in rows for k in s.labels} - known)
-        event_record(model=model, actor=actor, action="samples.added", to_value=str(len(rows)),
-                     data={"count": len(rows), "source": source, "unknownLabelKeys": unknown})
-    return SampleBatchResult(ids=ids, unknown_label_keys=unknown)
+                f"{len(errors)} sample(s) are invalid; nothing was stored. First: {errors[0][1]}",
+                errors=[message for _, message in errors[:MAX_REPORTED_ERRORS]])
+        return _store_samples(model=model, actor=actor, rows=rows, traits=traits, source=source,
+                              request_id=request_id)
+
+
+def _require_samples_open(model: AlgorithmModel, source: str) -> None:
+    if source == SampleSource.EXPLICIT:
+        _require_definition_editable(model, "Explicit samples")
+    elif model.state == State.ARCHIVED:
+        raise ApplicationError("This model is archived and takes no new samples", code="not_scorable", status=409)
+
+
+@dataclass
+class UploadResult:
+    """What an upload stored (nothing on a dry run) and its summary (uploads.summary)."""
+
+    summary: dict
+    stored: bool
+    ids: list[int] = field(default_factory=list)
+    unknown_label_keys: list[str] = field(default_factory=list)
+    request_id: str = ""
+
+
+def samples_upload(*, model: AlgorithmModel, actor, data, filename: str = "", content_type: str = "",
+                   dry_run: bool = False) -> UploadResult:
+    """A JSONL or CSV file of samples (bytes or a binary file, read as it streams): all rows stored, or none,
+    with bad lines named; a file over SAMPLE_UPLOAD_MAX_ROWS is refused at the row that crosses it. The result
+    carries the summary of what the file stores; `dry_run` returns it and stores nothing, refused lines and
+    all (a preview), where a real upload with refused lines is a 400 carrying the same summary."""
+    from . import uploads
+
+    try:
+        fmt = uploads.detect_format(filename, content_type)
+        read = uploads.read(data, fmt, max_rows=settings.SAMPLE_UPLOAD_MAX_ROWS)
+    except uploads.UploadError as exc:
+        raise validation_error(
+            f"{len(exc.errors)} problem(s) in the file; nothing was stored. First: {exc.errors[0]}",
+            errors=exc.errors) from None
+
+    def examine(model):
+        traits = trait_list(model=model)
+        rows, errors = _clean_samples(read.rows, traits=traits, row_label=lambda i: f"line {read.lines[i]}")
+        prefix = re.compile(r"^line [0-9]+: ")
+        refused = sorted(read.refused + [(read.lines[i], prefix.sub("", message)) for i, message in errors])
+        summary = uploads.summary(read, rows, refused=refused[:MAX_REPORTED_ERRORS],
+                                  refused_count=read.refused_count + len(errors),
+                                  traits=[{"key": t.key, "name": t.name, "positive": t.positive_samples,
+                                           "negative": t.negative_samples} for t in traits])
+        return traits, rows, summary
+
+    if dry_run:
+        _require_samples_open(model, SampleSource.EXPLICIT)
+        return UploadResult(summary=examine(model)[2], stored=False)
+    with transaction.atomic():
+        model = _lock(model)
+        _require_samples_open(model, SampleSource.EXPLICIT)
+        traits, rows, summary = examine(model)
+        if summary["refusedCount"]:
+            first = summary["refused"][0]
+            raise validation_error(
+                f"{summary['refusedCount']} line(s) of the file are refused; nothing was stored. First: line "
+                f"{first['line']}: {first['reason']}",
+                errors=[f"line {r['line']}: {r['reason']}" for r in summary["refused"]], summary=summary)
+        result = _store_samples(model=model, actor=actor, rows=rows, traits=traits, source=SampleSource.EXPLICIT,
+                                request_id="")
+    return UploadResult(summary=summary, stored=True, ids=result.ids, unknown_label_keys=result.unknown_label_keys,
+                        request_id=result.request_id)
+
+
+# Removing samples: one call removes by ids, by the upload (request id) that added them, or by a filter.
+MAX_REMOVE_IDS = 10_000
+
+
+@transaction.atomic
+def samples_remove(*, model: AlgorithmModel, actor, ids: list[int] | None = None, request_id: str | None = None,
+                   filters: dict | None = None) -> int:
+    """Remove a draft's explicit samples (seed 000: samples change only while the model is a draft) in one call
+    with one audit row counting them. `ids` must all be the model's (404 naming the others, nothing removed);
+    `request_id` removes what one upload or call added; `filters` are the samples list's (source, trait, label,
+    search) and remove what the list would show. Returns how many were removed."""
+    if sum(x is not None for x in (ids, request_id, filters)) != 1:
+        raise validation_error("Give exactly one of ids, requestId or filter")
+    model = _lock(model)
+    _require_definition_editable(model, "Explicit samples")
+    qs = Sample.objects.filter(model=model)
+    if ids is not None:
+        if not ids or len(ids) > MAX_REMOVE_IDS:
+            raise validation_error(f"ids must list 1 to {MAX_REMOVE_IDS:,} sample ids", field="ids")
+        wanted = sorted(set(ids))
+        qs = qs.filter(id__in=wanted)
+        missing = sorted(set(wanted) - set(qs.values_list("id", flat=True)))
+        if missing:
+            shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
+            raise ApplicationError(f"Model {model.key} has no sample {shown}; nothing was removed",
+                                   code="not_found", status=404, details={"missing": missing[:100]})
+        how = {"by": "ids"}
+    elif request_id is not None:
+        if not str(request_id).strip():
+            raise validation_error("requestId must not be empty", field="requestId")
+        qs = qs.filter(request_id=request_id)
+        how = {"by": "requestId", "requestId": request_id}
+        if not qs.exists():
+            raise not_found(f"Model {model.key} has no samples added by request {request_id!r}")
+    else:
+        if not filters:
+            raise validation_error("filter needs at least one of source, trait, label or search", field="filter")
+        if filters.get("label") and not filters.get("trait"):
+            raise validation_error("A label filter needs a trait: say which trait's label to look at",
+                                   field="filter.label")
+        qs = sample_filter(qs, **filters)
+        how = {"by": "filter", "filter": filters}
+    removed = list(qs.order_by("id").values_list("id", flat=True))
+    if not removed:
+        return 0
+    qs.delete()
+    _forget_removed_members(model, set(removed))
+    event_record(model=model, actor=actor, action="samples.removed", from_value=str(len(removed)),
+                 data={"count": len(removed), **how, "ids": removed[:1000], "idsComplete": len(removed) <= 1000})
+    return len(removed)
+
+
+def _forget_removed_members(model: AlgorithmModel, removed: set[int]) -> None:
+    """A discovered trait lists its member and anchor samples by id: drop the removed ones, so its counts and the
+    training it feeds agree with the samples that exist."""
+    for trait in model.traits.all():
+        members = trait.definition.get("members")
+        changed = []
+        if members is not None and removed.intersection(members):
+            trait.definition = {**trait.definition, "members": [m for m in members if m not in removed]}
+            changed.append("definition")
+        if removed.intersection(trait.anchor_sample_ids or []):
+            trait.anchor_sample_ids = [a for a in trait.anchor_sample_ids if a not in removed]
+            changed.append("anchor_sample_ids")
+        if changed:
+            trait.save(update_fields=changed)
 
 
 # --------------------------------------------------------------------------------------------- runs
@@ -501,35 +645,37 @@ def _enqueue_run(run_id: int) -> None:
         TrainingRun.objects.filter(pk=run_id, task_id="").update(task_id=str(task_id)[:64])
 
 
+def _check_train_params(model_type: str, params) -> dict:
+    """Training parameters, each checked by the trainer's own rule and bounds (trainers.check_params), as stored on
+    the run: the API's 400 names the parameter (`params.max_iter`) before any run is queued."""
+    params = _check_json_object("params", params if params is not None else {})
+    if not params:
+        return {}
+    if model_type not in TABULAR_TYPES:
+        raise validation_error(f"A {model_type} model takes no training parameters; send no params",
+                               field="params")
+    from . import trainers  # the rules are plain Python; the module's heavy imports load on first use
+
+    try:
+        return trainers.check_params(model_type, params)
+    except trainers.ParamError as exc:
+        raise validation_error(str(exc), field=f"params.{exc.name}") from None
+
+
 @transaction.atomic
 def model_train_enqueue(*, model: AlgorithmModel, actor, effort: str = Effort.HIGH, params: dict | None = None,
                         reoptimize_params: bool = False, trigger: str = "user",
                         kind: str | None = None) -> TrainingRun:
-    """Train a draft or failed model, or retrain a ready one while it keeps serving."""
-    model = _lock(model)
-    running = _in_flight_run(model)
-    if running:
-        raise run_in_flight(running)
-    if model.state not in STATE_TRANSITIONS["train"]["from"]:
-        hint = "restore it first" if model.state == State.ARCHIVED else "wait for the run in flight"
-        raise invalid_transition(f"Cannot train a {model.state} model; {hint}", state=model.state)
+    """Train a draft or failed model, or retrain a ready one while it keeps serving. The input is checked first
+    (effort, and each training parameter against its bounds: a 400 naming it), then train_blockers: nothing is
+    queued that the worker would refuse for want of traits or labelled samples."""
     if effort not in Effort.values:
         raise validation_error(f"effort must be one of {', '.join(Effort.values)}", field="effort")
-    params = _check_json_object("params", params if params is not None else {})
-    if model.model_type in TABULAR_TYPES and params:
-        from . import trainers  # the rules are plain Python; the module's heavy imports load on first use
-
-        try:
-            trainers.check_params(model.model_type, params)
-        except trainers.ParamError as exc:
-            raise validation_error(str(exc), field=f"params.{exc.name}") from None
-    if model.model_type in TABULAR_TYPES and not model.traits.exists():
-        raise validation_error("This model has no traits yet; add at least one trait and labelled samples, "
-                               "or run discovery, then train")
-    if model.model_type not in TABULAR_TYPES and model.state == State.READY:
-        raise invalid_transition(
-            f"A {model.model_type} model learns on every response (or scores through its endpoint); there is "
-            "nothing to retrain. Change its config on a new model instead.")
+    params = _check_train_params(model.model_type, params)
+    model = _lock(model)
+    blockers = train_blockers(model)
+    if blockers:
+        raise blockers[0].error()
     if kind is None:
         if model.state == State.READY:
             kind = RunKind.RETUNE if reoptimize_params else RunKind.RETRAIN
@@ -1081,19 +1227,3 @@ def api_token_revoke(*, token, actor) -> None:
         token.save(update_fields=["revoked_at"])
         event_record(model=None, actor=actor, action="token.revoked", from_value=token.prefix,
                      data={"user": token.user.get_username(), "name": token.name})
-
-
-def samples_upload(*, model: AlgorithmModel, actor, data, filename: str = "",
-                   content_type: str = "") -> SampleBatchResult:
-    """A JSONL or CSV file of samples (bytes or a binary file, read as it streams): all rows stored, or none,
-    with bad lines named; a file over SAMPLE_UPLOAD_MAX_ROWS is refused at the row that crosses it."""
-    from . import uploads
-
-    try:
-        fmt = uploads.detect_format(filename, content_type)
-        rows, lines = uploads.parse(data, fmt, max_rows=settings.SAMPLE_UPLOAD_MAX_ROWS)
-    except uploads.UploadError as exc:
-        raise validation_error(
-            f"{len(exc.errors)} problem(s) in the file; nothing was stored. First: {exc.errors[0]}",
-            errors=exc.errors) from None
-    return sample_add_batch(model=model, actor=actor, samples=rows, row_label=lambda i: f"line {lines[i]}")

@@ -29,6 +29,7 @@ urlpatterns = [
     path("models/<modelref:ref>/samples/", views.samples, name="sample-list"),
     path("models/<modelref:ref>/samples/", views.samples, name="sample-add"),
     path("models/<modelref:ref>/samples/upload/", views.sample_upload, name="sample-upload"),
+    path("models/<modelref:ref>/samples/remove/", views.sample_remove, name="sample-remove"),
     path("models/<modelref:ref>/train/", views.model_train, name="model-train"),
     path("models/<modelref:ref>/discover/", views.model_discover, name="model-discover"),
     path("models/<modelref:ref>/archive/", views.model_archive, name="model-archive"),

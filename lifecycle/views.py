@@ -13,17 +13,17 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services, webhooks
+from . import selectors, services, uploads, webhooks
 from .choices import STATE_COLORS, LearnMode, OperationalStatus, RegistryStatus, State
 from .model_types import EXTERNAL_TYPE, TABULAR_TYPES
 from .core.errors import ApplicationError
 from .filters import ModelFilter, RunFilter, SampleFilter, VersionFilter
-from .forms import (ApiTokenForm, CadenceForm, ModelCreateForm, ModelEditForm, SampleForm, TagForm, TrainForm,
-                    TraitForm, UploadForm, WebhookEditForm, WebhookForm)
+from .forms import (ApiTokenForm, CadenceForm, ModelCreateForm, ModelEditForm, SampleForm, SampleRemoveForm, TagForm,
+                    TrainForm, TraitForm, UploadForm, WebhookEditForm, WebhookForm)
 from .core.listing import paginate, render_listing
 from .core.forms import add_refusal
-from .core.views import (Write, came_from, control_refused, control_saved, or_404, refusal, render_page, require,
-                         requires, shown_once)
+from .core.views import (Write, came_from, control_refused, control_saved, is_partial, or_404, refusal, render_page,
+                         require, requires, shown_once)
 from .models import ApiToken
 
 # The writes of these pages (the 403 says the role cannot do this; analysts and admins can).
@@ -32,6 +32,7 @@ CHANGE = Write("lifecycle.change_algorithmmodel", "do this", "analysts and admin
 DEFINE = Write("lifecycle.change_trait", "do this", "analysts and admins")
 REMOVE_TRAITS = Write("lifecycle.delete_trait", "do this", "analysts and admins")
 ADD_SAMPLES = Write("lifecycle.add_sample", "do this", "analysts and admins")
+REMOVE_SAMPLES = Write("lifecycle.delete_sample", "remove samples", "analysts and admins")
 TRAIN = Write("lifecycle.train_algorithmmodel", "do this", "analysts and admins")
 ACTIVATE = Write("lifecycle.activate_version", "choose the version a model serves", "analysts, reviewers and admins")
 
@@ -170,6 +171,7 @@ def model_detail(request, ref):
         "sample_count": sample_count,
         "traits_by_key": {t.key: t for t in traits},
         "trainable": model.model_type in TABULAR_TYPES,
+        "train_block": _train_block(model, traits),
         "next_steps": _next_steps(model, traits, sample_count),
         "charts": _model_charts(model, selectors.metrics_history(model=model)),
         "recent_samples": list(samples[:10]),
@@ -183,6 +185,15 @@ def model_detail(request, ref):
         "state_colors": STATE_COLORS,
     }
     return render(request, "lifecycle/model_detail.html", context)
+
+
+def _train_block(model, traits) -> str:
+    """Why Train is disabled (the service's own refusal), or "". A run in flight and an archived model have their
+    own buttons, so only the other reasons are said here."""
+    if model.state in (State.BUSY, State.ARCHIVED):
+        return ""
+    blocker = next(iter(selectors.train_blockers(model, traits=traits)), None)
+    return blocker.message if blocker else ""
 
 
 def _model_charts(model, history: dict) -> dict:
@@ -345,9 +356,17 @@ def sample_list(request, ref):
     listing = _listing(request, filterset.qs, selectors.SAMPLE_SORTS, "-id", per_page=SAMPLES_PER_PAGE)
     return render_listing(request, "lifecycle/sample_list.html", {
         "model": model, "form": filterset.form, "listing": listing, "filtered": bool(filters),
-
-        "traits_by_key": {t.key: t for t in traits},
+        "traits_by_key": {t.key: t for t in traits}, **_removal(request, model),
         "label_without_trait": bool(filters.get("label") and not filters.get("trait"))})
+
+
+def _removal(request, model) -> dict:
+    """Whether the samples page offers select-and-remove, and if not, why (the service's refusal or the role's)."""
+    block = refusal(request.user, REMOVE_SAMPLES)
+    if not block:
+        blocker = selectors.definition_blocker(model, "Explicit samples")
+        block = blocker.message if blocker else ""
+    return {"removable": not block, "remove_block": block}
 
 
 @require_http_methods(["GET", "POST"])
@@ -373,12 +392,44 @@ def sample_add(request, ref):
 @require_POST
 @requires(ADD_SAMPLES)
 def sample_upload(request, ref):
+    """Preview, then store. A file posted on its own answers what it would store and stores nothing; the same file
+    posted again with the preview's digest (`previewed`) and `step=store` is stored. Nothing is kept on the server
+    between the two steps, so there is nothing to expire, clean up or share between web workers: the browser sends
+    the file again, the server reads and checks it again, and a file other than the previewed one gets its own
+    preview instead of being stored."""
     model = or_404(selectors.model_get, ref)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        messages.error(request, "Choose a .jsonl or .csv file to upload.", extra_tags="samples")
-        return _back(model, "samples")
+        return _upload_preview(request, model, error="Choose a .jsonl or .csv file to upload.")
     upload = form.cleaned_data["file"]
+    digest = uploads.digest(upload)
+    store = request.POST.get("step") == "store"
+    if store and form.cleaned_data["previewed"] == digest:
+        return _upload_store(request, model, upload)
+    return _upload_preview(request, model, upload=upload, digest=digest,
+                           changed=store and bool(form.cleaned_data["previewed"]))
+
+
+def _upload_preview(request, model, *, upload=None, digest: str = "", changed: bool = False, error: str = ""):
+    """What the file would store (the panel for htmx, a page of its own otherwise), or why it cannot be read."""
+    context = {"model": model, "filename": upload.name if upload else "", "digest": digest, "changed": changed,
+               "summary": None, "error": error, "errors": []}
+    if upload is not None:
+        try:
+            context["summary"] = services.samples_upload(model=model, actor=request.user, data=upload,
+                                                         filename=upload.name,
+                                                         content_type=upload.content_type or "", dry_run=True).summary
+        except ApplicationError as exc:
+            # The file's own problems when it has them (the message around them speaks of storing, not previewing).
+            problems = exc.details.get("errors") or [exc.message]
+            context["error"], context["errors"] = problems[0], problems[1:10]
+    if is_partial(request):
+        return render(request, "lifecycle/partials/upload_preview.html", context)
+    return render(request, "lifecycle/upload_preview.html",
+                  {**context, "upload_form": UploadForm(initial={"previewed": digest})})
+
+
+def _upload_store(request, model, upload):
     try:
         result = services.samples_upload(model=model, actor=request.user, data=upload, filename=upload.name,
                                          content_type=upload.content_type or "")
@@ -386,9 +437,34 @@ def sample_upload(request, ref):
         messages.error(request, exc.message, extra_tags="samples")
         for line in exc.details.get("errors", [])[1:10]:
             messages.error(request, line, extra_tags="samples")
+        return _back(model, "samples")
+    said = f"Stored {len(result.ids):,} samples from {upload.name}."
+    # A file whose rows train nothing is not a plain success: say what the rows are good for.
+    if result.summary["warnings"]:
+        messages.warning(request, " ".join([said, *result.summary["warnings"]]), extra_tags="samples")
     else:
-        messages.success(request, f"Uploaded {len(result.ids)} samples from {upload.name}.", extra_tags="samples")
+        messages.success(request, said, extra_tags="samples")
     return _back(model, "samples")
+
+
+@require_POST
+@requires(REMOVE_SAMPLES)
+def sample_remove(request, ref):
+    """The samples page's select-and-remove: the ticked samples of a draft, in one call and one audit row."""
+    model = or_404(selectors.model_get, ref)
+    form = SampleRemoveForm(request.POST)
+    back = came_from(request) or reverse("lifecycle:sample-list", args=[model.key])
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("ids", ["Tick the samples to remove first."])),
+                       extra_tags="samples")
+        return redirect(back)
+    try:
+        removed = services.samples_remove(model=model, actor=request.user, ids=form.cleaned_data["ids"])
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags="samples")
+    else:
+        messages.success(request, f"Removed {removed:,} sample{'s' if removed != 1 else ''}.", extra_tags="samples")
+    return redirect(back)
 
 
 @require_POST

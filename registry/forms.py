@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from .choices import VersionPolicy
+from .choices import CHAMPION_ARM, HOLDOUT_ARM, VersionPolicy
 
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.core.keys import KeyFormField
@@ -45,3 +45,58 @@ class FamilyPolicyForm(forms.Form):
 class VersionPolicyForm(forms.Form):
     version_policy = forms.ChoiceField(choices=VersionPolicy.choices, widget=forms.RadioSelect,
                                        label="Version policy")
+
+
+class ExperimentForm(forms.Form):
+    """A new experiment, or an experiment's split and settings. Only shapes input: whether the shares add up is
+    the service's to say, so its sentence is the one the page shows."""
+
+    key = KeyFormField(numeric_ok=False, label="Key")
+    name = forms.CharField(max_length=255, label="Name")
+    description = forms.CharField(required=False, max_length=2000, label="Description",
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+    champion_pct = forms.IntegerField(min_value=0, max_value=100, label="Champion share")
+    holdout_pct = forms.IntegerField(min_value=0, max_value=100, required=False, label="Holdout")
+    auto_promote = forms.BooleanField(required=False, label="Auto-promote")
+    # In percentage points on the page; the service stores a fraction (0.02).
+    promote_points = forms.FloatField(min_value=0, max_value=100, label="Uplift of at least")
+    promote_after_days = forms.IntegerField(min_value=0, max_value=3650, label="After")
+
+    def __init__(self, *args, candidates=(), creating: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not creating:
+            del self.fields["key"]
+        self.candidates = list(candidates)
+        for model in self.candidates:
+            self.fields[self.share_name(model)] = forms.IntegerField(
+                min_value=0, max_value=100, required=False, label=f"Share of {model.key}")
+
+    @staticmethod
+    def share_name(model) -> str:
+        return f"share_{model.pk}"
+
+    @classmethod
+    def initial_for(cls, experiment) -> dict:
+        """What the form shows for a saved experiment, or for a new one (`Experiment()`: the model's defaults)."""
+        initial = {"name": experiment.name, "description": experiment.description,
+                   "champion_pct": experiment.champion_pct, "holdout_pct": experiment.holdout_pct,
+                   "auto_promote": experiment.auto_promote, "promote_points": f"{experiment.promote_threshold * 100:g}",
+                   "promote_after_days": experiment.promote_after_days}
+        for arm in experiment.arms.all() if experiment.pk else ():
+            if arm.active and arm.model_id and arm.arm not in (CHAMPION_ARM, HOLDOUT_ARM):
+                initial[f"share_{arm.model_id}"] = arm.traffic_pct
+        return initial
+
+    def share_rows(self) -> list[dict]:
+        """One row per model that may take a share: the model and its bound field."""
+        return [{"model": m, "field": self[self.share_name(m)]} for m in self.candidates]
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        challengers = [{"modelId": m.pk, "trafficPct": data[self.share_name(m)]} for m in self.candidates
+                       if data.get(self.share_name(m)) is not None]
+        return {"name": data["name"].strip(), "description": data["description"].strip(),
+                "champion_pct": data["champion_pct"], "holdout_pct": data["holdout_pct"] or 0,
+                "challengers": challengers, "auto_promote": data["auto_promote"],
+                "promote_threshold": round(data["promote_points"] / 100, 6),
+                "promote_after_days": data["promote_after_days"]}

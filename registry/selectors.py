@@ -9,7 +9,7 @@ from lifecycle.choices import State, VersionHold
 from lifecycle.core.errors import ApplicationError
 from lifecycle.models import AlgorithmModel, ModelEvent, ModelVersion
 
-from .choices import LADDER, RequestKind, RequestState
+from .choices import CHAMPION_ARM, HOLDOUT_ARM, LADDER, RequestKind, RequestState
 from .models import Experiment, PromotionRequest
 
 
@@ -207,6 +207,17 @@ def held_versions(*, family: str = "", model: AlgorithmModel | None = None) -> Q
 def experiment_list(*, family: str = "") -> QuerySet[Experiment]:
     qs = Experiment.objects.select_related("champion_model").prefetch_related("arms__model")
     return qs.filter(family=family) if family else qs
+
+
+def experiment_candidates(*, family: str, experiment: Experiment | None = None) -> list[AlgorithmModel]:
+    """The models that may take a challenger's share: those in the experiment now (even if they left the line-up
+    since), then the family's challengers and shadows. Never the experiment's champion."""
+    current = [a.model for a in experiment.arms.all()
+               if a.active and a.model_id and a.arm not in (CHAMPION_ARM, HOLDOUT_ARM)] if experiment else []
+    members = family_members(family) if family else {"challengers": [], "shadows": []}
+    champion_id = experiment.champion_model_id if experiment else None
+    taken = {m.pk for m in current} | {champion_id}
+    return current + [m for m in [*members["challengers"], *members["shadows"]] if m.pk not in taken]
 
 
 def families_overview() -> list[dict]:

@@ -20,6 +20,11 @@ urlpatterns = [
     path("families/<key:family>/rollback/", views.family_rollback, name="family-rollback"),
     path("families/<key:family>/policy/", views.family_policy, name="family-policy"),
     path("families/<key:family>/version-policy/", views.family_version_policy, name="family-version-policy"),
+    path("families/<key:family>/experiments/new/", views.experiment_create, name="experiment-create"),
+    path("experiments/<key:ref>/", views.experiment_detail, name="experiment-detail"),
+    path("experiments/<key:ref>/edit/", views.experiment_edit, name="experiment-edit"),
+    path("experiments/<key:ref>/status/", views.experiment_status, name="experiment-status"),
+    path("experiments/<key:ref>/delete/", views.experiment_delete, name="experiment-delete"),
     path("audit/", views.audit_log, name="audit-log"),
     path("audit/export.csv", views.audit_export, name="audit-export"),
 ]

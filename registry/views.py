@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle.api.views import audit_csv_response
@@ -28,11 +29,11 @@ from lifecycle.models import ModelEvent
 from lifecycle.core.views import is_partial, or_404, refusal, requires
 
 from . import experiments, selectors, services
-from .choices import RequestKind, RequestState, VersionPolicy
-from .forms import DecisionForm, FamilyPolicyForm, PromoteForm, RollbackForm, VersionPolicyForm
-from .models import PromotionRequest
+from .choices import ASSIGNMENT_TTL_DAYS, ExperimentStatus, RequestKind, RequestState, VersionPolicy
+from .forms import DecisionForm, ExperimentForm, FamilyPolicyForm, PromoteForm, RollbackForm, VersionPolicyForm
+from .models import Experiment, PromotionRequest
 
-from .permissions import OPERATE, PROMOTE, REVIEW, ROLLBACK
+from .permissions import EXPERIMENT_ADD, EXPERIMENT_CHANGE, EXPERIMENT_DELETE, OPERATE, PROMOTE, REVIEW, ROLLBACK
 
 LIVE = "live"  # the message tag and anchor of the path-to-live panel on the model page
 
@@ -438,6 +439,11 @@ def family_list(request):
 
 @require_GET
 def family_detail(request, family):
+    return _family_page(request, family)
+
+
+def _family_page(request, family, *, experiment_form: ExperimentForm | None = None):
+    """The family page; `experiment_form` is a refused new experiment, shown again open with what was typed."""
     members = selectors.family_members(family)
     if not members["members"]:
         raise Http404(f"No family {family!r}: a family gets its first member when a model is promoted with it")
@@ -470,6 +476,7 @@ def family_detail(request, family):
         "held": list(selectors.held_versions(family=family)),
         "pending": list(selectors.request_list(state=RequestState.PENDING).filter(family=family)),
         "experiments": family_experiments,
+        **_new_experiment(request, family, experiment_form),
         "history": list(selectors.family_history(family)),
     })
 
@@ -539,6 +546,167 @@ def family_version_policy(request, family):
     else:
         messages.success(request, VERSION_POLICY_SAVED[policy.version_policy], extra_tags="version-policy")
     return _back_to_family(family)
+
+
+# ------------------------------------------------------------------------------------ experiments
+
+EXPERIMENTS = "experiments"  # the message tag and anchor of the family page's experiments section
+SPLIT = "split"  # the message tag and anchor of the experiment page's split form
+
+
+def _new_experiment(request, family: str, form: ExperimentForm | None) -> dict:
+    """The family page's "New experiment" form: empty (the model's defaults), or the refused one as typed."""
+    block = refusal(request.user, EXPERIMENT_ADD)
+    if form is None and not block:
+        form = ExperimentForm(candidates=selectors.experiment_candidates(family=family),
+                              initial=ExperimentForm.initial_for(Experiment()))
+    return {"experiment_form": form, "experiment_block": block,
+            "experiment_open": bool(form is not None and form.is_bound)}
+
+
+def _refused_on(form: ExperimentForm, exc: ApplicationError, *, not_done: str) -> str:
+    """A refusal that names a field goes beside that field; any other (the split) is the message itself."""
+    field = exc.details.get("field")
+    if field in form.fields:
+        form.add_error(field, exc.message)
+        return f"{not_done}: fix the fields marked below."
+    return exc.message
+
+
+def _go(request, url: str):
+    """To another page after a write: a plain redirect, or for htmx a client-side one (the whole page changes)."""
+    return HttpResponseClientRedirect(url) if is_partial(request) else redirect(url)
+
+
+@require_POST
+@requires(EXPERIMENT_ADD)
+def experiment_create(request, family):
+    members = selectors.family_members(family)
+    if not members["members"]:
+        raise Http404(f"No family {family!r}: a family gets its first member when a model is promoted with it")
+    form = ExperimentForm(request.POST, candidates=selectors.experiment_candidates(family=family))
+    if not form.is_valid():
+        messages.error(request, "Not created: fix the fields marked below.", extra_tags=EXPERIMENTS)
+        return _family_page(request, family, experiment_form=form)
+    champion = members["champion"]
+    try:
+        experiment = experiments.experiment_create(
+            actor=request.user, key=form.cleaned_data["key"], family=family,
+            champion_model_id=champion.pk if champion else None, **form.service_kwargs())
+    except ApplicationError as exc:
+        messages.error(request, _refused_on(form, exc, not_done="Not created"), extra_tags=EXPERIMENTS)
+        return _family_page(request, family, experiment_form=form)
+    messages.success(request, f"Created {experiment.name} as a draft: no customer is assigned to it until you "
+                              "start it.")
+    return _go(request, reverse("registry:experiment-detail", args=[experiment.key]))
+
+
+# What the experiment page offers from each status: (the status it moves to, the button, what it says after).
+EXPERIMENT_MOVES = {
+    ExperimentStatus.DRAFT: ((ExperimentStatus.ACTIVE, "Start", "Started: {} is running."),),
+    ExperimentStatus.ACTIVE: ((ExperimentStatus.PAUSED, "Pause", "Paused: {} waits until you resume it."),
+                              (ExperimentStatus.COMPLETED, "Complete", "Completed: the results of {} are final.")),
+    ExperimentStatus.PAUSED: ((ExperimentStatus.ACTIVE, "Resume", "Resumed: {} is running again."),
+                              (ExperimentStatus.COMPLETED, "Complete", "Completed: the results of {} are final.")),
+    ExperimentStatus.COMPLETED: (),
+}
+
+EXPERIMENT_STATUS_SAID = {
+    ExperimentStatus.DRAFT: "Draft: no customer is assigned yet; the champion decides alone.",
+    ExperimentStatus.ACTIVE: "Running: each customer's decisions come from the arm they are assigned to, and their "
+                             "responses count for it.",
+    ExperimentStatus.PAUSED: "Paused: the champion decides for everyone; the arms keep their counts and customers "
+                             "keep their arms for when it resumes.",
+    ExperimentStatus.COMPLETED: "Completed: the champion decides for everyone; the results below are final.",
+}
+
+
+def _experiment_page(request, experiment: Experiment, *, form: ExperimentForm | None = None):
+    """The experiment page (or its main part, for htmx): results, the status buttons and the split form."""
+    experiment = experiments.experiment_get(experiment.pk)
+    change_block = refusal(request.user, EXPERIMENT_CHANGE)
+    if form is None:
+        form = ExperimentForm(initial=ExperimentForm.initial_for(experiment), creating=False,
+                              candidates=selectors.experiment_candidates(family=experiment.family,
+                                                                        experiment=experiment))
+    delete_block = refusal(request.user, EXPERIMENT_DELETE)
+    return render(request, "registry/experiment_detail.html", {
+        "e": experiment,
+        "res": experiments.experiment_results(experiment),
+        "timeline_id": f"chart-exp-{experiment.pk}",
+        "timeline": experiments.experiment_timeline(experiment),
+        "family_url": reverse_or_none("registry:family-detail", experiment.family) if experiment.family else None,
+        "status_said": EXPERIMENT_STATUS_SAID[experiment.status],
+        "moves": [{"to": to, "label": label} for to, label, _ in EXPERIMENT_MOVES[experiment.status]],
+        "state_labels": [label for _, label, _ in EXPERIMENT_MOVES[experiment.status]]
+                        + (["Delete draft"] if experiment.status == ExperimentStatus.DRAFT else []),
+        "change_block": change_block,
+        "can_delete": experiment.status == ExperimentStatus.DRAFT and not delete_block,
+        "form": form,
+        "ttl_days": ASSIGNMENT_TTL_DAYS,
+    })
+
+
+@require_GET
+def experiment_detail(request, ref):
+    return _experiment_page(request, or_404(experiments.experiment_get, ref))
+
+
+@require_POST
+@requires(EXPERIMENT_CHANGE)
+def experiment_edit(request, ref):
+    experiment = or_404(experiments.experiment_get, ref)
+    form = ExperimentForm(request.POST, creating=False,
+                          candidates=selectors.experiment_candidates(family=experiment.family, experiment=experiment))
+    if not form.is_valid():
+        messages.error(request, "Not saved: fix the fields marked below.", extra_tags=SPLIT)
+        return _experiment_page(request, experiment, form=form)
+    try:
+        experiment = experiments.experiment_update(experiment=experiment, actor=request.user,
+                                                   **form.service_kwargs())
+    except ApplicationError as exc:
+        messages.error(request, _refused_on(form, exc, not_done="Not saved"), extra_tags=SPLIT)
+        return _experiment_page(request, experiment, form=form)
+    messages.success(request, f"Saved the split and settings. Customers keep the arm they were assigned for "
+                              f"{ASSIGNMENT_TTL_DAYS} days; new customers follow the new split.", extra_tags=SPLIT)
+    if not is_partial(request):
+        return redirect(reverse("registry:experiment-detail", args=[experiment.key]) + f"#{SPLIT}")
+    return _experiment_page(request, experiment)
+
+
+@require_POST
+@requires(EXPERIMENT_CHANGE)
+def experiment_status(request, ref):
+    experiment = or_404(experiments.experiment_get, ref)
+    to = request.POST.get("status", "")
+    done = {move_to: said for move_to, _, said in EXPERIMENT_MOVES[experiment.status]}
+    if to not in done:
+        offered = ", ".join(label.lower() for _, label, _ in EXPERIMENT_MOVES[experiment.status]) or "nothing"
+        messages.error(request, f"{experiment.name} is {experiment.status}: from here the page offers {offered}.")
+    else:
+        try:
+            experiment = experiments.experiment_update(experiment=experiment, actor=request.user, status=to)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, done[to].format(experiment.name))
+    if not is_partial(request):
+        return redirect(reverse("registry:experiment-detail", args=[experiment.key]))
+    return _experiment_page(request, experiment)
+
+
+@require_POST
+@requires(EXPERIMENT_DELETE)
+def experiment_delete(request, ref):
+    experiment = or_404(experiments.experiment_get, ref)
+    back = reverse_or_none("registry:family-detail", experiment.family) if experiment.family else None
+    if experiment.status != ExperimentStatus.DRAFT:
+        messages.error(request, f"{experiment.name} has run, so its results stay: complete it instead of deleting it.")
+        return _go(request, reverse("registry:experiment-detail", args=[experiment.key]))
+    experiments.experiment_delete(experiment=experiment, actor=request.user)
+    messages.success(request, f"Deleted the draft experiment {experiment.name} ({experiment.key}).",
+                     extra_tags=EXPERIMENTS if back else "")
+    return _go(request, (back + f"#{EXPERIMENTS}") if back else reverse("registry:family-list"))
 
 
 # ------------------------------------------------------------------------------------ audit log

@@ -42,9 +42,12 @@ class ScoringConfig(AppConfig):
         panels.register(name="scoring.live_weights", slot="live_weights", template="scoring/partials/live_weights.html",
                         context=weights_step)
         # The registry's review and family pages link a shadow to how it scored beside the champion.
-        from .templatetags.scoring_tags import shadow_member_link, shadow_request_link
+        from .templatetags.scoring_tags import champion_regret, shadow_member_link, shadow_request_link
 
         panels.register(name="scoring.request_shadow_link", slot="request_card_links",
                         template="scoring/partials/shadow_request_link.html", context=shadow_request_link)
         panels.register(name="scoring.shadow_member_link", slot="family_member_links",
                         template="scoring/partials/shadow_member_link.html", context=shadow_member_link)
+        # The family page charts what a learning champion's exploration cost against the best offer so far.
+        panels.register(name="scoring.family_regret", slot="family_main",
+                        template="scoring/partials/family_regret.html", context=champion_regret)

@@ -9,7 +9,7 @@ from lifecycle.models import AlgorithmModel
 from registry import stats
 from registry.choices import CHAMPION_ARM
 
-from .choices import EVIDENCE_THRESHOLDS, READ_ORDER, Classification, OutcomeCategory
+from .choices import EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Classification, OutcomeCategory
 from .models import Category, Channel, DecisionFlow, DecisionTrace, Interaction, ModelAdaptation, Offer, OutcomeType
 
 
@@ -229,6 +229,11 @@ EXPLORATION = (
     ("posterior draw", "Thompson sampling ranks by a random draw from each offer's posterior, so while evidence is "
                        "thin an offer can rank above one with a higher estimate."),
     ("explored", "Epsilon-greedy explored on this call: the ranking was random."),
+    ("optimistic bound", "Bayes-UCB ranks by an optimistic bound of each offer's posterior that narrows as the offer's "
+                         "own evidence grows, so an offer with few responses can rank above one with a higher "
+                         "estimate."),
+    ("tried first", "Epsilon-greedy shows an offer with no response of its own first, so every offer is tried "
+                    "before the estimates decide."),
 )
 
 
@@ -247,3 +252,51 @@ def reset_learning_refusal(model: AlgorithmModel) -> tuple[str, str]:
     if refused:
         return ("invalid_transition", f"Resetting learning sets the status to draft. {refused}")
     return ("", "")
+
+
+# ------------------------------------------------------------------------------------------- what learning cost
+
+REGRET_WINDOW = 20_000  # the most recent responses a family page reads
+REGRET_POINTS = 30  # markers stay apart on a phone
+
+
+def regret_curve(outcomes: list[tuple[str, bool]], *, points: int = REGRET_POINTS,
+                 smoothing_weight: float = SMOOTHING_WEIGHT) -> list[dict]:
+    """At up to `points` evenly spaced responses: the successes the decisions earned and what showing the best
+    offer so far every time would have earned. The best offer so far has the highest success rate until then,
+    each offer's rate pulled toward the overall rate by `smoothing_weight` pseudo-responses (the seed's blend),
+    so one lucky click does not make an offer the best."""
+    n = len(outcomes)
+    marks = {round(n * i / points) for i in range(1, points + 1)} if n > points else set(range(1, n + 1))
+    wins: dict[str, int] = {}
+    shown: dict[str, int] = {}
+    earned, out = 0, []
+    for t, (offer, success) in enumerate(outcomes, start=1):
+        shown[offer] = shown.get(offer, 0) + 1
+        wins[offer] = wins.get(offer, 0) + success
+        earned += success
+        if t in marks:
+            overall = earned / t
+            rate, best = max(((wins[o] + smoothing_weight * overall) / (shown[o] + smoothing_weight), o) for o in shown)
+            out.append({"responses": t, "earned": earned, "best": round(rate * t, 3), "bestOffer": best,
+                        "bestRate": rate})
+    return out
+
+
+def champion_regret(model: AlgorithmModel, *, window: int = REGRET_WINDOW, points: int = REGRET_POINTS) -> dict:
+    """How a learning champion's decisions did against the best offer so far, over its most recent responses
+    (a success is a response with a positive weight, as the live watch counts it)."""
+    rows = list(Interaction.objects.filter(model=model).exclude(offer_key="").order_by("-id")
+                .values_list("offer_key", "weight")[:window])
+    rows.reverse()
+    curve = regret_curve([(offer, weight > 0) for offer, weight in rows], points=points)
+    last = curve[-1] if curve else None
+    return {
+        "responses": len(rows), "capped": len(rows) == window, "last": last,
+        "regret": round(last["best"] - last["earned"], 1) if last else None,
+        "chart": {"xLabel": "responses", "yLabel": "successes", "xPrefix": "", "yMin": 0, "series": [
+            {"name": "Earned by its decisions", "points": [{"x": p["responses"], "y": p["earned"]} for p in curve]},
+            {"name": "The best offer so far, shown every time",
+             "points": [{"x": p["responses"], "y": p["best"]} for p in curve]},
+        ]},
+    }

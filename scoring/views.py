@@ -516,8 +516,8 @@ def _explain(trace: DecisionTrace) -> dict:
                 words.append(f"Its estimate is higher than {above['offerId']}'s ({float(above['score']):.3f}) above "
                              "it: the model's exploration put it here, not its estimate.")
             elif above is not None and float(above["score"]) == score and not explored:
-                words.append(f"Tied with {above['offerId']} above it ({score:.3f}): equal estimates are ordered by "
-                             "offer key.")
+                words.append(f"Tied with {above['offerId']} above it ({score:.3f}): equal estimates go in a random "
+                             "order, drawn from this recommendation's own random numbers.")
             elif above is not None:
                 words.append(f"Below {above['offerId']} ({float(above['score']):.3f}).")
             if below is not None and float(below["score"]) > score:

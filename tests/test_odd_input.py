@@ -61,6 +61,7 @@ def world(admin_user, capture):
         ("webhooks", "id"): str(webhook.pk),
         ("algorithm-models", "id"): ready.key,
         ("algorithm-models", "run_id"): str(TrainingRun.objects.filter(model=ready).first().pk),
+        ("algorithm-models", "sample_id"): str(ready.samples.first().pk),
         ("algorithm-models", "ref"): "v1",
         ("algorithm-models", "name"): "baseline",
         ("algorithm-models", "trait_key"): "churn",

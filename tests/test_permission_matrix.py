@@ -74,6 +74,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("algorithm-model-runs", "GET"): API_READ,
     ("algorithm-model-samples", "GET"): API_READ,
     ("algorithm-model-samples", "POST"): API_ANALYST,
+    ("algorithm-model-sample-delete", "DELETE"): API_ANALYST,
+    ("algorithm-model-samples-delete", "POST"): API_ANALYST,
     ("algorithm-model-tag", "POST"): API_ANALYST,
     ("algorithm-model-train", "POST"): API_ANALYST,
     ("algorithm-model-trait-delete", "DELETE"): API_ANALYST,
@@ -141,18 +143,21 @@ PAGE_GETS = [
     "registry:family-list", "registry:family-detail", "registry:audit-log", "registry:audit-export",
     "scoring:model-weights", "scoring:model-weights-preview", "lifecycle:model-cadence", "scoring:model-try",
     "scoring:model-adaptations", "scoring:trace-list", "scoring:trace-detail", "scoring:catalog",
-    "registry:changes", "scoring:model-shadow",
+    "registry:changes", "scoring:model-shadow", "registry:experiment-detail",
 ]
 PAGE_ANALYST_GETS = ["lifecycle:model-create"]
 # Catalog forms open read-only for everyone (their POST is the analyst's).
 PAGE_GETS += ["scoring:catalog-create", "scoring:catalog-edit"]
 PAGE_ANALYST_POSTS = [
     "lifecycle:model-create", "lifecycle:model-edit", "lifecycle:trait-add", "lifecycle:trait-delete",
-    "lifecycle:sample-add", "lifecycle:sample-upload", "lifecycle:model-train", "lifecycle:model-discover",
+    "lifecycle:sample-add", "lifecycle:sample-upload", "lifecycle:sample-remove", "lifecycle:model-train",
+    "lifecycle:model-discover",
     "lifecycle:model-archive", "lifecycle:model-restore", "lifecycle:model-unpin",
     "lifecycle:version-tag", "registry:model-status", "registry:model-promote", "scoring:model-weights",
     "lifecycle:model-cadence", "scoring:score-feedback", "scoring:model-reset-learning",
     "scoring:catalog-create", "scoring:catalog-edit",
+    "registry:experiment-create", "registry:experiment-edit", "registry:experiment-status",
+    "registry:experiment-delete",
 ]
 PAGE_REVIEWER_POSTS = ["registry:request-approve", "registry:request-reject", "registry:family-rollback",
                        "registry:family-policy", "registry:family-version-policy"]
@@ -234,12 +239,14 @@ def world(db):
     # Port 9 (discard) refuses at once: the test ping fails fast instead of waiting for a receiver.
     webhook, _ = webhooks.webhook_create(actor=admin, url="http://127.0.0.1:9/hook", events=["run.failed"])
     values = {
-        "pk": "m", "ref": "m", "run_id": str(run.pk), "version_no": "1", "trait_key": "churn", "name": "t1",
+        "pk": "m", "ref": "m", "sample_id": str(model.samples.first().pk), "run_id": str(run.pk), "version_no": "1",
+        "trait_key": "churn", "name": "t1",
         "family": "offers", "request_id": scored.request_id, "kind": "offers", "key": "offer-0",
     }
     special = {
         "promotion-request": {"pk": str(request.pk)}, "registry:request": {"pk": str(request.pk)},
-        "experiment": {"pk": str(experiment.pk)}, "decision-trace": {"pk": str(rec.trace.pk)},
+        "experiment": {"pk": str(experiment.pk)}, "registry:experiment": {"ref": experiment.key},
+        "decision-trace": {"pk": str(rec.trace.pk)},
         "scoring:trace-detail": {"ref": rec.recommendation_id}, "category": {"key": "cards"},
         "channel": {"key": "email"}, "outcome-type": {"key": "click"}, "decision-flow": {"key": "flow"},
         "lifecycle:trait-delete": {"key": "churn"}, "lifecycle:token-revoke": {"pk": str(token.pk)},

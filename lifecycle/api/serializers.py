@@ -5,8 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import endpoints, selectors
-from ..choices import Effort, LearnMode, ModelType, OperationalStatus, VersionHold
+from .. import endpoints, selectors, services
+from ..choices import Effort, LearnMode, ModelType, OperationalStatus, SampleSource, VersionHold
 from ..core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 from ..models import AlgorithmModel, ModelEvent, ModelVersion, Sample, Trait, TrainingRun
 
@@ -368,6 +368,82 @@ class SampleBatchResultSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.IntegerField())
     count = serializers.IntegerField()
     unknownLabelKeys = serializers.ListField(child=serializers.CharField())
+    requestId = serializers.CharField(allow_null=True, help_text="names these samples for samples/delete")
+
+
+class UploadFeatureSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text='number, text, yes/no, empty, or "mixed: ..."')
+    filled = serializers.IntegerField(help_text="rows with a value")
+
+
+class UploadTraitSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    positive = serializers.IntegerField(help_text="positive labels in the file (quality from 0.5 up)")
+    negative = serializers.IntegerField()
+    positiveAfter = serializers.IntegerField(help_text="the model's positive samples once the file is stored")
+    negativeAfter = serializers.IntegerField()
+
+
+class UploadLabelKeySerializer(serializers.Serializer):
+    key = serializers.CharField()
+    rows = serializers.IntegerField()
+
+
+class UploadRefusedSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class UploadSummarySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["csv", "jsonl"])
+    delimiter = serializers.CharField(allow_null=True, help_text="comma, semicolon or tab (CSV)")
+    rows = serializers.IntegerField(help_text="samples the file stores")
+    features = UploadFeatureSerializer(many=True, help_text="the columns read as features")
+    textRows = serializers.IntegerField(help_text="rows with text content")
+    traits = UploadTraitSerializer(many=True)
+    unknownLabelKeys = UploadLabelKeySerializer(many=True, help_text="label keys that match no trait: discovery "
+                                                                     "can turn these into traits")
+    rowsWithoutLabels = serializers.IntegerField(help_text="used by discovery, not by training")
+    refused = UploadRefusedSerializer(many=True, help_text="the first 50 refused lines")
+    refusedCount = serializers.IntegerField()
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="what to look at, in sentences")
+
+
+class SampleUploadResultSerializer(serializers.Serializer):
+    stored = serializers.BooleanField(help_text="false on a dry run (200)")
+    ids = serializers.ListField(child=serializers.IntegerField())
+    count = serializers.IntegerField(help_text="samples stored")
+    unknownLabelKeys = serializers.ListField(child=serializers.CharField())
+    requestId = serializers.CharField(allow_null=True, help_text="names this upload's samples for samples/delete")
+    summary = UploadSummarySerializer()
+
+
+class SampleDeleteFilterSerializer(StrictSerializer):
+    source = serializers.ChoiceField(choices=SampleSource.values, required=False)
+    trait = serializers.CharField(required=False, max_length=100, help_text="a trait key: samples labelled for it")
+    label = serializers.ChoiceField(choices=["positive", "negative"], required=False,
+                                    help_text="with trait: that side of 0.5")
+    search = serializers.CharField(required=False, max_length=200, help_text="words in the text content")
+
+
+class SampleDeleteSerializer(StrictSerializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_empty=False,
+                                max_length=services.MAX_REMOVE_IDS)
+    requestId = serializers.CharField(required=False, max_length=64,
+                                      help_text="the requestId of the upload or POST samples that added them")
+    filter = SampleDeleteFilterSerializer(required=False)
+
+    def validate(self, attrs):
+        if len(attrs) != 1:
+            raise serializers.ValidationError("Give exactly one of ids, requestId or filter")
+        return attrs
+
+
+class SampleDeleteResultSerializer(serializers.Serializer):
+    removed = serializers.IntegerField()
+    remaining = serializers.IntegerField(help_text="the model's samples after the removal")
 
 
 class TrainInputSerializer(StrictSerializer):

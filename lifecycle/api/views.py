@@ -55,6 +55,8 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         "activate_version": "lifecycle.activate_version",
         "rollback": "lifecycle.activate_version",
         "unpin": "lifecycle.train_algorithmmodel",
+        "sample_delete": "lifecycle.delete_sample",
+        "samples_delete": "lifecycle.delete_sample",
     }
 
     def get_queryset(self):
@@ -184,26 +186,63 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         data = s.SampleBatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.sample_add_batch(model=model, actor=request.user, samples=request.data["samples"])
-        return Response({"ids": result.ids, "count": len(result.ids), "unknownLabelKeys": result.unknown_label_keys},
-                        status=status.HTTP_201_CREATED)
+        return Response({"ids": result.ids, "count": len(result.ids), "unknownLabelKeys": result.unknown_label_keys,
+                         "requestId": result.request_id or None}, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[MODEL_ID],
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter(
+                       "dryRun", bool, OpenApiParameter.QUERY, required=False,
+                       description="true: answer 200 with the summary of what the file would store (refused lines "
+                                   "included) and store nothing")],
                    request={"multipart/form-data": inline_serializer("SampleUpload", {"file": serializers.FileField()}),
                             "application/x-ndjson": OpenApiTypes.BINARY, "text/csv": OpenApiTypes.BINARY},
-                   responses={201: s.SampleBatchResultSerializer, **errors(400, 401, 403, 404, 409)},
-                   description="Upload JSONL (one sample a line) or CSV (content, weight, label.<trait>, features). "
-                               "Every line is validated; nothing is stored when any line is bad.")
+                   responses={200: s.SampleUploadResultSerializer, 201: s.SampleUploadResultSerializer,
+                              **errors(400, 401, 403, 404, 409)},
+                   description="Upload JSONL (one sample a line) or CSV (content, weight, label.<trait>, features; "
+                               "comma, semicolon or tab separated, read from the header). Every line is validated; "
+                               "nothing is stored when any line is bad (400 with details.errors and details.summary). "
+                               "The answer's summary says what the file holds: the columns read as features, labels "
+                               "per trait, label keys that match no trait, rows without labels and refused lines. "
+                               "requestId names the upload for POST samples/delete.")
     @action(detail=True, methods=["post"], url_path="samples/upload",
             parser_classes=[MultiPartParser, FileUploadParser])
     def upload(self, request, pk=None):
+        dry_run = _flag(request.query_params, "dryRun")
         model = self._model()
         upload = request.data.get("file")
         if upload is None:
             raise services.validation_error("Send the file as multipart field 'file' or as the request body")
-        result = services.samples_upload(model=model, actor=request.user, data=upload,
-                                         filename=upload.name or "", content_type=getattr(upload, "content_type", ""))
-        return Response({"ids": result.ids, "count": len(result.ids), "unknownLabelKeys": result.unknown_label_keys},
-                        status=status.HTTP_201_CREATED)
+        result = services.samples_upload(model=model, actor=request.user, data=upload, filename=upload.name or "",
+                                         content_type=getattr(upload, "content_type", ""), dry_run=dry_run)
+        return Response({"stored": result.stored, "ids": result.ids, "count": len(result.ids),
+                         "unknownLabelKeys": result.unknown_label_keys, "requestId": result.request_id or None,
+                         "summary": result.summary},
+                        status=status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK)
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("sample_id", int, OpenApiParameter.PATH)], request=None,
+                   responses={204: None, **errors(401, 403, 404, 409)},
+                   description="Remove one explicit sample. Draft only (409 draft_only once the model has been "
+                               "ready, while a run is in flight, or when archived).")
+    @action(detail=True, methods=["delete"], url_path=r"samples/(?P<sample_id>[0-9]+)")
+    def sample_delete(self, request, pk=None, sample_id=None):
+        services.samples_remove(model=self._model(), actor=request.user, ids=[int(sample_id)])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(parameters=[MODEL_ID], request=s.SampleDeleteSerializer,
+                   responses={200: s.SampleDeleteResultSerializer, **errors(400, 401, 403, 404, 409)},
+                   description="Remove samples in one call, with one audit row (samples.removed) counting them. "
+                               "Exactly one of: ids (all must be the model's, or 404 and nothing is removed); "
+                               "requestId (what one upload or POST samples added: its answer's requestId); filter "
+                               "(the samples list's source, trait, label, search: what the list shows is removed). "
+                               "Draft only: 409 draft_only once the model has been ready.")
+    @action(detail=True, methods=["post"], url_path="samples/delete")
+    def samples_delete(self, request, pk=None):
+        data = s.SampleDeleteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        model = self._model()
+        removed = services.samples_remove(model=model, actor=request.user, ids=v.get("ids"),
+                                          request_id=v.get("requestId"), filters=v.get("filter"))
+        return Response({"removed": removed, "remaining": selectors.sample_list(model=model).count()})
 
     # -------------------------------------------------------------------------------------- runs
 
@@ -316,6 +355,16 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     def events(self, request, pk=None):
         page = self.paginate_queryset(self.filter_queryset(selectors.event_list(model=self._model())))
         return self.get_paginated_response(s.EventSerializer(page, many=True).data)
+
+
+def _flag(params, name: str) -> bool:
+    """A true/false query parameter; anything else is a 400 naming it."""
+    raw = str(params.get(name, "")).strip().lower()
+    if raw in ("", "false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise services.validation_error(f"{name} must be true or false", field=name)
 
 
 def healthz(request):

@@ -20,6 +20,7 @@ SLOTS = {
     "live_weights": "the outcome-weights step of the model page's path to live: the way to set them",
     "request_card_links": "links under a promotion request's comment on its card (the panel gets the request)",
     "family_member_links": "links under a model's type in a family's line-up",
+    "family_main": "cards on a family's page after its line-up (the panel gets the champion; none without one)",
     "version_hold_links": "links beside a held or rejected version in a versions table (the panel gets the version)",
 }
 

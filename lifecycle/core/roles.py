@@ -12,6 +12,7 @@ ROLE_EXTRA_PERMISSIONS = {
         "lifecycle.add_algorithmmodel", "lifecycle.change_algorithmmodel", "lifecycle.train_algorithmmodel",
         "lifecycle.activate_version",
         "lifecycle.add_trait", "lifecycle.change_trait", "lifecycle.delete_trait", "lifecycle.add_sample",
+        "lifecycle.delete_sample",
         "registry.promote_model", "registry.add_promotionrequest",
         "registry.add_experiment", "registry.change_experiment", "registry.delete_experiment",
         *(f"scoring.{verb}_{name}" for verb in ("add", "change", "delete")

@@ -133,6 +133,7 @@ def path_to_live(request, model) -> dict:
     # The service's staleness rule, so the note agrees with what a reviewer's approval would find.
     pending_stale = selectors.request_stale_reason(pending, model) if pending else ""
     steps = _steps(model, pending, family_champion)
+    trainable_now = model.state in (State.DRAFT, State.FAILED) and not model.has_been_ready
     moves = _moves(model, user)
     auc, auc_source = _suggested_auc(model)
     verdict = None
@@ -168,7 +169,10 @@ def path_to_live(request, model) -> dict:
         "suggested_auc": auc,
         "auc_source": auc_source,
         "verdict": verdict,
-        "trainable_now": model.state in (State.DRAFT, State.FAILED) and not model.has_been_ready,
+        "trainable_now": trainable_now,
+        # The lifecycle's own reason, the one beside the page's Train button and in the service's refusal.
+        "train_reason": next((b.message for b in lifecycle_selectors.train_blockers(model)), "")
+        if trainable_now else "",
         "tabular": model.model_type in TABULAR_TYPES,
         "train_block": refusal(user, TRAIN),
         "operate_block": refusal(user, OPERATE),

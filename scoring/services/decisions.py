@@ -82,7 +82,8 @@ def _cells_for(model: AlgorithmModel, offers: list[Offer], channel: Channel | No
 def _propensities(scorer: Scorer, offers: list[Offer], *, channel: Channel | None, direction: str,
                   attributes: dict, rng: random.Random) -> list[tuple[float, str, str, float]]:
     """(propensity, source, why, ranking key) per offer. The ranking key carries the model type's own
-    exploration (a Thompson draw, an epsilon-greedy shuffle); the propensity stays the estimate."""
+    exploration (a Thompson draw, Bayes-UCB's bound, an epsilon-greedy shuffle); the propensity stays the
+    estimate (for cell learners the seed's, see scoring.learning.score_cells)."""
     model, version = scorer.model, scorer.version
     channel_key = channel.key if channel else ""
     if model.model_type in TABULAR_TYPES or model.model_type == EXTERNAL_TYPE:
@@ -102,27 +103,18 @@ def _propensities(scorer: Scorer, offers: list[Offer], *, channel: Channel | Non
             out.append((p, "model", why, p))
         return out
     cells = _cells_for(model, offers, channel, direction)
-    out = []
+    candidates = []
     for o in offers:
-        p = learning.propensity({
+        category = o.category.key if o.category_id else ""
+        candidates.append(learning.Candidate(cells={
             Scope.OFFER: cells.get((Scope.OFFER, o.key)),
             Scope.CHANNEL: cells.get((Scope.CHANNEL, channel_key)) if channel else None,
             Scope.DIRECTION: cells.get((Scope.DIRECTION, direction)) if direction else None,
-            Scope.CATEGORY: cells.get((Scope.CATEGORY, o.category.key)) if o.category_id else None,
+            Scope.CATEGORY: cells.get((Scope.CATEGORY, category)) if category else None,
             Scope.GLOBAL: cells.get((Scope.GLOBAL, "")),
-        })
-        value, key, why = p.value, p.value, p.detail
-        if model.model_type == "thompson_bandit":
-            key = learning.thompson_draw(p, rng, prior_alpha=params["priorAlpha"], prior_beta=params["priorBeta"])
-            why += f"; ranked by a posterior draw ({key:.3f})"
-        elif model.model_type == "bayesian":
-            value = key = learning.bayesian_mean(p, prior_alpha=params["priorAlpha"], prior_beta=params["priorBeta"])
-            why += f"; posterior mean with priors Beta({params['priorAlpha']:g}, {params['priorBeta']:g})"
-        out.append((value, p.source, why, key))
-    if model.model_type == "epsilon_greedy" and rng.random() < params["epsilon"]:
-        out = [(v, src, why + f"; explored: ranked at random (epsilon {params['epsilon']:g})", rng.random())
-               for v, src, why, _ in out]
-    return out
+        }, names={Scope.CHANNEL: channel_key, Scope.DIRECTION: direction, Scope.CATEGORY: category}))
+    return [(s.propensity, s.source, s.why, s.key)
+            for s in learning.score_cells(model.model_type, params, candidates, rng)]
 
 
 def recommend(*, actor, customer_id: str, channel: str = "", placement: str = "", limit: int = 5,
@@ -177,7 +169,9 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
         if scorer is None:
             raise ApplicationError(f"Family {champion_family!r} has no active, scorable champion; promote one",
                                    code="not_scorable", status=409)
-    rng = random.Random(seed if seed is not None else uuid.uuid4().int)
+    rec_id = uuid.uuid4().hex
+    # The recommendation id seeds the request's random numbers (draws, tie-breaks), so its trace replays.
+    rng = random.Random(seed if seed is not None else int(rec_id, 16))
     if arm == HOLDOUT_ARM:
         # The holdout sees the catalog in a random order: the baseline the models are measured against.
         scored = [(0.5, "holdout", "holdout: no model decides, random order", rng.random()) for _ in offers]
@@ -196,8 +190,7 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
                                                      attributes=attributes, rng=rng)))
                 except ApplicationError:
                     continue  # a shadow never breaks a decision
-    ranked = sorted(range(len(offers)), key=lambda i: (-scored[i][3], offers[i].key))[:limit]
-    rec_id = uuid.uuid4().hex
+    ranked = learning.rank([s[3] for s in scored], limit, rng)
     chosen = [{
         "rank": r + 1, "offerId": offers[i].key, "offerName": offers[i].name,
         "category": offers[i].category.key if offers[i].category_id else None,

@@ -48,3 +48,15 @@ def shadow_member_link(request, model) -> dict | None:
     from lifecycle.choices import RegistryStatus as Rung
 
     return {} if model.registry_status == Rung.SHADOW else None
+
+
+def champion_regret(request, model) -> dict | None:
+    """A family whose champion learns from every response charts what its learning cost against the best offer
+    so far (slot family_main, which passes the champion); other champions show nothing."""
+    from lifecycle.model_types import CONTINUOUS_TYPES
+
+    from .. import selectors
+
+    if model.model_type not in CONTINUOUS_TYPES:
+        return None
+    return {"regret": selectors.champion_regret(model)}

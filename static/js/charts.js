@@ -4,6 +4,7 @@
  *   <script type="application/json" id="ID">...</script>   (Django's json_script)
  *
  * line:      {"yLabel": "AUC", "xLabel": "version", "series": [{"name": "churn", "points": [{"x": 1, "y": 0.8}]}]}
+ *            ("xPrefix": "" for a count on the x axis; the default labels versions v1, v2, ...)
  * histogram: {"series": [{"label": "v1", "counts": [..], "edges": [..]}]}
  * bars:      {"rows": [{"label": "Ready", "value": 3, "href": "/models/?state=ready", "color": "green"}], "unit": "%"}
  * scatter:   {"xLabel": "champion score", "yLabel": "shadow score", "points": [{"x": 0.2, "y": 0.3, "label": "offer"}]}
@@ -79,8 +80,9 @@
     var W = widthOf(fig, 560), H = 230, L = 64, R = 16, T = 14, B = 38;
     var series = (data.series || []).filter(function (s) { return s.points && s.points.length; });
     var pts = [].concat.apply([], series.map(function (s) { return s.points; }));
+    var px = data.xPrefix != null ? data.xPrefix : "v";
     var svg = svgFor(fig, W, H, (data.yLabel || "value") + " by " + (data.xLabel || "x") + ": " + series.map(function (s) {
-      return s.name + " " + s.points.map(function (p) { return "v" + p.x + " " + fmt(p.y); }).join(", ");
+      return s.name + " " + s.points.map(function (p) { return px + p.x + " " + fmt(p.y); }).join(", ");
     }).join("; "));
     if (!pts.length) { fig.setAttribute("data-points", "0"); return; }
     var xs = pts.map(function (p) { return p.x; }), ys = pts.map(function (p) { return p.y; });
@@ -98,7 +100,7 @@
     });
     var xt = []; for (var x = x0; x <= x1; x++) xt.push(x);
     if (xt.length > 12) xt = ticks(x0, x1, 10).filter(function (t) { return t === Math.round(t); });
-    xt.forEach(function (t) { el("text", {x: sx(t), y: H - B + 16, "text-anchor": "middle"}, grid).textContent = "v" + t; });
+    xt.forEach(function (t) { el("text", {x: sx(t), y: H - B + 16, "text-anchor": "middle"}, grid).textContent = px + t; });
     axisLabels(svg, data, W, H, L, R, T, B);
     var drawn = 0;
     series.forEach(function (s, i) {
@@ -109,7 +111,7 @@
       s.points.forEach(function (p) {
         var m = marker(MARKERS[i % MARKERS.length], sx(p.x), sy(p.y), color, g);
         m.setAttribute("class", "chart-point"); m.setAttribute("data-x", p.x); m.setAttribute("data-y", p.y);
-        title(m, s.name + ", v" + p.x + ": " + fmt(p.y));
+        title(m, s.name + ", " + (px || (data.xLabel || "x") + " ") + p.x + ": " + fmt(p.y));
         drawn++;
       });
     });

@@ -64,8 +64,10 @@ def journey(page, base_url, samples_csv, worker):
         if not samples.get_by_label(re.compile("Samples file")).is_visible():
             samples.get_by_text("Upload samples").click()
         samples.get_by_label(re.compile("Samples file")).set_input_files(str(samples_csv))
-        samples.get_by_role("button", name="Upload").click()
-        expect(page.locator("#samples")).to_contain_text("Uploaded 200 samples")
+        samples.get_by_role("button", name="Preview").click()
+        expect(samples.locator(".upload-preview")).to_contain_text("Preview: 200 samples")
+        samples.get_by_role("button", name="Store 200 samples").click()
+        expect(page.locator("#samples")).to_contain_text("Stored 200 samples")
         expect(page.locator("#samples h2")).to_contain_text("200")
 
         page.get_by_role("button", name="Train", exact=True).click()

@@ -150,8 +150,10 @@ def journey(browser, base_url: str, samples_csv, pages: dict):
     if not upload.is_visible():
         samples.get_by_text("Upload samples").click()
     upload.set_input_files(str(samples_csv))
-    samples.get_by_role("button", name="Upload").click()
-    expect(page.locator("#samples")).to_contain_text("Uploaded 200 samples from churn-samples.csv.")
+    samples.get_by_role("button", name="Preview").click()
+    expect(samples.locator(".upload-preview")).to_contain_text("Preview: 200 samples from churn-samples.csv")
+    samples.get_by_role("button", name="Store 200 samples").click()
+    expect(page.locator("#samples")).to_contain_text("Stored 200 samples from churn-samples.csv.")
     expect(page.locator("#samples h2")).to_contain_text("200")
     churn_row = page.locator("#traits").get_by_role("row", name=re.compile("churn"))
     expect(churn_row.locator("td.num").first).not_to_have_text("0")  # the labels landed on the trait

@@ -111,14 +111,15 @@ def test_dashboard_shows_runs_in_flight_with_progress_and_polls_only_while_they_
 
 
 def test_dashboard_lists_failed_runs_with_their_error(client, analyst, capture):
-    model = make_model(analyst, key="one-sided")
+    # Labels of both classes, so the run is queued; no feature values, so the trainer refuses it.
+    model = make_model(analyst, key="no-features")
     services.sample_add_batch(model=model, actor=analyst,
-                              samples=[{"features": {"x": i}, "labels": {"churn": "positive"}} for i in range(12)])
+                              samples=[{"features": {"x": None}, "labels": {"churn": i % 2}} for i in range(12)])
     run = train_now(model, analyst, capture)
     assert run.status == "failed"
     client.force_login(analyst)
     page = text(client.get(reverse("lifecycle:home")))
-    assert "Failed runs 1" in page and "0 negative samples" in page
+    assert "Failed runs 1" in page and "no features or content to learn from" in page
 
 
 def test_dashboard_shows_pending_reviews_families_champions_and_recent_changes(client, analyst, served, capture):

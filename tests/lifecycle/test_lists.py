@@ -299,7 +299,7 @@ def labelled(analyst):
 
 
 def sample_ids(response) -> list[int]:
-    return [int(x) for x in re.findall(r'<tr><td class="num muted">(\d+)</td>', tbody(response))]
+    return [int(x) for x in re.findall(r'<td class="num muted">(\d+)</td>', tbody(response))]
 
 
 def test_the_samples_page_lists_filters_and_sorts(as_analyst, labelled):
@@ -400,7 +400,7 @@ def test_a_page_of_100000_samples_costs_what_a_page_of_10_does(as_analyst, analy
 
     small_queries, _, small_s = _measure(as_analyst, url("sample-list", small))
     big_queries, page, big_s = _measure(as_analyst, url("sample-list", big))
-    assert len(re.findall(r'<tr><td class="num muted">', page)) == 50
+    assert len(re.findall(r'<td class="num muted">', page)) == 50
     assert "Page 1 of 2,000" in page and "100,000 samples" in page
     assert len(big_queries) == len(small_queries), "\n".join(q["sql"] for q in big_queries)
     assert _shape(big_queries) == _shape(small_queries)
@@ -410,7 +410,7 @@ def test_a_page_of_100000_samples_costs_what_a_page_of_10_does(as_analyst, analy
     for query in ({"page": "1000"}, {"sort": "-weight"}, {"trait": "churn", "label": "positive", "page": "7"}):
         queries, page, _ = _measure(as_analyst, url("sample-list", big, **query))
         assert len(queries) == len(small_queries)
-        assert len(re.findall(r'<tr><td class="num muted">', page)) == 50
+        assert len(re.findall(r'<td class="num muted">', page)) == 50
         assert all(re.search(r"\bLIMIT 50\b", sql) for sql in _row_fetches(queries, Sample._meta.db_table))
     print(f"\nsamples: setup {setup:.1f} s, page of 10 {small_s * 1000:.1f} ms, "
           f"page of {SCALE:,} {big_s * 1000:.1f} ms")

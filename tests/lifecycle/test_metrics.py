@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lifecycle import services
 from lifecycle.core.logs import JsonFormatter, RequestIdFilter
 from lifecycle.models import ModelEvent, TrainingRun
-from tests.factories import make_model, ready_model
+from tests.factories import add_samples, make_model, ready_model
 
 TOKEN = "scrape-token-for-tests"
 SCORE_ROUTE = "api/v1/algorithm-models/(?P<pk>[^/]+)/score/?$"
@@ -79,8 +79,11 @@ def test_a_score_counts_as_served_under_its_route_pattern(scrape, api, analyst, 
 
 
 def test_run_gauges_follow_the_database(scrape, analyst):
-    queued = services.model_train_enqueue(model=make_model(analyst, key="waiting"), actor=analyst)
-    running = services.model_train_enqueue(model=make_model(analyst, key="busy"), actor=analyst)
+    waiting, busy = make_model(analyst, key="waiting"), make_model(analyst, key="busy")
+    for model in (waiting, busy):
+        add_samples(model, analyst, n=8)
+    queued = services.model_train_enqueue(model=waiting, actor=analyst)
+    running = services.model_train_enqueue(model=busy, actor=analyst)
     TrainingRun.objects.filter(pk=queued.pk).update(queued_at=timezone.now() - timedelta(minutes=10))
     TrainingRun.objects.filter(pk=running.pk).update(status="running", started_at=timezone.now())
 

@@ -176,16 +176,41 @@ def test_an_unknown_model_is_a_404_page(as_analyst):
 
 
 def test_a_failed_run_shows_its_reason_and_what_to_do(as_analyst, analyst, capture):
-    model = make_model(analyst)
+    # Enough labels of each class to be queued, but text alone, which a scorecard cannot bin: the worker refuses.
+    model = make_model(analyst, model_type="scorecard")
     services.sample_add_batch(model=model, actor=analyst, samples=[
-        {"features": {"spend": i}, "labels": {"churn": "positive"}} for i in range(12)])
+        {"content": f"note {i}", "labels": {"churn": "positive" if i % 2 else "negative"}} for i in range(12)])
     with capture(execute=True):
         services.model_train_enqueue(model=model, actor=analyst)
     page = text(as_analyst.get(detail_url(model)))
     assert "Failed" in page
-    assert "The run failed:" in page and "0 negative" in page
+    assert "The run failed:" in page and "free text alone cannot be binned" in page
     assert "The definition is kept" in page
-    assert "missing for churn" in page
+
+
+def test_train_is_disabled_with_the_services_reason_until_each_class_has_enough_samples(as_analyst, analyst):
+    model = make_model(analyst)
+    services.sample_add_batch(model=model, actor=analyst, samples=[
+        {"features": {"spend": i}, "labels": {"churn": "positive"}} for i in range(12)])
+    reason = ("Not enough labelled samples to train: trait 'churn' has 12 positive and 0 negative samples; add at "
+              "least 2 of each.")
+    html = as_analyst.get(detail_url(model)).content.decode()
+    assert re.search(r'<button class="btn btn-primary" type="submit" +disabled aria-describedby="why-train-main">'
+                     r'Train</button>', html)
+    assert reason in text(as_analyst.get(detail_url(model)))
+    assert "missing for churn" in text(as_analyst.get(detail_url(model)))
+    # The path-to-live card's own Train button says the same.
+    assert re.search(r'disabled aria-describedby="why-train">Train now</button>\s*<span class="why" id="why-train">'
+                     + re.escape(reason.replace("'", "&#x27;")), html)
+    # The same sentence is the refusal of a post that goes around the disabled button, and nothing is queued.
+    page = text(as_analyst.post(reverse("lifecycle:model-train", args=[model.key]), follow=True))
+    assert f"Refused: {reason}" in page
+    assert not model.runs.exists()
+
+    services.sample_add_batch(model=model, actor=analyst, samples=[
+        {"features": {"spend": i}, "labels": {"churn": "negative"}} for i in range(2)])
+    html = as_analyst.get(detail_url(model)).content.decode()
+    assert 'aria-describedby="why-train-main"' not in html and "Not enough labelled samples" not in html
 
 
 # --------------------------------------------------------------------------------------------- writes
@@ -240,20 +265,36 @@ def csv_file(rows, name="samples.csv"):
 
 def test_uploading_a_csv_through_the_page(as_analyst, analyst):
     model = make_model(analyst)
-    response = as_analyst.post(reverse("lifecycle:sample-upload", args=[model.key]),
-                               {"file": csv_file(sample_rows(30))}, follow=True)
+    url = reverse("lifecycle:sample-upload", args=[model.key])
+    preview = as_analyst.post(url, {"file": csv_file(sample_rows(30)), "step": "preview"})
+    assert "Preview: 30 samples from samples.csv" in text(preview)
+    assert not Sample.objects.filter(model=model).exists()
+    digest = re.search(r'name="previewed" value="([0-9a-f]{64})"', preview.content.decode()).group(1)
+    response = as_analyst.post(url, {"file": csv_file(sample_rows(30)), "previewed": digest, "step": "store"},
+                               follow=True)
     assert response.redirect_chain[-1][0].endswith("#samples")
     page = text(response)
-    assert "Uploaded 30 samples from samples.csv." in page
+    assert "Stored 30 samples from samples.csv." in page
     assert "Samples 30" in page
     assert Sample.objects.filter(model=model).count() == 30
 
 
 def test_a_bad_csv_stores_nothing_and_names_the_lines(as_analyst, analyst):
     model = make_model(analyst)
-    bad = SimpleUploadedFile("bad.csv", b"content,label.churn\nok,positive\nbad,maybe\nworse,42\n", content_type="text/csv")
-    page = text(as_analyst.post(reverse("lifecycle:sample-upload", args=[model.key]), {"file": bad}, follow=True))
-    assert "Refused: 2 sample(s) are invalid; nothing was stored." in page
+    body = b"content,label.churn\nok,positive\nbad,maybe\nworse,42\n"
+    url = reverse("lifecycle:sample-upload", args=[model.key])
+    preview = as_analyst.post(url, {"file": SimpleUploadedFile("bad.csv", body, content_type="text/csv")})
+    page = text(preview)
+    assert "2 lines refused; nothing is stored until the file is fixed." in page
+    assert "line 3: label for 'churn': 'maybe' is not a label" in page
+    assert "line 4: label for 'churn': 42 is outside [0, 1]" in page
+    assert re.search(r'<button class="btn btn-primary" type="submit" name="step" value="store" disabled',
+                     preview.content.decode())
+    digest = re.search(r'name="previewed" value="([0-9a-f]{64})"', preview.content.decode()).group(1)
+    # Storing anyway (around the disabled button) is refused by the service with the same lines.
+    page = text(as_analyst.post(url, {"file": SimpleUploadedFile("bad.csv", body, content_type="text/csv"),
+                                      "previewed": digest, "step": "store"}, follow=True))
+    assert "Refused: 2 line(s) of the file are refused; nothing was stored." in page
     assert "line 3" in page and "line 4" in page
     assert not Sample.objects.filter(model=model).exists()
 

@@ -77,12 +77,13 @@ def test_trait_and_sample_edits_are_draft_only(analyst, capture):
 
 def test_failed_first_train_keeps_the_definition_and_allows_edits(analyst, capture):
     model = make_model(analyst)
+    # Both classes labelled, so the run is queued; no feature values, so the trainer refuses it.
     services.sample_add_batch(model=model, actor=analyst, samples=[
-        {"content": "only positives", "labels": {"churn": "positive"}} for _ in range(5)])
+        {"features": {"spend": None}, "labels": {"churn": i % 2}} for i in range(6)])
     run = train_now(model, analyst, capture)
-    assert run.status == RunStatus.FAILED and "churn" in run.error and "negative" in run.error
+    assert run.status == RunStatus.FAILED and "no features or content to learn from" in run.error
     assert model.state == State.FAILED and model.active_version is None
-    assert model.traits.count() == 1 and Sample.objects.filter(model=model).count() == 5
+    assert model.traits.count() == 1 and Sample.objects.filter(model=model).count() == 6
     add_samples(model, analyst)  # a failed model accepts corrections
     assert train_now(model, analyst, capture).status == RunStatus.SUCCEEDED
     model.refresh_from_db()

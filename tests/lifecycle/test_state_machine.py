@@ -148,14 +148,14 @@ class LifecycleMachine(RuleBasedStateMachine):
     def _enqueue(self, pk: int, **kwargs) -> TrainingRun | None:
         """model_train_enqueue, with the refusal its state calls for, or the queued run it must create."""
         m = self._model(pk)
-        if self._in_flight(pk):
+        if kwargs.get("params"):  # the input is checked first, naming the parameter
+            expect = "validation_error"
+        elif self._in_flight(pk):
             expect = "run_in_flight"
         elif m.state == State.ARCHIVED:
             expect = "invalid_transition"
-        elif kwargs.get("params"):  # refused before any run is queued, naming the parameter
-            expect = "validation_error"
-        elif not m.traits.exists():
-            expect = "validation_error"
+        elif not m.traits.exists() or not self._labelled_enough(m):
+            expect = "validation_error"  # nothing is queued that the trainer would refuse
         else:
             expect = None
         run, error = self._call(services.model_train_enqueue, expect=expect, model=m, actor=self.actor,
@@ -174,6 +174,17 @@ class LifecycleMachine(RuleBasedStateMachine):
         else:
             assert run.kind == RunKind.TRAIN and not after.is_scorable
         return run
+
+    @staticmethod
+    def _labelled_enough(m: AlgorithmModel) -> bool:
+        """Every trait has at least two positive and two negative samples (positive from 0.5 up)."""
+        labels = list(Sample.objects.filter(model=m).values_list("labels", flat=True))
+        for key in m.traits.values_list("key", flat=True):
+            known = [row[key] for row in labels if row.get(key) is not None]
+            positives = sum(1 for value in known if value >= 0.5)
+            if positives < 2 or len(known) - positives < 2:
+                return False
+        return True
 
     def _execute(self, pk: int, run: TrainingRun) -> TrainingRun:
         """The worker's side, synchronously, with the outcome checked against the state it ran from."""
@@ -236,13 +247,13 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @initialize(target=models)
     def a_draft_model_that_cannot_train_yet(self):
-        """Only positive samples: its first train fails until an edit adds negatives (the failed path)."""
+        """Only positive samples: its train is refused until an edit adds negatives."""
         return self._create(positives_only=True, n=40, seed=2)
 
     @precondition(lambda self: len(self.pks) < MAX_MODELS)
     @rule(target=models, spec=st.tuples(st.booleans(), st.sampled_from([40, 80]), st.integers(1, 3)))
     def create_model(self, spec):
-        """A logistic regression with one trait and learnable samples (or only positives: it cannot train)."""
+        """A logistic regression with one trait and learnable samples (or only positives: it cannot train yet)."""
         positives_only, n, seed = spec
         return self._create(positives_only=positives_only, n=n, seed=seed)
 

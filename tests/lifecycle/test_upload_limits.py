@@ -63,3 +63,15 @@ def test_the_row_limit_stops_the_read_at_the_row_that_crosses_it(api, analyst, s
     error = r.json()["error"]
     assert error["details"]["errors"] == ["The file holds more than 3 samples; split it into files of at most 3 rows"]
     _nothing_written(model)
+
+
+def test_the_preview_panel_says_the_file_is_too_large(as_analyst, analyst, settings):
+    settings.SAMPLE_UPLOAD_MAX_BYTES = 1_000_000
+    model = make_model(analyst)
+    upload = SimpleUploadedFile("s.csv", b"content,label.churn\nhi,positive\n", content_type="text/csv")
+    r = as_analyst.post(reverse("lifecycle:sample-upload", args=[model.key]), {"file": upload, "step": "preview"},
+                        CONTENT_LENGTH=HUNDRED_MB, HTTP_HX_REQUEST="true")
+    # The refusal itself, for the panel the Preview button swaps: not a redirect to the whole page.
+    assert r.status_code == 200 and "<html" not in r.content.decode()
+    assert "The file is too large: 100.0 MB sent, at most 1.0 MB per upload." in r.content.decode()
+    _nothing_written(model)

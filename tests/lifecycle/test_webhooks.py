@@ -14,7 +14,7 @@ from lifecycle import services, webhooks
 from lifecycle.models import ModelEvent, WebhookDelivery
 from registry import services as registry
 from tests.conftest import token_client
-from tests.factories import make_model, make_user
+from tests.factories import add_samples, make_model, make_user
 from tests.scoring.conftest import live_model
 
 pytestmark = pytest.mark.django_db
@@ -157,6 +157,7 @@ def test_an_unreachable_receiver_is_retried_with_the_error(admin_user, capture):
 def test_a_failed_run_emits_run_failed(receiver, admin_user, analyst, capture):
     webhook, secret = subscribe(admin_user, receiver.url, ["run.failed"])
     model = make_model(analyst, key="doomed")
+    add_samples(model, analyst, n=8)
     run = services.model_train_enqueue(model=model, actor=analyst)  # queued; nothing runs it
     with capture(execute=True):
         services.run_fail(run=run, error="out of memory")

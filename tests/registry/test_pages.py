@@ -161,7 +161,9 @@ def test_a_new_model_shows_every_step_to_do_with_the_button_that_does_it(client,
     assert "Move to shadow" in buttons(response) and "Move to challenger" in buttons(response)
     assert "Archive on the ladder" in buttons(response)
     assert not any("champion" in b.lower() for b in buttons(response))
-    assert set(disabled_buttons(response)) == {"Move to shadow", "Move to challenger"}
+    # Train waits for labelled samples, and says so; the ladder's moves wait for activation.
+    assert set(disabled_buttons(response)) == {"Move to shadow", "Move to challenger", "Train", "Train now"}
+    assert "Not enough labelled samples to train" in page
     assert ("Move to shadow, Move to challenger are unavailable: Activate it first: promote refuses a model whose "
             "operational status is draft.") in page
     assert {"Train now", "Activate", "Save cadence", "Save weights"} <= set(buttons(response))

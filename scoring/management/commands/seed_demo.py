@@ -94,9 +94,11 @@ class Command(BaseCommand):
 
         failed = services.model_create(actor=analyst, key="upsell-neural", name="Upsell (neural)",
                                        model_type="neural_cf", traits=[{"name": "upsell"}])
+        # Labels of both classes, so the train is queued; no feature values, so the run fails, as the page explains.
         services.sample_add_batch(model=failed, actor=analyst, samples=[
-            {"features": {"spend": 10 + i}, "labels": {"upsell": "positive"}} for i in range(12)])
-        self._quietly(train_inline, failed)  # fails: no negative samples, as the page then explains
+            {"features": {"spend": None}, "labels": {"upsell": "positive" if i % 2 else "negative"}}
+            for i in range(12)])
+        self._quietly(train_inline, failed)
 
         services.model_create(actor=analyst, key="next-best-offer", name="Next best offer",
                               model_type="thompson_bandit", description="Learns from responses.")

@@ -256,6 +256,9 @@ EXTERNAL_ENDPOINT_MAX_CONCURRENCY = env_int("EXTERNAL_ENDPOINT_MAX_CONCURRENCY",
 EXTERNAL_ENDPOINT_BREAKER_SECONDS = env_int("EXTERNAL_ENDPOINT_BREAKER_SECONDS", 30)
 SCORE_BATCH_MAX = env_int("SCORE_BATCH_MAX", 10_000)
 SCORE_REQUEST_RETENTION_DAYS = env_int("SCORE_REQUEST_RETENTION_DAYS", 30)
+# Impressions (one row per offer shown by /recommend) are what suppression rules and contact policies count;
+# older rows are purged daily, so no rule may look back further than this.
+IMPRESSION_RETENTION_DAYS = env_int("IMPRESSION_RETENTION_DAYS", 90)
 DECISION_TRACE_SAMPLE_RATE = float(os.environ.get("DECISION_TRACE_SAMPLE_RATE", "1.0"))
 # How often an open page asks whether reviews, promotions or runs changed (one indexed read, 204 when nothing did).
 LIVE_POLL_SECONDS = env_int("LIVE_POLL_SECONDS", 10)

@@ -14,6 +14,7 @@ def ensure_schedules() -> None:
         ("watch champions' live success", "registry.tasks.watch_families", 5),
         ("auto-promote experiment winners", "registry.tasks.auto_promote_experiments", 60),
         ("prune old score requests", "scoring.tasks.prune_score_requests", 24 * 60),
+        ("purge impressions past retention", "scoring.tasks.purge_impressions", 24 * 60),
     ]
     for name, func, minutes in recurring:
         Schedule.objects.update_or_create(

@@ -10,7 +10,8 @@ from lifecycle.core import inputs
 from lifecycle.core.forms import ProblemsMixin
 from lifecycle.core.keys import KeyFormField
 
-from .models import Category, Channel, DecisionFlow, Offer, OutcomeType
+from .models import Category, Channel, ContactPolicy, Creative, DecisionFlow, Offer, OutcomeType, SuppressionRule
+from .services import policies
 
 NUMBER_ERROR = "Write a number such as 1.0 or -1.5, or leave it blank for the default."
 
@@ -257,3 +258,69 @@ class DecisionFlowForm(CatalogForm):
         help_texts = {"offers": "None ticked: the whole active catalog is considered.",
                       "model_key": "Bypasses the registry: this model scores every call of the flow.",
                       "experiment_key": "Routes customers of this flow through an active experiment."}
+
+
+class SuppressionRuleForm(CatalogForm):
+    outcomes = forms.CharField(
+        required=False, label="After outcomes",
+        help_text="Outcome type keys, comma-separated: after one of these the customer does not see the offer again "
+                  "for the days below.", initial=", ".join(policies.DEFAULT_SUPPRESSION_OUTCOMES))
+
+    class Meta:
+        model = SuppressionRule
+        fields = ["key", "name", "offer", "category", "outcomes", "days", "max_impressions", "active"]
+        labels = {"max_impressions": "At most impressions"}
+        help_texts = {"offer": "The offer suppressed, or leave it empty and pick a category.",
+                      "category": "Every offer of this category is suppressed together.",
+                      "days": "How long the rule looks back, in days.",
+                      "max_impressions": "Optional: also suppressed once shown this often within those days.",
+                      "active": "Only active rules suppress."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["offer"].empty_label = "No single offer"
+        self.fields["category"].empty_label = "No category"
+        if self.instance.pk and not self.is_bound:
+            self.initial["outcomes"] = ", ".join(self.instance.outcomes or [])
+
+    def clean_outcomes(self):
+        return [o.strip() for o in self.cleaned_data["outcomes"].split(",") if o.strip()]
+
+    def clean(self):
+        data = super().clean()
+        for name, message in policies.rule_problems(
+                offer=data.get("offer"), category=data.get("category"), outcomes=data.get("outcomes"),
+                days=data.get("days"), max_impressions=data.get("max_impressions")).items():
+            self.add_error(name if name in self.fields else None, message)
+        return data
+
+
+class ContactPolicyForm(CatalogForm):
+    class Meta:
+        model = ContactPolicy
+        fields = ["key", "name", "channel", "max_impressions", "window_hours", "active"]
+        labels = {"max_impressions": "At most impressions", "window_hours": "Window (hours)"}
+        help_texts = {"channel": "Empty: impressions on every channel count, and every recommend obeys it.",
+                      "max_impressions": "Offers shown to one customer within the window, at most.",
+                      "active": "Only active policies limit."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].empty_label = "Every channel"
+
+    def clean(self):
+        data = super().clean()
+        for name, message in policies.rule_problems(window_hours=data.get("window_hours"), policy=True).items():
+            self.add_error(name, message)
+        return data
+
+
+class CreativeForm(CatalogForm):
+    class Meta:
+        model = Creative
+        fields = ["key", "name", "offer", "channel"]
+        help_texts = {"offer": "/respond with this creativeId learns for this offer."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].empty_label = "Any channel"

@@ -177,8 +177,91 @@ class DecisionTrace(models.Model):
     # The family whose champion (or experiment arm) decided, "" for a flow's pinned model: shadows are read by it.
     family = models.CharField(max_length=255, blank=True, default="")
     total_duration_ms = models.FloatField(default=0)
+    # [{stage, candidates, passed, durationMs}] in pipeline order; empty on traces from before stages were timed.
+    pipeline = models.JSONField(default=list)
+    suppression_results = models.JSONField(default=list)
+    contact_policy_results = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["family", "-created_at"], name="trace_family_newest")]
+
+
+class Impression(models.Model):
+    """One offer shown to one customer by /recommend. Suppression rules and contact policies count these, per
+    customer over a recent window (one grouped query per recommend); kept IMPRESSION_RETENTION_DAYS."""
+
+    customer_id = models.CharField(max_length=255)
+    offer_key = models.CharField(max_length=100)
+    category_key = models.CharField(max_length=100, blank=True, default="")
+    channel = models.CharField(max_length=100, blank=True, default="")
+    direction = models.CharField(max_length=16, blank=True, default="")
+    recommendation = models.ForeignKey(Recommendation, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="impressions")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer_id", "created_at"], name="impression_customer_window"),
+                   models.Index(fields=["created_at"], name="impression_created")]
+
+
+class SuppressionRule(models.Model):
+    """An offer (or every offer of a category) is not shown to a customer again for `days` days after one of
+    `outcomes`, or once it was shown `max_impressions` times within those days."""
+
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+    offer = models.ForeignKey(Offer, null=True, blank=True, on_delete=models.CASCADE, related_name="suppression_rules")
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="suppression_rules")
+    outcomes = models.JSONField(default=list, blank=True)
+    days = models.PositiveIntegerField(default=30)
+    max_impressions = models.PositiveIntegerField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.CheckConstraint(
+            condition=(Q(offer__isnull=False) & Q(category__isnull=True)) | (Q(offer__isnull=True)
+                                                                            & Q(category__isnull=False)),
+            name="suppression_offer_or_category")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ContactPolicy(models.Model):
+    """At most `max_impressions` impressions per customer within `window_hours` on one channel (no channel:
+    across every channel)."""
+
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="contact_policies")
+    max_impressions = models.PositiveIntegerField()
+    window_hours = models.PositiveIntegerField(default=24)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name_plural = "contact policies"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Creative(models.Model):
+    """One rendering of an offer (a banner, an email template): /respond with creativeId learns for its offer."""
+
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=255)
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="creatives")
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="creatives")
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key

@@ -10,7 +10,8 @@ from registry import stats
 from registry.choices import CHAMPION_ARM
 
 from .choices import EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Classification, OutcomeCategory
-from .models import Category, Channel, DecisionFlow, DecisionTrace, Interaction, ModelAdaptation, Offer, OutcomeType
+from .models import (Category, Channel, ContactPolicy, Creative, DecisionFlow, DecisionTrace, Interaction,
+                     ModelAdaptation, Offer, OutcomeType, SuppressionRule)
 
 
 def trace_list(*, customer_id: str = "", request_id: str = "", offer: str = "", model: str = "", since=None,
@@ -133,6 +134,9 @@ def catalog_lists() -> dict[str, QuerySet]:
         "channels": Channel.objects.all(),
         "outcome-types": outcome_type_list(),
         "flows": DecisionFlow.objects.prefetch_related("offers"),
+        "suppression-rules": SuppressionRule.objects.select_related("offer", "category"),
+        "contact-policies": ContactPolicy.objects.select_related("channel"),
+        "creatives": Creative.objects.select_related("offer", "channel"),
     }
 
 

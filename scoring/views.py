@@ -27,9 +27,11 @@ from lifecycle.core.views import (Write, came_from, control_refused, control_sav
 from . import cards, selectors, services
 from .choices import COLD_START_PROPENSITY, EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Scope
 from .filters import TraceFilter
-from .forms import (CategoryForm, ChannelForm, DecisionFlowForm, FeedbackForm, OfferForm,
+from .forms import (CategoryForm, ChannelForm, ContactPolicyForm, CreativeForm, DecisionFlowForm,
+                    SuppressionRuleForm, FeedbackForm, OfferForm,
                     OutcomeTypeForm, OutcomeWeightsForm, TryScoreForm, weight_field_name)
-from .models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
+from .models import (Category, Channel, ContactPolicy, Creative, DecisionFlow, DecisionTrace, Offer, OutcomeType,
+                     SuppressionRule)
 
 # The writes of these pages: (permission, what it does, who may). The same words explain a missing control.
 OPERATE = Write("lifecycle.change_algorithmmodel", "change a model's learning cadence or outcome weights",
@@ -539,6 +541,8 @@ def _explain(trace: DecisionTrace) -> dict:
         })
     funnel = trace.funnel or {}
     cand, qual, final = (funnel.get("candidateCount"), funnel.get("afterQualification"), funnel.get("finalCount"))
+    supp, contact = funnel.get("afterSuppression"), funnel.get("afterContactPolicy")  # absent on older traces
+    last = contact if contact is not None else qual
     return {"candidates": candidates, "shadow_keys": shadow_keys, "left_out": limit_cut,
             "funnel": [
                 {"stage": "Candidates", "count": cand,
@@ -548,8 +552,18 @@ def _explain(trace: DecisionTrace) -> dict:
                  "words": (f"offered on channel {trace.recommendation.channel}" if trace.recommendation.channel
                            else "no channel given: all qualify"),
                  "dropped": (cand - qual) if cand is not None and qual is not None else None},
+                *([] if supp is None else [
+                    {"stage": "Not suppressed", "count": supp,
+                     "words": "; ".join(f"{r['offerId']}: rule {r['rule']}, {r['reason']}"
+                                        for r in trace.suppression_results) or "no suppression rule applied",
+                     "dropped": (qual - supp) if qual is not None else None},
+                    {"stage": "Within contact policy", "count": contact,
+                     "words": "; ".join(f"{p['policy']}: {p['used']} of {p['maxImpressions']} used in "
+                                        f"{p['windowHours']} h" for p in trace.contact_policy_results)
+                              or "no contact policy applies",
+                     "dropped": (supp - contact) if contact is not None else None}]),
                 {"stage": "Returned", "count": final, "words": "ranked, up to the answer's limit",
-                 "dropped": (qual - final) if qual is not None and final is not None else None},
+                 "dropped": (last - final) if last is not None and final is not None else None},
             ]}
 
 
@@ -576,6 +590,10 @@ CATALOG = {
     "channels": (Channel, ChannelForm, "channel", "Channels", "channel"),
     "outcome-types": (OutcomeType, OutcomeTypeForm, "outcometype", "Outcome types", "outcome type"),
     "flows": (DecisionFlow, DecisionFlowForm, "decisionflow", "Decision flows", "decision flow"),
+    "suppression-rules": (SuppressionRule, SuppressionRuleForm, "suppressionrule", "Suppression rules",
+                          "suppression rule"),
+    "contact-policies": (ContactPolicy, ContactPolicyForm, "contactpolicy", "Contact policies", "contact policy"),
+    "creatives": (Creative, CreativeForm, "creative", "Creatives", "creative"),
 }
 
 

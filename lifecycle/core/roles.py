@@ -16,7 +16,8 @@ ROLE_EXTRA_PERMISSIONS = {
         "registry.promote_model", "registry.add_promotionrequest",
         "registry.add_experiment", "registry.change_experiment", "registry.delete_experiment",
         *(f"scoring.{verb}_{name}" for verb in ("add", "change", "delete")
-          for name in ("offer", "category", "channel", "outcometype", "decisionflow")),
+          for name in ("offer", "category", "channel", "outcometype", "decisionflow", "suppressionrule",
+                       "contactpolicy", "creative")),
     },
     # A reviewer applies a version change on a governed champion directly (an analyst's opens a request).
     "reviewer": {"registry.review_promotionrequest", "registry.rollback_family", "lifecycle.activate_version"},

@@ -4,7 +4,9 @@ from rest_framework.validators import UniqueValidator
 from lifecycle.api.serializers import AlgorithmModelSerializer, StrictSerializer
 from lifecycle.core.keys import MODEL_KEY_MAX_LENGTH, KeyField
 
-from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
+from ..models import (Category, Channel, ContactPolicy, Creative, DecisionFlow, DecisionTrace, Offer, OutcomeType,
+                      SuppressionRule)
+from ..services import policies
 
 
 class ScoreInputSerializer(StrictSerializer):
@@ -177,10 +179,15 @@ class TraceSerializer(serializers.ModelSerializer):
     class Meta:
         model = DecisionTrace
         fields = ["id", "requestId", "customerId", "decisionFlowKey", "pipeline", "result", "funnel",
-                  "scoringResults", "selectedOffers", "experimentAssignment", "totalDurationMs", "createdAt"]
+                  "suppressionResults", "contactPolicyResults", "scoringResults", "selectedOffers", "experimentAssignment", "totalDurationMs", "createdAt"]
+
+    suppressionResults = serializers.JSONField(source="suppression_results")
+    contactPolicyResults = serializers.JSONField(source="contact_policy_results")
 
     def get_pipeline(self, obj) -> list[dict]:
-        f = obj.funnel
+        if obj.pipeline:
+            return obj.pipeline
+        f = obj.funnel  # a trace from before stages were timed
         return [{"stage": "candidates", "candidates": f.get("candidateCount"), "passed": f.get("candidateCount")},
                 {"stage": "qualification", "candidates": f.get("candidateCount"), "passed": f.get("afterQualification")},
                 {"stage": "ranking", "candidates": f.get("afterQualification"), "passed": f.get("finalCount")}]
@@ -279,6 +286,64 @@ class DecisionFlowSerializer(StrictModelSerializer):
     class Meta:
         model = DecisionFlow
         fields = ["id", "key", "name", "offers", "family", "modelKey", "experimentKey"]
+
+
+def _policy_errors(problems: dict[str, str], names: dict[str, str]):
+    if problems:
+        raise serializers.ValidationError({names.get(k, k): [v] for k, v in problems.items()})
+
+
+class SuppressionRuleSerializer(StrictModelSerializer):
+    key = _catalog_key(SuppressionRule)
+    offer = serializers.SlugRelatedField(slug_field="key", queryset=Offer.objects.all(), allow_null=True,
+                                         required=False)
+    category = serializers.SlugRelatedField(slug_field="key", queryset=Category.objects.all(), allow_null=True,
+                                            required=False)
+    outcomes = serializers.ListField(child=serializers.CharField(max_length=64), required=False,
+                                     default=list(policies.DEFAULT_SUPPRESSION_OUTCOMES),
+                                     help_text="after one of these outcomes on the offer (or the category) the "
+                                               "customer does not see it for `days` days")
+    days = serializers.IntegerField(required=False, default=30)
+    maxImpressions = serializers.IntegerField(source="max_impressions", required=False, allow_null=True, min_value=1,
+                                              help_text="also suppressed once shown this often within `days` days")
+
+    class Meta:
+        model = SuppressionRule
+        fields = ["id", "key", "name", "offer", "category", "outcomes", "days", "maxImpressions", "active"]
+
+    def validate(self, attrs):
+        merged = {f: attrs.get(f, getattr(self.instance, f, None)) for f in
+                  ("offer", "category", "outcomes", "days", "max_impressions")}
+        _policy_errors(policies.rule_problems(**merged), {"max_impressions": "maxImpressions"})
+        return attrs
+
+
+class ContactPolicySerializer(StrictModelSerializer):
+    key = _catalog_key(ContactPolicy)
+    channel = serializers.SlugRelatedField(slug_field="key", queryset=Channel.objects.all(), allow_null=True,
+                                           required=False, help_text="null: impressions on every channel count")
+    maxImpressions = serializers.IntegerField(source="max_impressions", min_value=0, max_value=1000)
+    windowHours = serializers.IntegerField(source="window_hours", required=False, default=24)
+
+    class Meta:
+        model = ContactPolicy
+        fields = ["id", "key", "name", "channel", "maxImpressions", "windowHours", "active"]
+
+    def validate(self, attrs):
+        hours = attrs.get("window_hours", getattr(self.instance, "window_hours", None))
+        _policy_errors(policies.rule_problems(window_hours=hours, policy=True), {"window_hours": "windowHours"})
+        return attrs
+
+
+class CreativeSerializer(StrictModelSerializer):
+    key = _catalog_key(Creative)
+    offer = serializers.SlugRelatedField(slug_field="key", queryset=Offer.objects.all())
+    channel = serializers.SlugRelatedField(slug_field="key", queryset=Channel.objects.all(), allow_null=True,
+                                           required=False)
+
+    class Meta:
+        model = Creative
+        fields = ["id", "key", "name", "offer", "channel"]
 
 
 class ResetLearningResultSerializer(serializers.Serializer):

@@ -11,6 +11,9 @@ router.register("categories", views.CategoryViewSet, basename="category")
 router.register("channels", views.ChannelViewSet, basename="channel")
 router.register("outcome-types", views.OutcomeTypeViewSet, basename="outcome-type")
 router.register("decision-flows", views.DecisionFlowViewSet, basename="decision-flow")
+router.register("suppression-rules", views.SuppressionRuleViewSet, basename="suppression-rule")
+router.register("contact-policies", views.ContactPolicyViewSet, basename="contact-policy")
+router.register("creatives", views.CreativeViewSet, basename="creative")
 
 urlpatterns = [
     re_path(r"^algorithm-models/(?P<pk>[^/]+)/score/?$", views.ScoreView.as_view(), name="model-score"),

@@ -20,7 +20,8 @@ from lifecycle.core.keys import parse_id
 
 from .. import selectors, services
 from ..filters import TraceFilter
-from ..models import Category, Channel, DecisionFlow, DecisionTrace, Offer, OutcomeType
+from ..models import (Category, Channel, ContactPolicy, Creative, DecisionFlow, DecisionTrace, Offer, OutcomeType,
+                      SuppressionRule)
 from . import serializers as s
 
 
@@ -161,7 +162,8 @@ class RespondView(APIView):
             outcome=v.get("outcome") or v.get("interactionType", ""), recommendation_id=v.get("recommendationId", ""),
             rank=v.get("rank"), offer_id=v.get("offerId", ""), channel=v.get("channelId", ""),
             direction=v.get("direction", ""), conversion_value=v.get("conversionValue"), timestamp=v.get("timestamp"),
-            family=v.get("family", ""), decision_flow_key=v.get("decisionFlowKey", ""))
+            family=v.get("family", ""), decision_flow_key=v.get("decisionFlowKey", ""),
+            creative_id=v.get("creativeId", ""))
         response = Response(answer, status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
         if replayed:
             response["Idempotent-Replayed"] = "true"
@@ -274,3 +276,6 @@ CategoryViewSet = _catalog(Category, s.CategorySerializer, "category")
 ChannelViewSet = _catalog(Channel, s.ChannelSerializer, "channel")
 OutcomeTypeViewSet = _catalog(OutcomeType, s.OutcomeTypeSerializer, "outcometype")
 DecisionFlowViewSet = _catalog(DecisionFlow, s.DecisionFlowSerializer, "decisionflow")
+SuppressionRuleViewSet = _catalog(SuppressionRule, s.SuppressionRuleSerializer, "suppressionrule")
+ContactPolicyViewSet = _catalog(ContactPolicy, s.ContactPolicySerializer, "contactpolicy")
+CreativeViewSet = _catalog(Creative, s.CreativeSerializer, "creative")

@@ -26,8 +26,10 @@ from registry.choices import CHAMPION_ARM, HOLDOUT_ARM, ExperimentStatus
 from registry.models import Experiment
 
 from .. import learning, selectors, serving
+from . import policies
 from ..choices import Scope
-from ..models import Channel, DecisionFlow, DecisionTrace, Interaction, ModelAdaptation, Offer, Recommendation
+from ..models import (Channel, Creative, DecisionFlow, DecisionTrace, Impression, Interaction, ModelAdaptation, Offer,
+                      Recommendation)
 from .catalog import outcome_type_for_response
 from .learning import _learn, _learn_shadows
 from .score import _predict, learning_traits, offer_features
@@ -138,12 +140,27 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
         raise validation_error(f"No channel {channel!r}; create it in the catalog first", field="channel")
     direction = channel_row.direction if channel_row else ""
 
+    pipeline, clock = [], time.perf_counter()
+
+    def stage(name: str, candidates: int, passed: int, since: float) -> float:
+        now_ = time.perf_counter()
+        pipeline.append({"stage": name, "candidates": candidates, "passed": passed,
+                         "durationMs": round((now_ - since) * 1000, 3)})
+        return now_
+
     offers_qs = (flow.offers.all() if flow and flow.offers.exists() else Offer.objects.all())
     offers = list(offers_qs.filter(active=True).select_related("category").prefetch_related("channels"))
     funnel = {"candidateCount": len(offers)}
+    clock = stage("candidates", len(offers), len(offers), clock)
     if channel_row:
         offers = [o for o in offers if not o.channels.all() or channel_row in o.channels.all()]
     funnel["afterQualification"] = len(offers)
+    clock = stage("qualification", funnel["candidateCount"], len(offers), clock)
+    now = timezone.now()
+    offers, suppression_results = policies.suppress(customer_id, offers, policies.active_rules(), now=now)
+    funnel["afterSuppression"] = len(offers)
+    clock = stage("suppression", funnel["afterQualification"], len(offers), clock)
+    contact_policies = policies.active_policies(channel_row)
 
     # Who decides: the flow's pinned model, else the family's champion, or the experiment's arm.
     champion_family = ""
@@ -169,6 +186,7 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
         if scorer is None:
             raise ApplicationError(f"Family {champion_family!r} has no active, scorable champion; promote one",
                                    code="not_scorable", status=409)
+    clock = time.perf_counter()  # who decides is part of scoring
     rec_id = uuid.uuid4().hex
     # The recommendation id seeds the request's random numbers (draws, tie-breaks), so its trace replays.
     rng = random.Random(seed if seed is not None else int(rec_id, 16))
@@ -190,23 +208,34 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
                                                      attributes=attributes, rng=rng)))
                 except ApplicationError:
                     continue  # a shadow never breaks a decision
-    ranked = learning.rank([s[3] for s in scored], limit, rng)
-    chosen = [{
-        "rank": r + 1, "offerId": offers[i].key, "offerName": offers[i].name,
-        "category": offers[i].category.key if offers[i].category_id else None,
-        "propensity": round(scored[i][0], 6), "propensitySource": scored[i][1],
-        "modelKey": scorer.model.key, "versionNo": scorer.version.version_no,
-    } for r, i in enumerate(ranked)]
-    recommendation = Recommendation.objects.create(
-        recommendation_id=rec_id, customer_id=customer_id, channel=channel, direction=direction,
-        placement=placement, decision_flow_key=decision_flow_key, model=scorer.model, version=scorer.version,
-        experiment_key=experiment.key if experiment else "", arm=arm, attributes=attributes, offers=chosen)
+    scoring_ms = round((time.perf_counter() - clock) * 1000, 3)
+    with transaction.atomic():
+        # The contact policy's count and the impressions it limits are one step per customer: two concurrent
+        # recommends cannot both see room for the last impression.
+        clock = time.perf_counter()
+        if contact_policies:
+            policies.lock_customer(customer_id)
+        allowance, contact_results = policies.contact_allowance(customer_id, contact_policies, now=now)
+        funnel["afterContactPolicy"] = len(offers) if allowance is None else min(len(offers), allowance)
+        pipeline.append({"stage": "contactPolicy", "candidates": funnel["afterSuppression"],
+                         "passed": funnel["afterContactPolicy"], "durationMs": round((time.perf_counter() - clock)
+                                                                                     * 1000, 3)})
+        pipeline.append({"stage": "scoring", "candidates": len(offers), "passed": len(offers),
+                         "durationMs": scoring_ms})
+        clock = time.perf_counter()
+        recommendation, chosen, ranked = _record_recommendation(
+            rec_id=rec_id, customer_id=customer_id, channel=channel, direction=direction, placement=placement,
+            decision_flow_key=decision_flow_key, scorer=scorer, experiment=experiment, arm=arm,
+            attributes=attributes, offers=offers, scored=scored, rng=rng,
+            limit=limit if allowance is None else min(limit, allowance), now=now)
+        stage("ranking", funnel["afterContactPolicy"], len(chosen), clock)
     funnel["finalCount"] = len(chosen)
     if settings.DECISION_TRACE_SAMPLE_RATE >= 1 or rng.random() < settings.DECISION_TRACE_SAMPLE_RATE:
         ranks = {i: r + 1 for r, i in enumerate(ranked)}
         DecisionTrace.objects.create(
             recommendation=recommendation, customer_id=customer_id, decision_flow_key=decision_flow_key,
-            family=champion_family, funnel=funnel, selected_offers=[c["offerId"] for c in chosen],
+            family=champion_family, funnel=funnel, pipeline=pipeline, suppression_results=suppression_results,
+            contact_policy_results=contact_results, selected_offers=[c["offerId"] for c in chosen],
             experiment_assignment={"experimentKey": experiment.key, "arm": arm} if experiment else {},
             model_keys=[scorer.model.key, *[s.model.key for s, _ in shadows]],
             scoring_results=[{
@@ -220,6 +249,27 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
             } for i, o in enumerate(offers)],
             total_duration_ms=round((time.perf_counter() - started) * 1000, 3))
     return recommendation
+
+
+def _record_recommendation(*, rec_id, customer_id, channel, direction, placement, decision_flow_key, scorer,
+                           experiment, arm, attributes, offers, scored, rng, limit, now):
+    """Rank, then write the recommendation and one impression per offer shown."""
+    ranked = learning.rank([s[3] for s in scored], limit, rng) if limit > 0 else []
+    chosen = [{
+        "rank": r + 1, "offerId": offers[i].key, "offerName": offers[i].name,
+        "category": offers[i].category.key if offers[i].category_id else None,
+        "propensity": round(scored[i][0], 6), "propensitySource": scored[i][1],
+        "modelKey": scorer.model.key, "versionNo": scorer.version.version_no,
+    } for r, i in enumerate(ranked)]
+    recommendation = Recommendation.objects.create(
+        recommendation_id=rec_id, customer_id=customer_id, channel=channel, direction=direction,
+        placement=placement, decision_flow_key=decision_flow_key, model=scorer.model, version=scorer.version,
+        experiment_key=experiment.key if experiment else "", arm=arm, attributes=attributes, offers=chosen,
+        created_at=now)
+    Impression.objects.bulk_create([
+        Impression(customer_id=customer_id, offer_key=c["offerId"], category_key=c["category"] or "", channel=channel,
+                   direction=direction, recommendation=recommendation, created_at=now) for c in chosen])
+    return recommendation, chosen, ranked
 
 
 IDEMPOTENCY_KEY_REUSED = ("This Idempotency-Key was already used for a different request. Send a new key for "
@@ -269,7 +319,7 @@ def _learner_without_recommendation(*, decision_flow_key: str, family: str) -> A
 def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, recommendation_id: str = "",
             rank: int | None = None, offer_id: str = "", channel: str = "", direction: str = "",
             conversion_value: float | None = None, timestamp=None, family: str = "",
-            decision_flow_key: str = "") -> tuple[dict, bool]:
+            decision_flow_key: str = "", creative_id: str = "") -> tuple[dict, bool]:
     """Record an outcome once per caller and idempotency key and let the deciding model learn from it: the
     recommendation's model, or without one the champion of the family (or flow) the response names.
     Returns (answer, replayed)."""
@@ -283,7 +333,8 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
                      offer_id=offer_id, channel=channel, direction=direction, conversion_value=conversion_value,
                      timestamp=timestamp.isoformat() if timestamp else None,
                      # Only when given, so the keys of calls recorded before these fields existed still replay.
-                     **{k: v for k, v in (("family", family), ("decision_flow_key", decision_flow_key)) if v})}
+                     **{k: v for k, v in (("family", family), ("decision_flow_key", decision_flow_key),
+                                          ("creative_id", creative_id)) if v})}
     previous = _idempotent_replay(**key_scope)
     if previous is not None:
         return previous, True
@@ -314,8 +365,17 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
                                        f"out as {recorded!r}; leave it out or send {recorded!r}", field=name)
         channel = channel or recommendation.channel
         direction = direction or recommendation.direction
-    elif not offer_id:
-        raise validation_error("Give recommendationId and rank, or offerId", field="offerId")
+    if creative_id:
+        # A creative names its offer (contract B8): it stands for offerId, and must agree with one given.
+        creative = Creative.objects.select_related("offer").filter(key=creative_id).first()
+        if creative is None:
+            raise validation_error(f"No creative {creative_id!r}; create it in the catalog first", field="creativeId")
+        if offer_id and offer_id != creative.offer.key:
+            raise validation_error(f"creativeId {creative_id!r} belongs to offer {creative.offer.key!r}, not "
+                                   f"{offer_id!r}", field="creativeId")
+        offer_id = creative.offer.key
+    if not recommendation and not offer_id:
+        raise validation_error("Give recommendationId and rank, creativeId, or offerId", field="offerId")
     offer = Offer.objects.select_related("category").filter(key=offer_id).first() if offer_id else None
     if offer_id and offer is None:
         raise validation_error(f"No offer {offer_id!r}", field="offerId")

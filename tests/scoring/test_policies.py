@@ -1,0 +1,185 @@
+"""Impressions, suppression rules, contact policies and creatives (issue 14, points 6 and 7): what a customer is
+shown again, how often, and where a creative's response is learned."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from scoring import services
+from scoring.models import ContactPolicy, DecisionTrace, Impression, Interaction, ModelAdaptation, SuppressionRule
+from tests.scoring.conftest import live_model
+
+pytestmark = pytest.mark.django_db
+
+
+def recommend(api, customer="c1", **body):
+    r = api.post("/api/v1/recommend", {"customerId": customer, "family": "offers", "channel": "email", **body},
+                 format="json")
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def trace_of(api, rec):
+    r = api.get(f"/api/v1/decision-traces/{rec['recommendationId']}")
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def shown(rec):
+    return [o["offerId"] for o in rec["offers"]]
+
+
+@pytest.fixture
+def champion(admin_user, catalog):
+    return live_model(admin_user, key="nbo", model_type="bayesian")
+
+
+def test_recommend_writes_one_impression_per_offer_shown(api, champion):
+    rec = recommend(api, limit=3)
+    rows = Impression.objects.filter(recommendation__recommendation_id=rec["recommendationId"])
+    assert sorted(r.offer_key for r in rows) == sorted(shown(rec))
+    assert {(r.customer_id, r.channel, r.direction) for r in rows} == {("c1", "email", "outbound")}
+
+
+def test_the_trace_reports_the_funnel_and_each_stage_carries_its_duration(api, champion):
+    trace = trace_of(api, recommend(api, limit=2))
+    assert trace["funnel"] == {"candidateCount": 4, "afterQualification": 4, "afterSuppression": 4,
+                               "afterContactPolicy": 4, "finalCount": 2}
+    stages = [s["stage"] for s in trace["pipeline"]]
+    assert stages == ["candidates", "qualification", "suppression", "contactPolicy", "scoring", "ranking"]
+    assert all(isinstance(s["durationMs"], float) and s["durationMs"] >= 0 for s in trace["pipeline"])
+    assert trace["suppressionResults"] == [] and trace["contactPolicyResults"] == []
+
+
+def test_an_offer_declined_is_not_shown_again_for_the_rule_s_days(api, champion):
+    r = api.post("/api/v1/suppression-rules", {"key": "no-repeat", "name": "No repeat", "offer": "offer-1",
+                                               "outcomes": ["decline"], "days": 7}, format="json")
+    assert r.status_code == 201, r.content
+    assert "offer-1" in shown(recommend(api, limit=4))
+    r = api.post("/api/v1/respond", {"customerId": "c1", "offerId": "offer-1", "outcome": "decline",
+                                     "idempotencyKey": "d-1"}, format="json")
+    assert r.status_code == 201, r.content
+    rec = recommend(api, limit=4)
+    assert "offer-1" not in shown(rec) and len(rec["offers"]) == 3
+    trace = trace_of(api, rec)
+    assert trace["funnel"]["afterSuppression"] == 3
+    assert trace["suppressionResults"][0]["offerId"] == "offer-1"
+    assert trace["suppressionResults"][0]["rule"] == "no-repeat"
+    assert "offer-1" in shown(recommend(api, customer="c2", limit=4)), "another customer still sees it"
+    # After the rule's days the offer comes back.
+    Impression.objects.all().delete()
+    Interaction.objects.update(timestamp=timezone.now() - timedelta(days=8))
+    assert "offer-1" in shown(recommend(api, limit=4))
+
+
+def test_a_category_rule_counts_impressions_of_the_whole_category(api, champion):
+    # offer-1 and offer-3 are cards: after two impressions of cards within a day, no card is shown.
+    r = api.post("/api/v1/suppression-rules", {"key": "cards-twice", "name": "Cards twice", "category": "cards",
+                                               "outcomes": [], "maxImpressions": 2, "days": 1}, format="json")
+    assert r.status_code == 201, r.content
+    first = recommend(api, limit=4)
+    assert {"offer-1", "offer-3"} <= set(shown(first))
+    second = recommend(api, limit=4)
+    assert set(shown(second)) == {"offer-0", "offer-2"}
+
+
+def test_the_contact_policy_caps_impressions_per_customer_and_window(api, champion):
+    r = api.post("/api/v1/contact-policies", {"key": "email-week", "name": "Email weekly", "channel": "email",
+                                              "maxImpressions": 3, "windowHours": 168}, format="json")
+    assert r.status_code == 201, r.content
+    assert len(recommend(api, limit=2)["offers"]) == 2
+    rec = recommend(api, limit=2)
+    assert len(rec["offers"]) == 1, "one impression left in the window"
+    trace = trace_of(api, rec)
+    assert trace["funnel"]["afterContactPolicy"] == 1 and trace["funnel"]["finalCount"] == 1
+    assert trace["contactPolicyResults"] == [{"policy": "email-week", "channel": "email", "maxImpressions": 3,
+                                              "windowHours": 168, "used": 2, "remaining": 1}]
+    assert recommend(api, limit=2)["offers"] == []
+    assert len(recommend(api, limit=2, channel="web")["offers"]) == 2, "another channel has its own budget"
+    assert len(recommend(api, customer="c2", limit=2)["offers"]) == 2, "another customer has their own"
+
+
+def test_impressions_are_counted_with_one_grouped_query(api, champion, admin_user):
+    api.post("/api/v1/contact-policies", {"key": "all", "name": "All", "maxImpressions": 50}, format="json")
+    for i in range(4):
+        api.post("/api/v1/suppression-rules", {"key": f"r{i}", "name": "r", "offer": f"offer-{i}",
+                                               "outcomes": [], "maxImpressions": 9, "days": i + 1}, format="json")
+    recommend(api, limit=4)
+    with CaptureQueriesContext(connection) as ctx:
+        services.recommend(actor=admin_user, customer_id="c1", channel="email", family="offers", limit=4)
+    counting = [q["sql"] for q in ctx.captured_queries if "scoring_impression" in q["sql"]
+                and q["sql"].lstrip().upper().startswith("SELECT")]
+    assert len(counting) == 2, counting  # one for suppression, one (locked) for the contact policy
+
+
+def test_impressions_past_retention_are_purged(api, champion, settings):
+    settings.IMPRESSION_RETENTION_DAYS = 30
+    recommend(api, limit=2)
+    assert services.impressions_purge() == 0
+    assert services.impressions_purge(now=timezone.now() + timedelta(days=31)) == 2
+
+
+@pytest.mark.parametrize("url,body,field", [
+    ("suppression-rules", {"key": "x", "name": "x", "outcomes": ["decline"]}, "offer"),
+    ("suppression-rules", {"key": "x", "name": "x", "offer": "offer-1", "category": "cards"}, "offer"),
+    ("suppression-rules", {"key": "x", "name": "x", "offer": "offer-1", "outcomes": ["nope"]}, "outcomes"),
+    ("suppression-rules", {"key": "x", "name": "x", "offer": "offer-1", "days": 9999}, "days"),
+    ("suppression-rules", {"key": "x", "name": "x", "offer": "offer-1", "outcomes": []}, "outcomes"),
+    ("contact-policies", {"key": "x", "name": "x", "maxImpressions": 3, "windowHours": 0}, "windowHours"),
+    ("contact-policies", {"key": "x", "name": "x", "maxImpressions": -1}, "maxImpressions"),
+    ("creatives", {"key": "x", "name": "x", "offer": "nope"}, "offer"),
+])
+def test_bad_rules_are_refused_in_the_envelope(api, catalog, url, body, field):
+    r = api.post(f"/api/v1/{url}", body, format="json")
+    assert r.status_code == 400, r.content
+    assert r.json()["error"]["code"] == "validation_error"
+    assert field in str(r.json()["error"]), r.json()
+
+
+def test_rules_are_listed_updated_and_deleted_by_key_and_viewers_only_read(api, viewer_api, catalog):
+    assert api.post("/api/v1/suppression-rules", {"key": "s", "name": "S", "offer": "offer-1"},
+                    format="json").json()["outcomes"] == ["accept", "decline"]
+    assert api.post("/api/v1/contact-policies", {"key": "p", "name": "P", "maxImpressions": 2},
+                    format="json").status_code == 201
+    assert [r["key"] for r in viewer_api.get("/api/v1/suppression-rules").json()["results"]] == ["s"]
+    assert viewer_api.post("/api/v1/contact-policies", {"key": "q", "name": "Q", "maxImpressions": 2},
+                           format="json").status_code == 403
+    r = api.patch("/api/v1/contact-policies/p", {"maxImpressions": 5, "active": False}, format="json")
+    assert r.status_code == 200 and r.json()["maxImpressions"] == 5
+    assert ContactPolicy.objects.get(key="p").active is False
+    r = api.patch("/api/v1/suppression-rules/s", {"days": 0}, format="json")
+    assert r.status_code == 400
+    assert api.delete("/api/v1/suppression-rules/s").status_code == 204
+    assert not SuppressionRule.objects.exists()
+
+
+def test_respond_with_a_creative_learns_for_its_offer(api, champion):
+    r = api.post("/api/v1/creatives", {"key": "banner-1", "name": "Banner", "offer": "offer-2",
+                                       "channel": "web"}, format="json")
+    assert r.status_code == 201, r.content
+    r = api.post("/api/v1/respond", {"customerId": "c1", "creativeId": "banner-1", "outcome": "click",
+                                     "idempotencyKey": "cr-1"}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["offerId"] == "offer-2" and r.json()["learned"] is True
+    assert ModelAdaptation.objects.get(model=champion, scope="offer", scope_id="offer-2").evidence == 1
+
+
+def test_an_unknown_or_contradicting_creative_is_refused(api, champion):
+    api.post("/api/v1/creatives", {"key": "banner-1", "name": "Banner", "offer": "offer-2"}, format="json")
+    r = api.post("/api/v1/respond", {"customerId": "c1", "creativeId": "nope", "outcome": "click",
+                                     "idempotencyKey": "cr-2"}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "creativeId"
+    r = api.post("/api/v1/respond", {"customerId": "c1", "creativeId": "banner-1", "offerId": "offer-1",
+                                     "outcome": "click", "idempotencyKey": "cr-3"}, format="json")
+    assert r.status_code == 400 and "offer-2" in r.json()["error"]["message"]
+    assert not ModelAdaptation.objects.filter(scope="offer").exists()
+
+
+def test_an_older_trace_without_stages_still_reads(api, champion):
+    rec = recommend(api)
+    DecisionTrace.objects.update(pipeline=[], suppression_results=[], contact_policy_results=[],
+                                 funnel={"candidateCount": 4, "afterQualification": 4, "finalCount": 4})
+    assert [s["stage"] for s in trace_of(api, rec)["pipeline"]] == ["candidates", "qualification", "ranking"]

@@ -50,6 +50,9 @@ API_VERSION_CHOICE = "401 403 ok ok ok"  # analysts ask (a request on a governed
 PAGE_VERSION_CHOICE = "login 403 ok ok ok"
 PAGE_ADMIN = "login 403 403 403 ok"
 
+CATALOG_KINDS = ("offer", "category", "channel", "outcome-type", "decision-flow", "suppression-rule", "contact-policy",
+                 "creative")
+
 EXPECTED: dict[tuple[str, str], str] = {
     ("healthz", "GET"): PUBLIC,
     ("metrics", "GET"): "401 401 401 401 401",
@@ -124,13 +127,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("respond", "POST"): API_ANALYST,
     ("decision-trace-list", "GET"): API_READ,
     ("decision-trace-detail", "GET"): API_READ,
-    **{(f"{kind}-list", "GET"): API_READ for kind in ("offer", "category", "channel", "outcome-type", "decision-flow")},
+    **{(f"{kind}-list", "GET"): API_READ for kind in CATALOG_KINDS},
     **{(f"{kind}-list", "POST"): API_ANALYST
-       for kind in ("offer", "category", "channel", "outcome-type", "decision-flow")},
+       for kind in CATALOG_KINDS},
     **{(f"{kind}-detail", "GET"): API_READ
-       for kind in ("offer", "category", "channel", "outcome-type", "decision-flow")},
-    **{(f"{kind}-detail", method): API_ANALYST for kind in ("offer", "category", "channel", "outcome-type",
-                                                            "decision-flow") for method in ("PUT", "PATCH", "DELETE")},
+       for kind in CATALOG_KINDS},
+    **{(f"{kind}-detail", method): API_ANALYST for kind in CATALOG_KINDS for method in ("PUT", "PATCH", "DELETE")},
 }
 
 # Pages: GET for everyone who is logged in; writes by the role that owns them. Filled in below from the
@@ -220,10 +222,13 @@ def world(db):
     make_catalog()
     bandit = live_model(admin, key="nbo", model_type="bayesian")
     from registry import experiments
-    from scoring.models import DecisionFlow, Offer
+    from scoring.models import ContactPolicy, Creative, DecisionFlow, Offer, SuppressionRule
 
     flow = DecisionFlow.objects.create(key="flow", name="Flow", family="offers")
     flow.offers.set(Offer.objects.all())
+    SuppressionRule.objects.create(key="rule", name="Rule", offer=Offer.objects.first(), outcomes=["decline"])
+    ContactPolicy.objects.create(key="policy", name="Policy", max_impressions=1000)
+    Creative.objects.create(key="banner", name="Banner", offer=Offer.objects.first())
     experiment = experiments.experiment_create(actor=analyst, key="exp", name="Exp", champion_model_id="nbo",
                                                champion_pct=100)
     rec = scoring_services.recommend(actor=analyst, customer_id="c1", family="offers")
@@ -249,6 +254,7 @@ def world(db):
         "decision-trace": {"pk": str(rec.trace.pk)},
         "scoring:trace-detail": {"ref": rec.recommendation_id}, "category": {"key": "cards"},
         "channel": {"key": "email"}, "outcome-type": {"key": "click"}, "decision-flow": {"key": "flow"},
+        "suppression-rule": {"key": "rule"}, "contact-policy": {"key": "policy"}, "creative": {"key": "banner"},
         "lifecycle:trait-delete": {"key": "churn"}, "lifecycle:token-revoke": {"pk": str(token.pk)},
         "webhook": {"pk": str(webhook.pk)}, "lifecycle:webhook": {"pk": str(webhook.pk)},
     }

@@ -117,7 +117,8 @@ def test_shadows_score_silently_into_the_trace(api, admin_user, catalog):
     rec = api.post("/api/v1/recommend", {"customerId": "c1", "family": "offers", "limit": 2}, format="json").json()
     assert {o["modelKey"] for o in rec["offers"]} == {"nbo"} and len(rec["offers"]) == 2
     trace = api.get(f"/api/v1/decision-traces/{rec['recommendationId']}").json()
-    assert trace["funnel"] == {"candidateCount": 4, "afterQualification": 4, "finalCount": 2}
+    assert trace["funnel"] == {"candidateCount": 4, "afterQualification": 4, "afterSuppression": 4,
+                               "afterContactPolicy": 4, "finalCount": 2}
     first = trace["scoringResults"][0]
     assert first["modelKey"] == "nbo" and first["shadowScores"][0]["modelKey"] == "shadow-ts"
     assert first["propensitySource"] == "default" and first["why"]

@@ -466,7 +466,8 @@ def test_the_trace_page_says_why_each_offer_ranked_where_it_did(as_analyst, admi
     words = text(by_id)
     assert "Why these offers for c-42" in words
     assert "Decided by nbo v1 shadows shadow-ts (never decide)" in words
-    assert ("4 Candidates active offers in the catalog 4 Qualified offered on channel email 3 Returned ranked, up to "
+    assert ("4 Candidates active offers in the catalog 4 Qualified offered on channel email 4 Not suppressed no "
+            "suppression rule applied 4 Within contact policy no contact policy applies 3 Returned ranked, up to "
             "the answer's limit; 1 dropped") in words
 
     # The two offers without a response of their own rank first: Bayes-UCB is optimistic about what it has not

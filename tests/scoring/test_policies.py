@@ -2,10 +2,12 @@
 shown again, how often, and where a creative's response is learned."""
 
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from scoring import services
@@ -183,3 +185,28 @@ def test_an_older_trace_without_stages_still_reads(api, champion):
     DecisionTrace.objects.update(pipeline=[], suppression_results=[], contact_policy_results=[],
                                  funnel={"candidateCount": 4, "afterQualification": 4, "finalCount": 4})
     assert [s["stage"] for s in trace_of(api, rec)["pipeline"]] == ["candidates", "qualification", "ranking"]
+
+
+def test_the_catalog_page_creates_a_rule_and_keeps_the_input_on_refusal(as_analyst, catalog):
+    url = reverse("scoring:catalog-create", args=["suppression-rules"])
+    refused = as_analyst.post(url, {"key": "cards-rest", "name": "Cards rest", "category": catalog[1].category.pk,
+                                    "outcomes": "decline, nope", "days": "7"})
+    assert refused.status_code == 200
+    page = unescape(refused.content.decode())
+    assert "Unknown outcome types: nope" in page and 'value="decline, nope"' in page and 'value="cards-rest"' in page
+    assert not SuppressionRule.objects.exists()
+    done = as_analyst.post(url, {"key": "cards-rest", "name": "Cards rest", "category": catalog[1].category.pk,
+                                 "outcomes": "decline", "days": "7", "active": "on"})
+    assert done.status_code == 302
+    rule = SuppressionRule.objects.get(key="cards-rest")
+    assert rule.outcomes == ["decline"] and rule.category.key == "cards" and rule.days == 7
+    listing = unescape(as_analyst.get(reverse("scoring:catalog")).content.decode())
+    assert "category cards" in listing and "Contact policies" in listing and "Creatives" in listing
+
+
+def test_the_catalog_page_refuses_a_window_longer_than_retention(as_analyst, catalog, settings):
+    settings.IMPRESSION_RETENTION_DAYS = 7
+    r = as_analyst.post(reverse("scoring:catalog-create", args=["contact-policies"]),
+                        {"key": "p", "name": "P", "max_impressions": "3", "window_hours": "500"})
+    assert r.status_code == 200 and "1..168 hours" in unescape(r.content.decode())
+    assert not ContactPolicy.objects.exists()

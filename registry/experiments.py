@@ -64,6 +64,44 @@ def _write_arms(experiment: Experiment, resolved: list[tuple[AlgorithmModel, int
                                                defaults={"model": model, "traffic_pct": pct, "active": True})
 
 
+# Where an experiment may go from each status: a draft starts, a running one pauses or completes, a paused one
+# resumes or completes; a completed one keeps its results. Only a draft (never assigned anyone) may be deleted.
+STATUS_MOVES = {
+    ExperimentStatus.DRAFT: (ExperimentStatus.ACTIVE,),
+    ExperimentStatus.ACTIVE: (ExperimentStatus.PAUSED, ExperimentStatus.COMPLETED),
+    ExperimentStatus.PAUSED: (ExperimentStatus.ACTIVE, ExperimentStatus.COMPLETED),
+    ExperimentStatus.COMPLETED: (),
+}
+STATUS_NAMES = {ExperimentStatus.DRAFT: "a draft", ExperimentStatus.ACTIVE: "running",
+                ExperimentStatus.PAUSED: "paused", ExperimentStatus.COMPLETED: "completed"}
+
+
+def status_change_refusal(experiment: Experiment, to: str) -> str | None:
+    """Why the experiment cannot move to `to` (None: it can). The API, the status buttons and their reasons
+    all read this sentence."""
+    if to == experiment.status:
+        return None
+    if to not in STATUS_MOVES:
+        return f"No status {to!r}; an experiment is draft, active, paused or completed"
+    if to in STATUS_MOVES[experiment.status]:
+        return None
+    allowed = " or ".join(STATUS_NAMES[m] for m in STATUS_MOVES[experiment.status])
+    if experiment.status == ExperimentStatus.COMPLETED:
+        return f"{experiment.name} is completed: its results are final and it cannot become {STATUS_NAMES[to]} again"
+    if to == ExperimentStatus.DRAFT:
+        return (f"{experiment.name} is {STATUS_NAMES[experiment.status]} and has assigned customers, so it cannot go "
+                f"back to draft; it can become {allowed}")
+    return (f"{experiment.name} is {STATUS_NAMES[experiment.status]}: it can become {allowed}, not "
+            f"{STATUS_NAMES[to]}")
+
+
+def delete_refusal(experiment: Experiment) -> str | None:
+    """Why the experiment cannot be deleted (None: it can): one that has run keeps its results."""
+    if experiment.status == ExperimentStatus.DRAFT:
+        return None
+    return f"{experiment.name} has run, so its results stay: complete it instead of deleting it"
+
+
 def _check_names(*, key: str | None = None, family: str = "") -> None:
     for field, problem in (("key", key_problem(key, numeric_ok=False) if key is not None else None),
                            ("family", key_problem(family, what="family") if family else None)):
@@ -77,6 +115,8 @@ def experiment_create(*, actor, key: str, name: str, description: str = "", stat
                       challengers: list[dict] | None = None, holdout_pct: int = 0, auto_promote: bool = False,
                       promote_threshold: float = 0.02, promote_after_days: int = 14) -> Experiment:
     _check_names(key=key, family=family)
+    if status not in (ExperimentStatus.DRAFT, ExperimentStatus.ACTIVE):
+        raise validation_error(f"A new experiment starts as draft or active, not {status!r}", field="status")
     if Experiment.objects.filter(key=key).exists():
         raise validation_error(f"An experiment with key {key!r} exists already; choose another key", field="key")
     resolved = _validate_split(champion_pct, challengers or [], holdout_pct)
@@ -105,6 +145,11 @@ def experiment_update(*, experiment: Experiment, actor, **changes) -> Experiment
     if "champion_model_id" in changes:
         ref = changes.pop("champion_model_id")
         experiment.champion_model = _model_ref(ref) if ref is not None else None
+    if "status" in changes:
+        refused = status_change_refusal(experiment, changes["status"])
+        if refused:
+            raise ApplicationError(refused, code="invalid_status_change", status=409,
+                                   details={"field": "status", "from": experiment.status, "to": changes["status"]})
     for field_name, value in changes.items():
         setattr(experiment, field_name, value)
     if experiment.status == ExperimentStatus.ACTIVE and experiment.started_at is None:
@@ -123,6 +168,10 @@ def experiment_update(*, experiment: Experiment, actor, **changes) -> Experiment
 
 @transaction.atomic
 def experiment_delete(*, experiment: Experiment, actor) -> None:
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    refused = delete_refusal(experiment)
+    if refused:
+        raise ApplicationError(refused, code="experiment_has_run", status=409, details={"status": experiment.status})
     event_record(model=experiment.champion_model, actor=actor, action="experiment.deleted", from_value=experiment.key)
     experiment.delete()
 

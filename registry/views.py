@@ -602,13 +602,16 @@ def experiment_create(request, family):
 
 
 # What the experiment page offers from each status: (the status it moves to, the button, what it says after).
+# The moves themselves are experiments.STATUS_MOVES; this only names their buttons.
+_MOVE_WORDS = {
+    (ExperimentStatus.DRAFT, ExperimentStatus.ACTIVE): ("Start", "Started: {} is running."),
+    (ExperimentStatus.ACTIVE, ExperimentStatus.PAUSED): ("Pause", "Paused: {} waits until you resume it."),
+    (ExperimentStatus.PAUSED, ExperimentStatus.ACTIVE): ("Resume", "Resumed: {} is running again."),
+}
+_COMPLETE = ("Complete", "Completed: the results of {} are final.")
 EXPERIMENT_MOVES = {
-    ExperimentStatus.DRAFT: ((ExperimentStatus.ACTIVE, "Start", "Started: {} is running."),),
-    ExperimentStatus.ACTIVE: ((ExperimentStatus.PAUSED, "Pause", "Paused: {} waits until you resume it."),
-                              (ExperimentStatus.COMPLETED, "Complete", "Completed: the results of {} are final.")),
-    ExperimentStatus.PAUSED: ((ExperimentStatus.ACTIVE, "Resume", "Resumed: {} is running again."),
-                              (ExperimentStatus.COMPLETED, "Complete", "Completed: the results of {} are final.")),
-    ExperimentStatus.COMPLETED: (),
+    status: tuple((to, *(_MOVE_WORDS.get((status, to)) or _COMPLETE)) for to in moves)
+    for status, moves in experiments.STATUS_MOVES.items()
 }
 
 EXPERIMENT_STATUS_SAID = {
@@ -642,6 +645,7 @@ def _experiment_page(request, experiment: Experiment, *, form: ExperimentForm | 
                         + (["Delete draft"] if experiment.status == ExperimentStatus.DRAFT else []),
         "change_block": change_block,
         "can_delete": experiment.status == ExperimentStatus.DRAFT and not delete_block,
+        "delete_refused": experiments.delete_refusal(experiment),
         "form": form,
         "ttl_days": ASSIGNMENT_TTL_DAYS,
     })
@@ -680,16 +684,14 @@ def experiment_status(request, ref):
     experiment = or_404(experiments.experiment_get, ref)
     to = request.POST.get("status", "")
     done = {move_to: said for move_to, _, said in EXPERIMENT_MOVES[experiment.status]}
-    if to not in done:
-        offered = ", ".join(label.lower() for _, label, _ in EXPERIMENT_MOVES[experiment.status]) or "nothing"
-        messages.error(request, f"{experiment.name} is {experiment.status}: from here the page offers {offered}.")
+    try:
+        if to == experiment.status:  # nothing to do is not a change; say so rather than audit it
+            raise ApplicationError(f"{experiment.name} is {experiment.status} already.", code="invalid_status_change")
+        experiment = experiments.experiment_update(experiment=experiment, actor=request.user, status=to)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
     else:
-        try:
-            experiment = experiments.experiment_update(experiment=experiment, actor=request.user, status=to)
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, done[to].format(experiment.name))
+        messages.success(request, done[to].format(experiment.name))
     if not is_partial(request):
         return redirect(reverse("registry:experiment-detail", args=[experiment.key]))
     return _experiment_page(request, experiment)
@@ -700,10 +702,11 @@ def experiment_status(request, ref):
 def experiment_delete(request, ref):
     experiment = or_404(experiments.experiment_get, ref)
     back = reverse_or_none("registry:family-detail", experiment.family) if experiment.family else None
-    if experiment.status != ExperimentStatus.DRAFT:
-        messages.error(request, f"{experiment.name} has run, so its results stay: complete it instead of deleting it.")
+    try:
+        experiments.experiment_delete(experiment=experiment, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, f"{exc.message}.")
         return _go(request, reverse("registry:experiment-detail", args=[experiment.key]))
-    experiments.experiment_delete(experiment=experiment, actor=request.user)
     messages.success(request, f"Deleted the draft experiment {experiment.name} ({experiment.key}).",
                      extra_tags=EXPERIMENTS if back else "")
     return _go(request, (back + f"#{EXPERIMENTS}") if back else reverse("registry:family-list"))

@@ -175,7 +175,8 @@ def test_start_pause_resume_and_complete(client, analyst, line_up):
     experiment = Experiment.objects.get(key="nbo-ab")
     assert experiment.status == "active" and experiment.started_at is not None
     assert experiments.experiment_assign(experiment=experiment, customer_id="c-1") in (CHAMPION_ARM, "nbo-bayes")
-    assert buttons(client.get(page_url("nbo-ab")))[-3:] == ["Pause", "Complete", "Save split and settings"]
+    assert buttons(client.get(page_url("nbo-ab")))[-4:] == ["Pause", "Complete", "Delete", "Save split and settings"]
+    assert "Delete" in disabled_buttons(client.get(page_url("nbo-ab")))
 
     paused = move("paused")
     assert "Paused: Bayes against GBM waits until you resume it." in paused
@@ -187,7 +188,7 @@ def test_start_pause_resume_and_complete(client, analyst, line_up):
     assert Experiment.objects.get(key="nbo-ab").status == "completed"
     assert buttons(client.get(page_url("nbo-ab")))[-1:] == ["Save split and settings"]
     # Nothing the page offers goes back from completed, and a run experiment is not deleted from the page.
-    assert "from here the page offers nothing" in move("active")
+    assert "Bayes against GBM is completed: its results are final and it cannot become running again" in move("active")
     assert Experiment.objects.get(key="nbo-ab").status == "completed"
     gone = client.post(reverse("registry:experiment-delete", args=["nbo-ab"]), follow=True)
     assert "has run, so its results stay" in text(gone) and Experiment.objects.filter(key="nbo-ab").exists()
@@ -237,3 +238,18 @@ def test_an_unknown_experiment_or_family_is_404(client, analyst):
     client.force_login(analyst)
     assert client.get(page_url("nope")).status_code == 404
     assert client.post(reverse("registry:experiment-create", args=["nope"]), {}).status_code == 404
+
+
+def test_a_running_experiment_shows_why_it_cannot_be_deleted(client, analyst, line_up):
+    exp = experiments.experiment_create(actor=analyst, key="nbo-ab", name="Bayes against GBM", family=FAMILY,
+                                        champion_model_id="nbo-gbm", champion_pct=100)
+    experiments.experiment_update(experiment=exp, actor=analyst, status="active")
+    client.force_login(analyst)
+    page = text(client.get(reverse("registry:experiment-detail", args=["nbo-ab"])))
+    said = experiments.delete_refusal(experiments.experiment_get("nbo-ab"))
+    assert f"{said}." in page
+    response = client.post(reverse("registry:experiment-delete", args=["nbo-ab"]), follow=True)
+    assert f"{said}." in text(response) and Experiment.objects.filter(key="nbo-ab").exists()
+    response = client.post(reverse("registry:experiment-status", args=["nbo-ab"]), {"status": "draft"}, follow=True)
+    assert "Bayes against GBM is running and has assigned customers, so it cannot go back to draft" in text(response)
+    assert experiments.experiment_get("nbo-ab").status == "active"

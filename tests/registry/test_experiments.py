@@ -76,3 +76,38 @@ def test_assign_over_the_api_and_viewer_cannot_create(api, viewer_api, models):
     assert r.status_code == 200 and r.json()["arm"] == CHAMPION_ARM
     r = viewer_api.post(URL, {"key": "v", "name": "V"}, format="json")
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize("path,refused_at", [
+    (["active", "paused", "active", "completed"], None),
+    (["paused"], 0),                   # a draft only starts
+    (["completed"], 0),
+    (["active", "draft"], 1),          # a run experiment never goes back to draft
+    (["active", "completed", "active"], 2),  # completed is final
+])
+def test_status_changes_follow_the_lifecycle(api, models, path, refused_at):
+    assert api.post(URL, {"key": "life", "name": "Life", "championModelId": "champ",
+                          "trafficSplit": {"championPct": 100}}, format="json").status_code == 201
+    for i, to in enumerate(path):
+        r = api.put(f"{URL}/life", {"status": to}, format="json")
+        if i == refused_at:
+            assert r.status_code == 409, r.content
+            error = r.json()["error"]
+            assert error["code"] == "invalid_status_change" and error["details"]["to"] == to
+            assert "Life is" in error["message"]
+            break
+        assert r.status_code == 200 and r.json()["status"] == to, r.content
+
+
+def test_only_a_draft_is_deleted_and_the_refusal_is_the_page_s_sentence(api, analyst, models):
+    exp = experiments.experiment_create(actor=analyst, key="ran", name="Ran", champion_model_id="champ",
+                                        champion_pct=100)
+    experiments.experiment_update(experiment=exp, actor=analyst, status="active")
+    r = api.delete(f"{URL}/ran")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "experiment_has_run"
+    assert r.json()["error"]["message"] == experiments.delete_refusal(experiments.experiment_get("ran"))
+    assert api.delete(f"{URL}?id=ran").status_code == 409
+    assert api.get(f"{URL}/ran").status_code == 200
+    r = api.post(URL, {"key": "late", "name": "Late", "championModelId": "champ", "status": "completed",
+                       "trafficSplit": {"championPct": 100}}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "status"

@@ -19,7 +19,8 @@ from registry import experiments
 from registry import services as registry_services
 from registry.models import PromotionRequest
 from scoring import services as scoring_services
-from scoring.models import DecisionFlow, DecisionTrace, OutcomeType, ScoreRequest
+from scoring.models import (ContactPolicy, Creative, DecisionFlow, DecisionTrace, Offer, OutcomeType, ScoreRequest,
+                            SuppressionRule)
 from tests.conftest import token_client
 from tests.factories import make_user, ready_model
 from tests.scoring.conftest import live_model, make_catalog
@@ -49,6 +50,16 @@ def world(admin_user, capture):
                                               family="retention").request
     live = live_model(admin_user, key="nbo", model_type="bayesian", family="offers")
     DecisionFlow.objects.create(key="homepage", name="Homepage", family="offers")
+    offer = Offer.objects.get(key="offer-0")
+    SuppressionRule.objects.create(key="no-repeat", name="No repeat", offer=offer, outcomes=["decline"])
+    ContactPolicy.objects.create(key="weekly", name="Weekly", max_impressions=100, window_hours=168)
+    Creative.objects.create(key="banner", name="Banner", offer=offer)
+    # A PUT with key 10**30 renames a catalog row (a key may be digits); the sweep's own POSTs create that key
+    # first for the kinds whose example body is complete, so the rename is refused as a duplicate. These two
+    # kinds need more than the example body to be created: make the row here, so every kind is swept alike.
+    numeric = "1" + "0" * 30
+    SuppressionRule.objects.create(key=numeric, name="Numeric", offer=offer, outcomes=["decline"])
+    Creative.objects.create(key=numeric, name="Numeric", offer=offer)
     experiment = experiments.experiment_create(actor=admin_user, key="exp", name="Experiment", family="offers",
                                                champion_model_id=live.pk, champion_pct=100)
     scoring_services.recommend(actor=admin_user, customer_id="c-1", channel="email", placement="hero", limit=2,
@@ -74,6 +85,9 @@ def world(admin_user, capture):
         ("channels", "key"): "email",
         ("outcome-types", "key"): OutcomeType.objects.first().key,
         ("decision-flows", "key"): "homepage",
+        ("suppression-rules", "key"): "no-repeat",
+        ("contact-policies", "key"): "weekly",
+        ("creatives", "key"): "banner",
         ("score-requests", "request_id"): ScoreRequest.objects.first().request_id,
     }
 

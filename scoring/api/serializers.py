@@ -303,8 +303,9 @@ class SuppressionRuleSerializer(StrictModelSerializer):
                                      default=list(policies.DEFAULT_SUPPRESSION_OUTCOMES),
                                      help_text="after one of these outcomes on the offer (or the category) the "
                                                "customer does not see it for `days` days")
-    days = serializers.IntegerField(required=False, default=30)
+    days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=100_000)
     maxImpressions = serializers.IntegerField(source="max_impressions", required=False, allow_null=True, min_value=1,
+                                              max_value=1_000_000,
                                               help_text="also suppressed once shown this often within `days` days")
 
     class Meta:
@@ -323,7 +324,8 @@ class ContactPolicySerializer(StrictModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="key", queryset=Channel.objects.all(), allow_null=True,
                                            required=False, help_text="null: impressions on every channel count")
     maxImpressions = serializers.IntegerField(source="max_impressions", min_value=0, max_value=1000)
-    windowHours = serializers.IntegerField(source="window_hours", required=False, default=24)
+    windowHours = serializers.IntegerField(source="window_hours", required=False, default=24, min_value=1,
+                                           max_value=1_000_000)
 
     class Meta:
         model = ContactPolicy

@@ -9,6 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from tests.e2e.test_accessibility import BLOCKING, axe_violations
 from tests.e2e.test_experiment_journey import log_in
 from tests.e2e.test_live_updates import elsewhere
 from tests.factories import make_user
@@ -40,11 +41,15 @@ def test_a_suppression_rule_made_on_the_catalog_page_holds_back_a_declined_offer
         expect(page.get_by_text("Give an offer or a category")).to_be_visible()
         expect(page.get_by_text("Unknown outcome types: nope")).to_be_visible()
         expect(page.get_by_label("Key")).to_have_value("no-repeat")
+        blocking = {}
+        blocking["refused form"] = [v for v in axe_violations(page) if v["impact"] in BLOCKING]
         page.get_by_label(re.compile(r"^Offer\b")).select_option(label="offer-1")
         page.get_by_label("After outcomes").fill("decline")
         page.get_by_role("button", name="Create suppression rule").click()
         expect(page.get_by_text("Created suppression rule no-repeat.")).to_be_visible()
         expect(page.get_by_role("row", name="no-repeat")).to_contain_text("offer offer-1")
+        blocking["catalog"] = [v for v in axe_violations(page) if v["impact"] in BLOCKING]
+        assert not any(blocking.values()), blocking
         seen = {}
 
         def decline_and_recommend_again():

@@ -122,6 +122,11 @@ def test_impressions_past_retention_are_purged(api, champion, settings):
     recommend(api, limit=2)
     assert services.impressions_purge() == 0
     assert services.impressions_purge(now=timezone.now() + timedelta(days=31)) == 2
+    from django_q.models import Schedule
+
+    from lifecycle.schedules import ensure_schedules
+    ensure_schedules()
+    assert Schedule.objects.get(func="scoring.tasks.purge_impressions").minutes == 24 * 60
 
 
 @pytest.mark.parametrize("url,body,field", [

@@ -179,7 +179,8 @@ class TraceSerializer(serializers.ModelSerializer):
     class Meta:
         model = DecisionTrace
         fields = ["id", "requestId", "customerId", "decisionFlowKey", "pipeline", "result", "funnel",
-                  "suppressionResults", "contactPolicyResults", "scoringResults", "selectedOffers", "experimentAssignment", "totalDurationMs", "createdAt"]
+                  "suppressionResults", "contactPolicyResults", "scoringResults", "selectedOffers",
+                  "experimentAssignment", "totalDurationMs", "createdAt"]
 
     suppressionResults = serializers.JSONField(source="suppression_results")
     contactPolicyResults = serializers.JSONField(source="contact_policy_results")

@@ -215,3 +215,18 @@ def test_the_catalog_page_refuses_a_window_longer_than_retention(as_analyst, cat
                         {"key": "p", "name": "P", "max_impressions": "3", "window_hours": "500"})
     assert r.status_code == 200 and "1..168 hours" in unescape(r.content.decode())
     assert not ContactPolicy.objects.exists()
+
+
+def test_a_creative_must_match_the_offer_at_the_recommendation_s_rank(api, champion):
+    api.post("/api/v1/creatives", {"key": "banner-2", "name": "Banner", "offer": "offer-2"}, format="json")
+    rec = recommend(api, limit=4)
+    rank_of = {o["offerId"]: o["rank"] for o in rec["offers"]}
+    body = {"customerId": "c1", "recommendationId": rec["recommendationId"], "creativeId": "banner-2",
+            "outcome": "click"}
+    other = next(r for k, r in rank_of.items() if k != "offer-2")
+    r = api.post("/api/v1/respond", {**body, "rank": other, "idempotencyKey": "cr-4"}, format="json")
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "creativeId"
+    r = api.post("/api/v1/respond", {**body, "rank": rank_of["offer-2"], "idempotencyKey": "cr-5"}, format="json")
+    assert r.status_code == 201 and r.json()["offerId"] == "offer-2"
+    r = api.post("/api/v1/respond", {**body, "idempotencyKey": "cr-6"}, format="json")  # no rank: the creative says
+    assert r.status_code == 201 and r.json()["offerId"] == "offer-2"

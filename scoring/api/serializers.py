@@ -129,7 +129,8 @@ class RespondInputSerializer(StrictSerializer):
     recommendationId = serializers.CharField(required=False, allow_blank=True, default="", max_length=40)
     rank = serializers.IntegerField(required=False, min_value=1, max_value=50)
     offerId = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
-    creativeId = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    creativeId = serializers.CharField(required=False, allow_blank=True, max_length=255, help_text=(
+        "a catalog creative: stands for its offer (400 when unknown or when it contradicts offerId or the rank)"))
     channelId = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     direction = serializers.ChoiceField(choices=["inbound", "outbound"], required=False)
     family = serializers.CharField(required=False, allow_blank=True, default="", max_length=255,

@@ -310,7 +310,8 @@ class ContactPolicyForm(CatalogForm):
 
     def clean(self):
         data = super().clean()
-        for name, message in policies.rule_problems(window_hours=data.get("window_hours"), policy=True).items():
+        for name, message in policies.rule_problems(window_hours=data.get("window_hours"),
+                                                     max_impressions=data.get("max_impressions"), policy=True).items():
             self.add_error(name, message)
         return data
 

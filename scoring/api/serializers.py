@@ -335,7 +335,9 @@ class ContactPolicySerializer(StrictModelSerializer):
 
     def validate(self, attrs):
         hours = attrs.get("window_hours", getattr(self.instance, "window_hours", None))
-        _policy_errors(policies.rule_problems(window_hours=hours, policy=True), {"window_hours": "windowHours"})
+        _policy_errors(policies.rule_problems(window_hours=hours, max_impressions=attrs.get("max_impressions"),
+                                              policy=True),
+                       {"window_hours": "windowHours", "max_impressions": "maxImpressions"})
         return attrs
 
 

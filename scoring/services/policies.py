@@ -16,6 +16,8 @@ from lifecycle.core.errors import validation_error
 from ..models import Channel, ContactPolicy, Impression, Interaction, Offer, SuppressionRule
 
 DEFAULT_SUPPRESSION_OUTCOMES = ("accept", "decline")
+MAX_POLICY_IMPRESSIONS = 1000  # a contact policy's cap per customer and window
+MAX_RULE_IMPRESSIONS = 1_000_000  # a suppression rule's optional cap
 
 
 def rule_problems(*, days: int | None = None, window_hours: int | None = None, max_impressions: int | None = None,
@@ -30,7 +32,12 @@ def rule_problems(*, days: int | None = None, window_hours: int | None = None, m
         problems["window_hours"] = (f"The window must be 1..{keep * 24} hours: impressions are kept {keep} days "
                                     "(IMPRESSION_RETENTION_DAYS)")
     if policy:
+        if max_impressions is not None and not 0 <= max_impressions <= MAX_POLICY_IMPRESSIONS:
+            problems["max_impressions"] = (f"At most impressions must be 0..{MAX_POLICY_IMPRESSIONS} "
+                                           "(0 shows this channel nothing)")
         return problems
+    if max_impressions is not None and not 1 <= max_impressions <= MAX_RULE_IMPRESSIONS:
+        problems["max_impressions"] = f"At most impressions must be 1..{MAX_RULE_IMPRESSIONS:,}, or empty"
     if (offer is None) == (category is None):
         problems["offer"] = "Give an offer or a category (one of them), whose offers the rule suppresses"
     if outcomes is not None:

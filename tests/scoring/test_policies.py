@@ -217,6 +217,16 @@ def test_the_catalog_page_refuses_a_window_longer_than_retention(as_analyst, cat
     assert not ContactPolicy.objects.exists()
 
 
+def test_the_page_and_the_api_bound_a_contact_policy_s_cap_with_the_same_sentence(as_analyst, api, catalog):
+    sentence = "At most impressions must be 0..1000 (0 shows this channel nothing)"
+    page = as_analyst.post(reverse("scoring:catalog-create", args=["contact-policies"]),
+                           {"key": "p", "name": "P", "max_impressions": "5000", "window_hours": "24"})
+    assert page.status_code == 200 and sentence in unescape(page.content.decode())
+    r = api.post("/api/v1/contact-policies", {"key": "p", "name": "P", "maxImpressions": 5000}, format="json")
+    assert r.status_code == 400
+    assert not ContactPolicy.objects.exists()
+
+
 def test_a_creative_must_match_the_offer_at_the_recommendation_s_rank(api, champion):
     api.post("/api/v1/creatives", {"key": "banner-2", "name": "Banner", "offer": "offer-2"}, format="json")
     rec = recommend(api, limit=4)

@@ -207,8 +207,11 @@ class CategoryForm(CatalogForm):
 class ChannelForm(CatalogForm):
     class Meta:
         model = Channel
-        fields = ["key", "name", "direction"]
-        help_texts = {"direction": "Inbound: the customer comes to you (web, app); outbound: you reach out (email)."}
+        fields = ["key", "name", "direction", "tracks_impressions"]
+        labels = {"tracks_impressions": "Reports its own impressions"}
+        help_texts = {"direction": "Inbound: the customer comes to you (web, app); outbound: you reach out (email).",
+                      "tracks_impressions": "The channel sends what it actually showed as responses with the "
+                                            "impression outcome; recommend then records no impressions for it."}
 
 
 class OfferForm(CatalogForm):

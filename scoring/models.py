@@ -45,6 +45,9 @@ class Channel(models.Model):
     key = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=255)
     direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.OUTBOUND)
+    # The channel reports what it actually showed, with /respond and an outcome of the impression category; then
+    # /recommend writes no impression rows of its own for it (contract B8), and those reports are what counts.
+    tracks_impressions = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["key"]

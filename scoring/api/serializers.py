@@ -247,10 +247,14 @@ class CategorySerializer(StrictModelSerializer):
 
 class ChannelSerializer(StrictModelSerializer):
     key = _catalog_key(Channel)
+    tracksImpressions = serializers.BooleanField(
+        source="tracks_impressions", required=False,
+        help_text="the channel reports what it showed (/respond with an outcome of the impression category); "
+                  "/recommend then writes no impression rows for it")
 
     class Meta:
         model = Channel
-        fields = ["id", "key", "name", "direction"]
+        fields = ["id", "key", "name", "direction", "tracksImpressions"]
 
 
 class OfferSerializer(StrictModelSerializer):

@@ -27,7 +27,7 @@ from registry.models import Experiment
 
 from .. import learning, selectors, serving
 from . import policies
-from ..choices import Scope
+from ..choices import OutcomeCategory, Scope
 from ..models import (Channel, Creative, DecisionFlow, DecisionTrace, Impression, Interaction, ModelAdaptation, Offer,
                       Recommendation)
 from .catalog import outcome_type_for_response
@@ -227,7 +227,8 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
             rec_id=rec_id, customer_id=customer_id, channel=channel, direction=direction, placement=placement,
             decision_flow_key=decision_flow_key, scorer=scorer, experiment=experiment, arm=arm,
             attributes=attributes, offers=offers, scored=scored, rng=rng,
-            limit=limit if allowance is None else min(limit, allowance), now=now)
+            limit=limit if allowance is None else min(limit, allowance), now=now,
+            write_impressions=not (channel_row and channel_row.tracks_impressions))
         stage("ranking", funnel["afterContactPolicy"], len(chosen), clock)
     funnel["finalCount"] = len(chosen)
     if settings.DECISION_TRACE_SAMPLE_RATE >= 1 or rng.random() < settings.DECISION_TRACE_SAMPLE_RATE:
@@ -252,8 +253,9 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
 
 
 def _record_recommendation(*, rec_id, customer_id, channel, direction, placement, decision_flow_key, scorer,
-                           experiment, arm, attributes, offers, scored, rng, limit, now):
-    """Rank, then write the recommendation and one impression per offer shown."""
+                           experiment, arm, attributes, offers, scored, rng, limit, now, write_impressions=True):
+    """Rank, then write the recommendation and one impression per offer shown, unless the channel reports its
+    impressions itself."""
     ranked = learning.rank([s[3] for s in scored], limit, rng) if limit > 0 else []
     chosen = [{
         "rank": r + 1, "offerId": offers[i].key, "offerName": offers[i].name,
@@ -266,9 +268,11 @@ def _record_recommendation(*, rec_id, customer_id, channel, direction, placement
         placement=placement, decision_flow_key=decision_flow_key, model=scorer.model, version=scorer.version,
         experiment_key=experiment.key if experiment else "", arm=arm, attributes=attributes, offers=chosen,
         created_at=now)
-    Impression.objects.bulk_create([
-        Impression(customer_id=customer_id, offer_key=c["offerId"], category_key=c["category"] or "", channel=channel,
-                   direction=direction, recommendation=recommendation, created_at=now) for c in chosen])
+    if write_impressions:
+        Impression.objects.bulk_create([
+            Impression(customer_id=customer_id, offer_key=c["offerId"], category_key=c["category"] or "",
+                       channel=channel, direction=direction, recommendation=recommendation, created_at=now)
+            for c in chosen])
     return recommendation, chosen, ranked
 
 
@@ -403,6 +407,13 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
                 classification=outcome_type.classification, weight=weight, channel=channel, direction=direction,
                 conversion_value=conversion_value, model=model, warning=warning, timestamp=timestamp or now)
             answer["interactionId"] = interaction.pk
+            if offer is not None and outcome_type.category == OutcomeCategory.IMPRESSION and channel and \
+                    Channel.objects.filter(key=channel, tracks_impressions=True).exists():
+                # The channel's own report of a showing is the impression its suppression and contact policy count.
+                Impression.objects.create(
+                    customer_id=customer_id, offer_key=offer.key,
+                    category_key=offer.category.key if offer.category_id else "", channel=channel,
+                    direction=direction, recommendation=recommendation, created_at=timestamp or now)
             if model is not None and weight != 0:
                 answer["learned"] = _learn(model, offer=offer, channel=channel, direction=direction, weight=weight,
                                            attributes=recommendation.attributes if recommendation else {},

@@ -104,6 +104,24 @@ def test_the_contact_policy_caps_impressions_per_customer_and_window(api, champi
     assert len(recommend(api, customer="c2", limit=2)["offers"]) == 2, "another customer has their own"
 
 
+def test_a_channel_that_reports_its_own_impressions_counts_those_not_the_recommendations(api, champion):
+    r = api.put("/api/v1/channels/email", {"key": "email", "name": "Email", "direction": "outbound",
+                                           "tracksImpressions": True}, format="json")
+    assert r.status_code == 200 and r.json()["tracksImpressions"] is True, r.content
+    api.post("/api/v1/contact-policies", {"key": "email-week", "name": "Email weekly", "channel": "email",
+                                          "maxImpressions": 1, "windowHours": 168}, format="json")
+    rec = recommend(api, limit=2)
+    assert len(rec["offers"]) == 1 and not Impression.objects.exists(), "the channel has not reported a showing"
+    assert len(recommend(api, limit=2)["offers"]) == 1
+    r = api.post("/api/v1/respond", {"customerId": "c1", "recommendationId": rec["recommendationId"], "rank": 1,
+                                     "outcome": "impression", "idempotencyKey": "shown-1"}, format="json")
+    assert r.status_code == 201, r.content
+    row = Impression.objects.get()
+    assert (row.offer_key, row.channel, row.recommendation.recommendation_id) == (
+        rec["offers"][0]["offerId"], "email", rec["recommendationId"])
+    assert recommend(api, limit=2)["offers"] == [], "the reported showing spent the budget"
+
+
 def test_impressions_are_counted_with_one_grouped_query(api, champion, admin_user):
     api.post("/api/v1/contact-policies", {"key": "all", "name": "All", "maxImpressions": 50}, format="json")
     for i in range(4):

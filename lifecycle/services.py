@@ -1177,11 +1177,14 @@ def version_tag(*, model: AlgorithmModel, actor, version: str, name: str) -> Ver
 
 
 @transaction.atomic
-def version_untag(*, model: AlgorithmModel, actor, name: str) -> None:
+def version_untag(*, model: AlgorithmModel, actor, name: str, version: str | None = None) -> None:
+    """Remove a tag; with `version` ("vN" or a tag), only from that version (404 when the tag is elsewhere)."""
     model = _lock(model)
     tag = VersionTag.objects.filter(model=model, name=name).select_related("version").first()
     if tag is None:
         raise not_found(f"Model {model.key} has no tag {name!r}")
+    if version is not None and version_by_ref(model, version).pk != tag.version_id:
+        raise not_found(f"Version {version} of {model.key} has no tag {name!r} (it is on {tag.version.label})")
     label = tag.version.label
     tag.delete()
     event_record(model=model, actor=actor, action="version.untagged", from_value=label, data={"tag": name})

@@ -173,15 +173,7 @@ class TracePagination(LimitOffsetPagination):
 
     default_limit = 50
     max_limit = 200
-
-    def get_limit(self, request):
-        raw = request.query_params.get(self.limit_query_param, "")
-        if raw == "":
-            return self.default_limit
-        try:
-            return serializers.IntegerField(min_value=1, max_value=self.max_limit).run_validation(raw)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({self.limit_query_param: exc.detail}) from None
+    refuse_over_max = True
 
 
 class DecisionTraceViewSet(viewsets.GenericViewSet):

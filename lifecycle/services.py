@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .core.timestamps import iso
 from . import endpoints, governance, profiles, webhooks
 from .audit import event_record  # noqa: F401 - the services' audit writer; other apps import it from here
 from .core import keys
@@ -977,7 +978,7 @@ def version_keep(*, model: AlgorithmModel, trigger: str, artifact: bytes, params
 def _history_entry(version: ModelVersion) -> dict:
     return {
         "versionNo": version.version_no,
-        "createdAt": version.created_at.isoformat(),
+        "createdAt": iso(version.created_at),
         "sampleCount": version.sample_count,
         "traits": {k: {"auc": m.get("auc"), "logLoss": m.get("logLoss"), "accuracy": m.get("accuracy")}
                    for k, m in version.metrics.items()},

@@ -47,8 +47,8 @@ class VersionRefSerializer(serializers.Serializer):
 class OperationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     status = serializers.CharField()
-    startedAt = serializers.CharField()
-    finishedAt = serializers.CharField(allow_null=True)
+    startedAt = serializers.DateTimeField()
+    finishedAt = serializers.DateTimeField(allow_null=True)
     runId = serializers.IntegerField()
     progress = serializers.IntegerField()
     message = serializers.CharField()

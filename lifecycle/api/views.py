@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
+from ..core.timestamps import iso
 from .. import controls as controls_registry
 from .. import selectors, services
 from ..choices import State
@@ -420,7 +421,7 @@ def audit_csv_response(queryset):
 
     header = ["id", "createdAt", "actor", "action", "modelKey", "family", "from", "to", "message", "data",
               "requestId"]
-    rows = ([e.pk, e.created_at.isoformat(), e.actor_name, e.action, e.model_key, e.family, e.from_value,
+    rows = ([e.pk, iso(e.created_at), e.actor_name, e.action, e.model_key, e.family, e.from_value,
              e.to_value, e.message, json.dumps(e.data, sort_keys=True), e.request_id]
             for e in queryset.order_by("id").iterator(chunk_size=2000))
     return csv_response(header, rows, "audit-log.csv")

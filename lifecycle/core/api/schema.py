@@ -108,7 +108,7 @@ CRUD_VERBS = {("get", False): "list{plural}", ("post", False): "create{one}", ("
 # Path parameters: what the URL accepts (the rest are digits).
 TAG_REGEX = r"[a-z](?:[a-z0-9_.-]*[a-z0-9])?"  # a key that starts with a letter (a number names a version)
 PATH_PATTERNS = {"key": KEY_URL_REGEX, "trait_key": KEY_URL_REGEX, "family": KEY_URL_REGEX,
-                 "name": TAG_REGEX, "id": None, "run_id": "[0-9]+", "sample_id": "[0-9]+"}
+                 "name": TAG_REGEX, "run_id": "[0-9]+", "sample_id": "[0-9]+"}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -126,12 +126,29 @@ def operation_id(method: str, path: str) -> str | None:
 def _path_pattern(path: str, parameter: dict) -> str | None:
     name = parameter["name"]
     if name == "id":
-        # A model is addressed by id or key; everything else under {id} by its number.
-        return MODEL_REF_URL_REGEX if path.startswith("/api/v1/algorithm-models/") else "[0-9]+"
+        # A model is addressed by id or key, a webhook or a promotion request by its number; an experiment (id or
+        # key) and a decision trace (id or recommendation id) take either.
+        if path.startswith("/api/v1/algorithm-models/"):
+            return MODEL_REF_URL_REGEX
+        return "[0-9]+" if path.startswith(("/api/v1/webhooks/", "/api/v1/promotion-requests/")) else None
     return PATH_PATTERNS.get(name)
 
 
+def _any_or_null(node):
+    """drf-spectacular writes a nullable JSONField as oneOf [{}, null], which null matches twice (so never): any
+    value is simply {}."""
+    if isinstance(node, dict):
+        if any(option == {} for option in node.get("oneOf", ())):
+            del node["oneOf"]
+        for value in node.values():
+            _any_or_null(value)
+    elif isinstance(node, list):
+        for value in node:
+            _any_or_null(value)
+
+
 def finish_schema(result, generator, request, public):
+    _any_or_null(result.get("components", {}))
     components = result.setdefault("components", {}).setdefault("schemas", {})
     ref = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
     assert ERROR_SCHEMA in components, "the error envelope's serializer is not in the schema"

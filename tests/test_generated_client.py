@@ -114,6 +114,14 @@ def test_a_lifecycle_through_the_generated_client_only(live_server, generated):
     assert detail.last_operation.finished_at.tzinfo is not None
     versions = ok(api("list_versions").sync_detailed("churn", client=analyst), 200)
     assert [v.version_no for v in versions.results] == [1]
+    assert 0.5 < versions.results[0].metrics["churn"].auc <= 1  # typed: a field, not a raw dict
+    assert {p.name for p in versions.results[0].predictors} >= {"tenure"}
+
+    tagged = ok(api("tag_version").sync_detailed("churn", "v1", client=analyst,
+                                                 body=model("TagInputRequest").from_dict({"name": "stable"})), 200)
+    assert tagged.tags == ["stable"]
+    assert api("untag_version").sync_detailed("churn", "v2", "stable", client=analyst).status_code == 404
+    assert api("untag_version").sync_detailed("churn", "v1", "stable", client=analyst).status_code == 204
 
     Score = model("ScoreInputRequest")
     card = ok(api("score_model").sync_detailed("churn", client=analyst, body=Score.from_dict(

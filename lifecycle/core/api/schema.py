@@ -33,7 +33,7 @@ RUN_ID = {"description": "the training run in flight (409 run_in_flight) or just
 ERROR_HEADERS = {"409": {"X-Run-Id": RUN_ID}, "429": {"Retry-After": RETRY_AFTER},
                  "503": {"Retry-After": RETRY_AFTER}}
 
-# (method, path) -> operationId. A path not listed keeps drf-spectacular's name (tests/test_schema.py lists it).
+# (method, path) -> operationId. A new endpoint gets its name here: tests/test_schema.py refuses the generated ones.
 OPERATION_IDS = {
     ("get", "/api/v1/algorithm-models/"): "listModels",
     ("post", "/api/v1/algorithm-models/"): "createModel",

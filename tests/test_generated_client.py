@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import importlib
 import io
-import json
 import os
 import pkgutil
-import shutil
 import subprocess
 import sys
 import urllib.request

@@ -147,8 +147,38 @@ def _any_or_null(node):
             _any_or_null(value)
 
 
+def _refs(node):
+    if isinstance(node, dict):
+        if "$ref" in node:
+            yield node["$ref"].rsplit("/", 1)[-1]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _closed_request_bodies(result) -> None:
+    """Input serializers refuse fields they do not know (StrictSerializer): every object a request body holds says
+    so with additionalProperties false, so that a client or a fuzzer does not send them."""
+    schemas = result.get("components", {}).get("schemas", {})
+    todo = [name for item in result.get("paths", {}).values() for method in METHODS if method in item
+            for name in _refs(item[method].get("requestBody", {}))]
+    seen = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in schemas:
+            continue
+        seen.add(name)
+        schema = schemas[name]
+        if schema.get("type") == "object" and "properties" in schema:
+            schema.setdefault("additionalProperties", False)
+        todo.extend(_refs(schema))
+
+
 def finish_schema(result, generator, request, public):
     _any_or_null(result.get("components", {}))
+    _closed_request_bodies(result)
     components = result.setdefault("components", {}).setdefault("schemas", {})
     ref = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
     assert ERROR_SCHEMA in components, "the error envelope's serializer is not in the schema"

@@ -33,5 +33,4 @@ def test_no_server_errors_and_answers_match_the_schema(live_server, tmp_path):
         capture_output=True, text=True, timeout=900)
     lines = result.stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if "FAILURES" in line), max(len(lines) - 60, 0))
-    print(result.stdout[-6000:])
     assert result.returncode == 0, "\n".join(lines[start:start + 150])

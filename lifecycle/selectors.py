@@ -9,6 +9,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 
+from .core.timestamps import iso
 from .choices import STATE_TRANSITIONS, LearnMode, RegistryStatus, RunStatus, State
 from .core.errors import (ApplicationError, draft_only, invalid_transition, not_found, run_in_flight,
                           validation_error)
@@ -323,8 +324,8 @@ def last_operation(model: AlgorithmModel) -> dict | None:
     return {
         "kind": run.kind,
         "status": run.status,
-        "startedAt": (run.started_at or run.queued_at).isoformat(),
-        "finishedAt": run.finished_at.isoformat() if run.finished_at else None,
+        "startedAt": iso(run.started_at or run.queued_at),
+        "finishedAt": iso(run.finished_at),
         "runId": run.pk,
         "progress": run.progress,
         "message": run.message,

@@ -17,6 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
+from .core.timestamps import iso
 from . import endpoints, governance, profiles, webhooks
 from .audit import event_record  # noqa: F401 - the services' audit writer; other apps import it from here
 from .core import keys
@@ -977,7 +978,7 @@ def version_keep(*, model: AlgorithmModel, trigger: str, artifact: bytes, params
 def _history_entry(version: ModelVersion) -> dict:
     return {
         "versionNo": version.version_no,
-        "createdAt": version.created_at.isoformat(),
+        "createdAt": iso(version.created_at),
         "sampleCount": version.sample_count,
         "traits": {k: {"auc": m.get("auc"), "logLoss": m.get("logLoss"), "accuracy": m.get("accuracy")}
                    for k, m in version.metrics.items()},
@@ -1177,11 +1178,14 @@ def version_tag(*, model: AlgorithmModel, actor, version: str, name: str) -> Ver
 
 
 @transaction.atomic
-def version_untag(*, model: AlgorithmModel, actor, name: str) -> None:
+def version_untag(*, model: AlgorithmModel, actor, name: str, version: str | None = None) -> None:
+    """Remove a tag; with `version` ("vN" or a tag), only from that version (404 when the tag is elsewhere)."""
     model = _lock(model)
     tag = VersionTag.objects.filter(model=model, name=name).select_related("version").first()
     if tag is None:
         raise not_found(f"Model {model.key} has no tag {name!r}")
+    if version is not None and version_by_ref(model, version).pk != tag.version_id:
+        raise not_found(f"Version {version} of {model.key} has no tag {name!r} (it is on {tag.version.label})")
     label = tag.version.label
     tag.delete()
     event_record(model=model, actor=actor, action="version.untagged", from_value=label, data={"tag": name})

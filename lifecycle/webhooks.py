@@ -24,6 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from .core.timestamps import iso
 from . import endpoints
 from .audit import event_record
 from .core import queue
@@ -216,7 +217,7 @@ def _deliveries(webhooks: list[Webhook], event: str, payload: dict) -> list[Webh
 
 def body_of(delivery: WebhookDelivery) -> bytes:
     """The exact bytes POSTed (and signed) for a delivery."""
-    return json.dumps({"id": delivery.pk, "event": delivery.event, "createdAt": delivery.created_at.isoformat(),
+    return json.dumps({"id": delivery.pk, "event": delivery.event, "createdAt": iso(delivery.created_at),
                        "data": delivery.payload}, separators=(",", ":"), sort_keys=True).encode()
 
 

@@ -22,6 +22,7 @@ from lifecycle.models import AlgorithmModel, ModelVersion
 from lifecycle.core.roles import role_of
 from lifecycle.services import event_record
 from lifecycle import webhooks
+from lifecycle.core.timestamps import iso
 
 from . import guard, selectors
 from .choices import STATUS_TRANSITIONS, ExperimentStatus, RequestKind, RequestState, VersionPolicy, WatchStatus
@@ -587,7 +588,7 @@ class WatchVerdict:
 def _tenure_dict(t: ChampionTenure) -> dict:
     return {"modelKey": t.model.key, "trials": t.trials, "successes": t.successes,
             "rate": round(t.successes / t.trials, 6) if t.trials else None,
-            "startedAt": t.started_at.isoformat(), "endedAt": t.ended_at.isoformat() if t.ended_at else None}
+            "startedAt": iso(t.started_at), "endedAt": iso(t.ended_at)}
 
 
 def family_watch(family: str) -> WatchVerdict:

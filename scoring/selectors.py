@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle.core.keys import parse_id
+from lifecycle.core.timestamps import iso
 from lifecycle.model_types import CONTINUOUS_TYPES
 from lifecycle.models import AlgorithmModel
 from registry import stats
@@ -49,7 +50,7 @@ def adaptations(model: AlgorithmModel) -> list[dict]:
                     "positives": round(c.positives, 6), "negatives": round(c.negatives, 6),
                     "rate": round(c.positives / total, 6) if total else None, "threshold": threshold,
                     "trusted": c.evidence >= threshold, "totalReward": round(c.total_reward, 6),
-                    "updatedAt": c.updated_at.isoformat()})
+                    "updatedAt": iso(c.updated_at)})
     return out
 
 

@@ -22,6 +22,25 @@ def _sync_tasks(request):
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
+@pytest.fixture(autouse=True)
+def _schema_checked_answers(request, monkeypatch):
+    """Every JSON answer under /api/v1/ is validated against the published schema (tests/schema_check.py)."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    from django.test import Client
+
+    from tests.schema_check import check_response
+
+    plain = Client.request
+
+    def checked(self, **kwargs):
+        response = plain(self, **kwargs)
+        check_response(kwargs.get("REQUEST_METHOD", "GET"), kwargs.get("PATH_INFO", ""), response)
+        return response
+
+    monkeypatch.setattr(Client, "request", checked)
+
+
 @pytest.fixture
 def analyst(db):
     from tests.factories import make_user

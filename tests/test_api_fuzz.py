@@ -27,7 +27,8 @@ def test_no_server_errors_and_answers_match_the_schema(live_server, tmp_path):
     result = subprocess.run(
         [cli, "run", f"{live_server.url}/api/schema/", "--header", f"Authorization: Token {key}",
          "--phases", "examples,fuzzing", "--max-examples", os.environ.get("FUZZ_EXAMPLES", "4"), "--seed", "1",
-         "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance",
+         "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,"
+                   "content_type_conformance,response_headers_conformance",
          "--workers", "1", "--no-color", "--output-truncate", "false", "--report-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=900)
     lines = result.stdout.splitlines()

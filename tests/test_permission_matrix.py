@@ -86,6 +86,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("algorithm-model-traits", "POST"): API_ANALYST,
     ("algorithm-model-unpin", "POST"): API_ANALYST,
     ("algorithm-model-untag", "DELETE"): API_ANALYST,
+    ("algorithm-model-version-untag", "DELETE"): API_ANALYST,
     ("algorithm-model-upload", "POST"): API_ANALYST,
     ("algorithm-model-version-detail", "GET"): API_READ,
     ("algorithm-model-versions", "GET"): API_READ,

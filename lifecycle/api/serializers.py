@@ -44,11 +44,49 @@ class VersionRefSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
 
 
+class TraitMetricsSerializer(serializers.Serializer):
+    """One trait's measures from its training run (a continuous model's snapshot may carry fewer)."""
+
+    auc = serializers.FloatField(required=False, allow_null=True, help_text="area under the ROC curve, 0-1")
+    logLoss = serializers.FloatField(required=False, allow_null=True)
+    accuracy = serializers.FloatField(required=False, allow_null=True)
+    baseRate = serializers.FloatField(required=False, allow_null=True, help_text="share of positive labels")
+    sampleCount = serializers.IntegerField(required=False)
+    positives = serializers.IntegerField(required=False)
+    negatives = serializers.IntegerField(required=False)
+    evaluation = serializers.CharField(required=False, help_text="holdout or training: where auc was measured")
+    evaluationCount = serializers.IntegerField(required=False)
+    histogram = serializers.DictField(required=False)
+    breaks = serializers.DictField(required=False)
+
+
+class PredictorSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="a feature (or the text's terms)")
+    importance = serializers.FloatField()
+    trait = serializers.CharField(required=False)
+
+
+# The stored JSON is answered as it is; the schema says what it holds (metrics["churn"].auc is a field).
+@extend_schema_field(serializers.DictField(child=TraitMetricsSerializer(), help_text="per trait key"))
+class MetricsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(PredictorSerializer(many=True))
+class PredictorsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(serializers.DictField(help_text="the hyperparameters the run resolved (by model type)"))
+class ParamsField(serializers.JSONField):
+    pass
+
+
 class OperationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     status = serializers.CharField()
-    startedAt = serializers.CharField()
-    finishedAt = serializers.CharField(allow_null=True)
+    startedAt = serializers.DateTimeField()
+    finishedAt = serializers.DateTimeField(allow_null=True)
     runId = serializers.IntegerField()
     progress = serializers.IntegerField()
     message = serializers.CharField()
@@ -73,6 +111,8 @@ class AlgorithmModelSerializer(serializers.ModelSerializer):
     lastTrainedAt = serializers.DateTimeField(source="last_trained_at", allow_null=True)
     lastLearnedAt = serializers.DateTimeField(source="last_learned_at", allow_null=True)
     lastOperation = serializers.SerializerMethodField()
+    metrics = MetricsField(read_only=True)
+    predictors = PredictorsField(read_only=True)
     activeVersion = VersionRefSerializer(source="active_version", allow_null=True)
     traits = serializers.SerializerMethodField()
     createdAt = serializers.DateTimeField(source="created_at")
@@ -118,6 +158,9 @@ class InputFeatureSerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.ModelSerializer):
+    metrics = MetricsField(read_only=True)
+    predictors = PredictorsField(read_only=True)
+    params = ParamsField(read_only=True)
     versionNo = serializers.IntegerField(source="version_no")
     versionId = serializers.CharField(source="label")
     triggeredBy = serializers.CharField(source="triggered_by")
@@ -218,6 +261,7 @@ class SampleSerializer(serializers.ModelSerializer):
 
 
 class RunSerializer(serializers.ModelSerializer):
+    params = ParamsField(read_only=True)
     modelKey = serializers.CharField(source="model.key")
     startedBy = serializers.SerializerMethodField()
     queuedAt = serializers.DateTimeField(source="queued_at")

@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.response import Response
 
+from ..core.timestamps import iso
 from .. import controls as controls_registry
 from .. import selectors, services
 from ..choices import State
@@ -193,8 +194,9 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                        "dryRun", bool, OpenApiParameter.QUERY, required=False,
                        description="true: answer 200 with the summary of what the file would store (refused lines "
                                    "included) and store nothing")],
-                   request={"multipart/form-data": inline_serializer("SampleUpload", {"file": serializers.FileField()}),
-                            "application/x-ndjson": OpenApiTypes.BINARY, "text/csv": OpenApiTypes.BINARY},
+                   # The raw-body form (FileUploadParser) still works with a Content-Disposition filename, but a
+                   # generated client cannot send that header: only the multipart form is advertised.
+                   request={"multipart/form-data": inline_serializer("SampleUpload", {"file": serializers.FileField()})},
                    responses={200: s.SampleUploadResultSerializer, 201: s.SampleUploadResultSerializer,
                               **errors(400, 401, 403, 404, 409)},
                    description="Upload JSONL (one sample a line) or CSV (content, weight, label.<trait>, features; "
@@ -341,8 +343,18 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         tag = services.version_tag(model=model, actor=request.user, version=ref, name=data.validated_data["name"])
         return Response(s.VersionSerializer(selectors.version_by_ref(model, tag.name)).data)
 
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("ref", str, OpenApiParameter.PATH),
+                               OpenApiParameter("name", str, OpenApiParameter.PATH)], request=None,
+                   responses={204: None, **errors(401, 403, 404)},
+                   description="Remove the tag from the version it is on (404 when that version has no such tag).")
+    @action(detail=True, methods=["delete"], url_path=r"versions/(?P<ref>[^/]+)/tags/(?P<name>[^/]+)")
+    def version_untag(self, request, pk=None, ref=None, name=None):
+        services.version_untag(model=self._model(), actor=request.user, name=name, version=ref)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     @extend_schema(parameters=[MODEL_ID, OpenApiParameter("name", str, OpenApiParameter.PATH)], request=None,
-                   responses={204: None, **errors(401, 403, 404)})
+                   responses={204: None, **errors(401, 403, 404)}, deprecated=True,
+                   description="Remove a tag by its name alone; DELETE versions/{ref}/tags/{name} says which version.")
     @action(detail=True, methods=["delete"], url_path=r"tags/(?P<name>[^/]+)")
     def untag(self, request, pk=None, name=None):
         services.version_untag(model=self._model(), actor=request.user, name=name)
@@ -409,7 +421,7 @@ def audit_csv_response(queryset):
 
     header = ["id", "createdAt", "actor", "action", "modelKey", "family", "from", "to", "message", "data",
               "requestId"]
-    rows = ([e.pk, e.created_at.isoformat(), e.actor_name, e.action, e.model_key, e.family, e.from_value,
+    rows = ([e.pk, iso(e.created_at), e.actor_name, e.action, e.model_key, e.family, e.from_value,
              e.to_value, e.message, json.dumps(e.data, sort_keys=True), e.request_id]
             for e in queryset.order_by("id").iterator(chunk_size=2000))
     return csv_response(header, rows, "audit-log.csv")

@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from lifecycle.core.api.filters import FilterBackend
 from lifecycle.core.errors import not_found, validation_error
 from lifecycle.core.keys import parse_id
+from lifecycle.core.timestamps import iso
 
 from .. import experiments, selectors, services
 from ..filters import RequestFilter
@@ -129,7 +130,7 @@ def family_payload(family: str) -> dict:
         "versionPolicy": policy.version_policy,
         "heldVersions": [{"modelKey": v.model.key, "version": v.label, "reason": v.hold_reason,
                           "breaches": v.hold_breaches, "requestId": v.hold_request_id,
-                          "createdAt": v.created_at.isoformat()} for v in selectors.held_versions(family=family)],
+                          "createdAt": iso(v.created_at)} for v in selectors.held_versions(family=family)],
         "watch": services.family_watch(family).as_dict(),
         "policy": services.policy_dict(policy),
         "history": EventSerializer(selectors.family_history(family), many=True).data,

@@ -1,8 +1,10 @@
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from lifecycle.api.serializers import AlgorithmModelSerializer, StrictSerializer
+from lifecycle.api.serializers import AlgorithmModelSerializer, ErrorBodySerializer, StrictSerializer
 from lifecycle.core.keys import MODEL_KEY_MAX_LENGTH, KeyField
+from lifecycle.core.timestamps import iso
 
 from ..models import (Category, Channel, ContactPolicy, Creative, DecisionFlow, DecisionTrace, Offer, OutcomeType,
                       SuppressionRule)
@@ -68,6 +70,36 @@ class ScoreCardSerializer(serializers.Serializer):
     metadata = ScoreMetadataSerializer()
 
 
+class ScoreRefusedSerializer(serializers.Serializer):
+    """One input of a batch that was refused: its error in place of the card (the others were scored)."""
+
+    error = ErrorBodySerializer()
+    metadata = ScoreMetadataSerializer()
+
+
+@extend_schema_field(PolymorphicProxySerializer(component_name="ScoreResult", resource_type_field_name=None,
+                                                serializers=[ScoreCardSerializer, ScoreRefusedSerializer]))
+class ScoreResultField(serializers.JSONField):
+    pass
+
+
+class ScoreBatchMetadataSerializer(serializers.Serializer):
+    requestId = serializers.CharField()
+    versionId = serializers.CharField()
+    count = serializers.IntegerField()
+    refused = serializers.IntegerField(help_text="results that carry an error instead of a card")
+
+
+class ScoreBatchSerializer(serializers.Serializer):
+    results = serializers.ListField(child=ScoreResultField(), help_text="one per input, in order")
+    metadata = ScoreBatchMetadataSerializer()
+
+
+# The answer to POST score: one card for one input, {results, metadata} for `inputs`.
+SCORE_ANSWER = PolymorphicProxySerializer(component_name="ScoreAnswer", resource_type_field_name=None,
+                                          serializers=[ScoreCardSerializer, ScoreBatchSerializer])
+
+
 class FeedbackInputSerializer(StrictSerializer):
     feedback = serializers.DictField()
     index = serializers.IntegerField(default=0, min_value=0, max_value=1_000_000)
@@ -118,7 +150,7 @@ def recommendation_payload(rec) -> dict:
         "customerId": rec.customer_id, "channel": rec.channel, "placement": rec.placement,
         "decisionFlowKey": rec.decision_flow_key,
         "experiment": {"experimentKey": rec.experiment_key, "arm": rec.arm} if rec.experiment_key else None,
-        "offers": rec.offers, "createdAt": rec.created_at.isoformat(),
+        "offers": rec.offers, "createdAt": iso(rec.created_at),
     }
 
 

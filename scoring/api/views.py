@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
@@ -67,8 +68,8 @@ class ScoreView(APIView):
 
     @extend_schema(parameters=[MODEL_ID, OpenApiParameter("strict", bool, OpenApiParameter.QUERY, description=(
                        "as strict in the body; for a text/plain body"))],
-                   request=s.ScoreInputSerializer,
-                   responses={200: s.ScoreCardSerializer, **errors(400, 401, 403, 404, 409)},
+                   request={"application/json": s.ScoreInputSerializer, "text/plain": OpenApiTypes.STR},
+                   responses={200: s.SCORE_ANSWER, **errors(400, 401, 403, 404, 409)},
                    description="One input (features or content; a text/plain body is content) answers with one score "
                                "card; `inputs` (up to 10,000) answers {results: [cards], metadata}. Scores 0-100 per "
                                "trait, composite (harmonic mean), confidence, tier and headroom per trait from the "
@@ -175,15 +176,7 @@ class TracePagination(LimitOffsetPagination):
 
     default_limit = 50
     max_limit = 200
-
-    def get_limit(self, request):
-        raw = request.query_params.get(self.limit_query_param, "")
-        if raw == "":
-            return self.default_limit
-        try:
-            return serializers.IntegerField(min_value=1, max_value=self.max_limit).run_validation(raw)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({self.limit_query_param: exc.detail}) from None
+    refuse_over_max = True
 
 
 class DecisionTraceViewSet(viewsets.GenericViewSet):

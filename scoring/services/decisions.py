@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from lifecycle.choices import OperationalStatus, RegistryStatus
 from lifecycle.core.errors import ApplicationError, not_found, validation_error
+from lifecycle.core.timestamps import iso
 from lifecycle.model_types import EXTERNAL_TYPE, TABULAR_TYPES
 from lifecycle.models import AlgorithmModel, ModelVersion
 from registry import experiments as registry_experiments
@@ -396,7 +397,7 @@ def respond(*, actor, idempotency_key: str, customer_id: str, outcome: str, reco
         "customerId": customer_id, "offerId": offer.key if offer else None, "rank": rank, "outcome": outcome,
         "classification": outcome_type.classification, "weight": weight, "warning": warning or None,
         "modelKey": model.key if model else None, "learned": False, "status": "recorded",
-        "timestamp": (timestamp or now).isoformat(),
+        "timestamp": iso(timestamp or now),
     }
     try:
         with transaction.atomic():

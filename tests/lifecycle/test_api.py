@@ -203,3 +203,23 @@ def test_upload_of_100000_rows_in_one_file(api, analyst):
     assert Sample.objects.filter(model__key="big").count() == 100_000
     traits = api.get("/api/v1/algorithm-models/big/traits").json()
     assert traits[0]["positiveSamples"] == 50_000 and traits[0]["negativeSamples"] == 50_000
+
+
+@pytest.mark.parametrize("query, field", [("limit=null", "limit"), ("limit=0", "limit"), ("limit=-1", "limit"),
+                                          ("offset=x", "offset"), ("offset=-1", "offset"), ("state=bogus", "state")])
+def test_a_list_refuses_a_paging_or_filter_value_it_cannot_use(api, query, field):
+    body = error_of(api.get(f"/api/v1/algorithm-models/?{query}"), 400, "validation_error")
+    assert body["details"]["field"] == field
+
+
+def test_a_form_encoded_body_is_refused_json_is_the_only_body(api):
+    r = api.post("/api/v1/algorithm-models/", {"key": "m", "name": "M", "modelType": "scorecard"}, format="multipart")
+    error_of(r, 415, "unsupported_media_type")
+
+
+def test_every_time_in_an_answer_is_utc_ending_in_z(api, analyst, capture):
+    ready_model(analyst, capture, key="m")
+    body = api.get("/api/v1/algorithm-models/m").json()
+    times = [body["createdAt"], body["lastTrainedAt"], body["lastOperation"]["startedAt"],
+             body["lastOperation"]["finishedAt"], body["versions"][0]["createdAt"]]
+    assert all(t.endswith("Z") for t in times), times

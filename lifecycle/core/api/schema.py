@@ -102,7 +102,8 @@ OPERATION_IDS = {
 }
 # The catalog's CRUD (/api/v1/<plural>/ and /api/v1/<plural>/{key}/) is named by rule: listOffers, createOffer, ...
 CATALOG = {"categories": "Category", "channels": "Channel", "decision-flows": "DecisionFlow", "offers": "Offer",
-           "outcome-types": "OutcomeType"}
+           "outcome-types": "OutcomeType", "suppression-rules": "SuppressionRule", "contact-policies": "ContactPolicy",
+           "creatives": "Creative"}
 CRUD_VERBS = {("get", False): "list{plural}", ("post", False): "create{one}", ("get", True): "get{one}",
               ("put", True): "replace{one}", ("patch", True): "update{one}", ("delete", True): "delete{one}"}
 # Path parameters: what the URL accepts (the rest are digits).
@@ -118,7 +119,7 @@ def operation_id(method: str, path: str) -> str | None:
     match = re.fullmatch(r"/api/v1/([a-z-]+)/(\{key\}/)?", path)
     if match and match.group(1) in CATALOG:
         one = CATALOG[match.group(1)]
-        plural = "Categories" if one == "Category" else f"{one}s"
+        plural = {"Category": "Categories", "ContactPolicy": "ContactPolicies"}.get(one, f"{one}s")
         return CRUD_VERBS[(method, bool(match.group(2)))].format(one=one, plural=plural)
     return None
 

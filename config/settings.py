@@ -201,6 +201,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["lifecycle.core.api.throttling.TokenRateThrottle",
                                  "lifecycle.core.api.throttling.AnonRateThrottle"],
 }
+# API token -> user and permissions, cached per web process this long (0: off); see README "Users and tokens".
+API_AUTH_CACHE_SECONDS = float(os.environ.get("API_AUTH_CACHE_SECONDS", "5"))
 # Requests per token (or logged-in user), and per address for anonymous callers: "N/s|min|hour|day" or
 # "off". Generous by default, so that only a runaway script meets it; over it the API answers 429.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "30000/min")

@@ -258,6 +258,8 @@ EXTERNAL_ENDPOINT_MAX_CONCURRENCY = env_int("EXTERNAL_ENDPOINT_MAX_CONCURRENCY",
 EXTERNAL_ENDPOINT_BREAKER_SECONDS = env_int("EXTERNAL_ENDPOINT_BREAKER_SECONDS", 30)
 SCORE_BATCH_MAX = env_int("SCORE_BATCH_MAX", 10_000)
 SCORE_REQUEST_RETENTION_DAYS = env_int("SCORE_REQUEST_RETENTION_DAYS", 30)
+# A plain score's request log commits without waiting for the WAL flush (PostgreSQL); see README "Scoring".
+SCORE_LOG_ASYNC_COMMIT = env_bool("SCORE_LOG_ASYNC_COMMIT", True)
 DECISION_TRACE_SAMPLE_RATE = float(os.environ.get("DECISION_TRACE_SAMPLE_RATE", "1.0"))
 # How often an open page asks whether reviews, promotions or runs changed (one indexed read, 204 when nothing did).
 LIVE_POLL_SECONDS = env_int("LIVE_POLL_SECONDS", 10)

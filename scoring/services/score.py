@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from lifecycle.choices import SampleSource, State
@@ -300,10 +301,27 @@ def _log_score(row: ScoreRequest, *, durable: bool) -> None:
             or connection.in_atomic_block):
         row.save(force_insert=True)
         return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        row.save(force_insert=True)
+    # One round trip: in autocommit, two statements sent together run as one implicit transaction, which the
+    # SET LOCAL applies to (with client-side binding, Django's default for psycopg 3).
+    fields = [f for f in ScoreRequest._meta.concrete_fields if not f.primary_key]
+    query = InsertQuery(ScoreRequest)
+    query.insert_values(fields, [row])
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    with connection.cursor() as cursor:
+        if not _client_side_binding(cursor.cursor):
+            with transaction.atomic():
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                cursor.execute(sql, params)
+            return
+        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
+
+
+def _client_side_binding(raw_cursor) -> bool:
+    try:
+        from psycopg import ClientCursor
+    except ImportError:  # psycopg2 binds on the client too, but is not what this project runs
+        return False
+    return isinstance(raw_cursor, ClientCursor)
 
 
 def learning_traits(version: ModelVersion) -> list[str]:

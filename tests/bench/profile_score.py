@@ -30,6 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--http", action="store_true", help="also time sequential calls on a 1-worker gunicorn")
     parser.add_argument("--role", choices=("admin", "analyst"), default="analyst")
     args = parser.parse_args()
     pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
@@ -65,6 +66,26 @@ def main() -> int:
 
         for _ in range(50):
             call()
+        if args.http:
+            connections.close_all()
+            server = bench.Gunicorn(env, 1, Path(f"/tmp/profile-gunicorn-{os.getpid()}.log"))
+            try:
+                server.wait_ready(1)
+                http = bench.Client(server.port, token)
+                for label, method, url, data in (("healthz", "GET", "/healthz", None),
+                                                 ("score", "POST", path, body.encode()),
+                                                 ("healthz", "GET", "/healthz", None),
+                                                 ("score", "POST", path, body.encode())):
+                    spent = []
+                    for _ in range(300):
+                        t0 = time.perf_counter()
+                        status, _ = http.request(method, url, data)
+                        spent.append(time.perf_counter() - t0)
+                        assert status == 200
+                    spent.sort()
+                    print(f"HTTP {label}: p50 {spent[150] * 1000:.2f} ms, p10 {spent[30] * 1000:.2f} ms")
+            finally:
+                server.stop()
         with CaptureQueriesContext(connection) as ctx:
             call()
         print(f"{len(ctx.captured_queries)} queries per call:")

@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--http", action="store_true", help="also time sequential calls on a 1-worker gunicorn")
+    parser.add_argument("--rows", type=int, default=0, help="profile services.score of this many rows instead")
     parser.add_argument("--role", choices=("admin", "analyst"), default="analyst")
     args = parser.parse_args()
     pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
@@ -64,6 +65,31 @@ def main() -> int:
             resp = client.post(path, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}")
             assert resp.status_code == 200, resp.content
 
+        if args.rows:
+            from lifecycle.models import AlgorithmModel
+            from scoring import services
+
+            model = AlgorithmModel.objects.select_related("active_version").get(key=bench.LR_KEY)
+            rows = bench.input_rows(args.rows, seed=11)
+            user = get_user_model().objects.get(username="bench-admin")
+            services.score(model=model, actor=user, inputs=rows, batch=True)
+            import gc
+
+            for label in ("", " after gc.freeze()"):
+                if label:
+                    gc.freeze()
+                spent = sorted(bench.timed_repeat(
+                    lambda: services.score(model=model, actor=user, inputs=rows, batch=True), max_reps=7, seconds=10))
+                print(f"services.score of {args.rows} rows{label}: median {spent[len(spent) // 2] * 1000:.0f} ms, "
+                      f"min {spent[0] * 1000:.0f} ms")
+            prof = cProfile.Profile()
+            t0 = time.perf_counter()
+            prof.enable()
+            services.score(model=model, actor=user, inputs=rows, batch=True)
+            prof.disable()
+            print(f"services.score of {args.rows} rows: {(time.perf_counter() - t0) * 1000:.0f} ms (profiled)")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(args.top)
+            return 0
         for _ in range(50):
             call()
         if args.http:

@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WEB_WORKERS ?= 2
 
-.PHONY: install migrate demo run test test-fast bench bench-lists simulate clean
+.PHONY: install migrate demo run test test-fast bench bench-anchor bench-lists simulate clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,11 @@ clean:
 # postgres://postgres@127.0.0.1:5432) and gunicorn; prints the figures. See docs/BENCHMARKS.md.
 bench: install
 	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_scoring.py $(BENCH_ARGS)
+
+# The MLflow anchor (not a test): our single-row score against `mlflow models serve` of the same rows' model,
+# side by side. MLflow goes into its own virtualenv (ANCHOR_VENV, default var/anchor-venv), never into $(VENV).
+bench-anchor: install
+	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_anchor.py $(BENCH_ARGS)
 
 # List pages benchmark (not a test): the samples and traces pages with 10, 1,000 and 100,000 rows, in-process.
 # SQLite by default; BENCH_ARGS="--db postgres" for PostgreSQL (BENCH_PG_URL). See docs/BENCHMARKS.md.

@@ -200,6 +200,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["lifecycle.core.api.throttling.TokenRateThrottle",
                                  "lifecycle.core.api.throttling.AnonRateThrottle"],
 }
+# API token -> user and permissions, cached per web process this long (0: off); see README "Users and tokens".
+API_AUTH_CACHE_SECONDS = float(os.environ.get("API_AUTH_CACHE_SECONDS", "5"))
 # Requests per token (or logged-in user), and per address for anonymous callers: "N/s|min|hour|day" or
 # "off". Generous by default, so that only a runaway script meets it; over it the API answers 429.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "30000/min")
@@ -260,6 +262,8 @@ SCORE_REQUEST_RETENTION_DAYS = env_int("SCORE_REQUEST_RETENTION_DAYS", 30)
 # Impressions (one row per offer shown by /recommend) are what suppression rules and contact policies count;
 # older rows are purged daily, so no rule may look back further than this.
 IMPRESSION_RETENTION_DAYS = env_int("IMPRESSION_RETENTION_DAYS", 90)
+# A plain score's request log commits without waiting for the WAL flush (PostgreSQL); see README "Scoring".
+SCORE_LOG_ASYNC_COMMIT = env_bool("SCORE_LOG_ASYNC_COMMIT", True)
 DECISION_TRACE_SAMPLE_RATE = float(os.environ.get("DECISION_TRACE_SAMPLE_RATE", "1.0"))
 # How often an open page asks whether reviews, promotions or runs changed (one indexed read, 204 when nothing did).
 LIVE_POLL_SECONDS = env_int("LIVE_POLL_SECONDS", 10)

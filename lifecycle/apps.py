@@ -29,6 +29,9 @@ class LifecycleConfig(AppConfig):
         from .models import DeliveryStatus
 
         register_url_converters()
+        from .core.api import authcache
+
+        authcache.connect()
         register_choices(State=State, Status=OperationalStatus, Rung=RegistryStatus, RunStatus=RunStatus,
                          DeliveryStatus=DeliveryStatus, VersionHold=VersionHold)
 

@@ -67,6 +67,18 @@ def model_get(ref, *, for_update: bool = False) -> AlgorithmModel:
     return model
 
 
+def model_for_serving(ref) -> AlgorithmModel:
+    """A model by id or key with its active version (without artifact and data profile), for a score call:
+    one small query, no ordering and no last run to compile or read."""
+    qs = AlgorithmModel.objects.select_related("active_version").defer(
+        "active_version__artifact", "active_version__data_profile").order_by()
+    ref, pk = str(ref), parse_id(ref)
+    found = list((qs.filter(pk=pk) if pk is not None else qs.filter(key=ref))[:1])
+    if not found:
+        raise not_found(f"No model with id or key {ref!r}")
+    return found[0]
+
+
 def model_list(*, search: str = "", **filters) -> QuerySet[AlgorithmModel]:
     qs = AlgorithmModel.objects.select_related("active_version", "last_run").prefetch_related("traits")
     return model_filter(qs, search=search, **filters)

@@ -1507,6 +1507,74 @@ def _pack(
     return buffer.getvalue()
 
 
+def compile_linear_row(featurizer: Featurizer, estimator: Any) -> Callable[[Any], float] | None:
+    """The positive-class probability of one row for a binary LogisticRegression, without building a matrix.
+
+    Each featurizer block adds its weights to the decision directly: a number its clipped z-score (or its bin's
+    weight in scorecard mode), a category its one-hot weight, text its normalized tf-idf against the weights of
+    the hashed terms. The same arithmetic as ``predict_proba`` on ``featurizer.transform``, summed in another
+    order (equal to about 1e-15). None where it does not apply (tree mode, another estimator, more classes).
+    """
+    if featurizer.mode not in (LINEAR, SCORECARD) or type(estimator) is not LogisticRegression:
+        return None
+    if list(estimator.classes_) != [0, 1] or estimator.coef_.shape[0] != 1:
+        return None
+    from scipy.special import expit
+
+    weights = np.asarray(estimator.coef_[0], dtype=np.float64)
+    intercept = float(estimator.intercept_[0])
+    plan: list[tuple] = []
+    offset = 0
+    for i, column in enumerate(featurizer.columns):
+        width = featurizer.block_width(i)
+        content = column["source"] == CONTENT_COLUMN
+        if column["kind"] == NUMERIC:
+            if featurizer.mode == SCORECARD:
+                plan.append((NUMERIC, content, column["key"], offset, column["median"],
+                             np.asarray(column["edges"], dtype=np.float64), weights[offset:offset + width]))
+            else:
+                plan.append((NUMERIC, content, column["key"], offset, column["median"],
+                             (column["mean"], column["std"]), float(weights[offset])))
+        elif column["kind"] == CATEGORICAL:
+            plan.append((CATEGORICAL, content, column["key"], offset, featurizer._category_index[i],
+                         len(featurizer._category_index[i]), weights[offset:offset + width].tolist()))
+        else:
+            plan.append((TEXT, content, column["key"], offset, featurizer._idf[i], None,
+                         weights[offset:offset + width]))
+        offset += width
+    if offset != len(weights):
+        return None
+    hasher = featurizer._hasher
+    scorecard = featurizer.mode == SCORECARD
+
+    def proba(row: Any) -> float:
+        row = normalize_row(row)
+        features = row["features"]
+        decision = 0.0
+        for kind, content, key, _, a, b, w in plan:
+            value = row["content"] if content else features.get(key)
+            if kind == NUMERIC:
+                number = as_float(value)
+                if math.isnan(number):
+                    number = a
+                if scorecard:
+                    decision += float(w[int(np.searchsorted(b, number, "right"))])
+                else:
+                    z = min(max((number - b[0]) / b[1], -_Z_CLIP), _Z_CLIP)
+                    decision += w * z
+            elif kind == CATEGORICAL:
+                decision += w[b + 1 if is_missing(value) else a.get(as_category(value), b)]
+            else:
+                counts = hasher.transform([_as_text(value)])
+                data = counts.data * a[counts.indices]
+                norm = math.sqrt(float(data @ data))
+                if norm > 0:
+                    decision += float(data @ w[counts.indices]) / norm
+        return float(expit(decision + intercept))
+
+    return proba
+
+
 class TrainedModel:
     """A loaded artifact: one estimator per trait behind one featurizer."""
 
@@ -1525,11 +1593,16 @@ class TrainedModel:
         self.params = dict(params)
         self.threads = threads
         self._estimators = dict(estimators)
+        # The single-row path of each trait (a scoring call with one input), where it applies to all of them.
+        compiled = {key: compile_linear_row(featurizer, self._estimators[key]) for key in self.trait_keys}
+        self._one_row = compiled if all(compiled.values()) else None
 
     def predict_proba(self, inputs: list[dict]) -> dict[str, np.ndarray]:
         inputs = list(inputs)
         if not inputs:
             return {key: np.zeros(0, dtype=np.float64) for key in self.trait_keys}
+        if len(inputs) == 1 and self._one_row is not None:
+            return {key: np.array([one(inputs[0])]) for key, one in self._one_row.items()}
         with limit_threads(self.threads):
             X = self.featurizer.transform(inputs)
             return {key: _positive_proba(self._estimators[key], X) for key in self.trait_keys}

@@ -20,6 +20,10 @@ def _sync_tasks(request):
     # No collectstatic in tests: serve static files straight from static/.
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    # The per-process token cache starts empty: a rolled-back test leaves no entry behind.
+    from lifecycle.core.api import authcache
+
+    authcache.clear()
 
 
 @pytest.fixture(autouse=True)

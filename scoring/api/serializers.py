@@ -11,10 +11,18 @@ from ..models import (Category, Channel, ContactPolicy, Creative, DecisionFlow, 
 from ..services import policies
 
 
+class _ParsedJSONField(serializers.JSONField):
+    """An item of a JSON body (the score view parses only JSON and plain text): already JSON, so not dumped again
+    to check it, which cost 0.14 s of a 10,000-input call. services.score checks each input's shape."""
+
+    def to_internal_value(self, data):
+        return data
+
+
 class ScoreInputSerializer(StrictSerializer):
     features = serializers.DictField(required=False)
     content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    inputs = serializers.ListField(child=serializers.JSONField(), required=False, allow_empty=False)
+    inputs = serializers.ListField(child=_ParsedJSONField(), required=False, allow_empty=False)
     traits = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False)
     feedback = serializers.DictField(required=False)
     strict = serializers.BooleanField(required=False, help_text=(

@@ -88,7 +88,7 @@ class ScoreView(APIView):
                                "with strict, one refused input refuses the call, naming it (details.field "
                                "inputs[i]...).")
     def post(self, request, pk):
-        model = lifecycle_selectors.model_get(pk)
+        model = lifecycle_selectors.model_for_serving(pk)
         data = s.ScoreInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data

@@ -5,6 +5,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from ...models import ApiToken
+from . import authcache
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -18,15 +19,17 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Send the header as 'Authorization: Token <key>'")
-        token = (ApiToken.objects.live().select_related("user")
-                 .filter(key_hash=ApiToken.hash_key(header[1])).first())
-        if token is None or not token.user.is_active:
+        found = authcache.lookup(ApiToken.hash_key(header[1]))
+        if found is None or not found[0].is_active:
             raise exceptions.AuthenticationFailed("The token is unknown, revoked or expired; create a new one")
+        user, token = found
         now = timezone.now()
-        # Writing on every call would turn reads into writes; a minute's precision is enough.
+        # Writing on every call would turn reads into writes; a minute's precision is enough. The cached
+        # token row keeps the stamp, so the next minute's calls do not write it again.
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return token.user, token
+            token.last_used_at = now
+        return user, token
 
     def authenticate_header(self, request):
         return "Token"

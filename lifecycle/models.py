@@ -239,6 +239,11 @@ class ModelVersion(models.Model):
     comparison = models.JSONField(default=dict, blank=True)
     # What the version reads (trainers.input_schema); empty for versions trained before it was recorded.
     input_schema = models.JSONField(default=list, blank=True)
+    # Per trait, the curves of the evaluation rows (trainers.evaluation_curves); empty for versions trained before
+    # they were recorded. Kept apart from `metrics`, which the model row and its API carry.
+    evaluation = models.JSONField(default=dict, blank=True)
+    # What people say about the version (what changed, why it exists); edited on its page and over the API.
+    notes = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-version_no"]

@@ -555,3 +555,35 @@ def run_phases(run: TrainingRun) -> list[dict]:
                else run.finished_at)
         out.append({**line, "at": start, "seconds": (end - start).total_seconds() if end else None})
     return out
+
+
+def versions_side_by_side(versions: list[ModelVersion]) -> list[dict]:
+    """Any number of versions (of one model or of several), trait by trait: each version's metrics and its ROC
+    curve, for one table and one overlaid chart per trait. A trait only some versions have lists those; a
+    version without recorded curves has no ROC series (`roc` None) but keeps its row."""
+    traits: dict[str, list] = {}
+    for v in versions:
+        for trait, m in (v.metrics or {}).items():
+            m = m or {}
+            curves = (v.evaluation or {}).get(trait) or {}
+            traits.setdefault(trait, []).append({
+                "version": v, "auc": m.get("auc"), "logLoss": m.get("logLoss"), "accuracy": m.get("accuracy"),
+                "baseRate": m.get("baseRate"), "samples": v.sample_count, "evaluationCount": m.get("evaluationCount"),
+                "roc": curves.get("roc")})
+    out = []
+    for trait, rows in traits.items():
+        best = max((r["auc"] for r in rows if r["auc"] is not None), default=None)
+        out.append({"trait": trait, "rows": [{**r, "best": r["auc"] is not None and r["auc"] == best} for r in rows]})
+    return out
+
+
+def versions_pick(*, model: AlgorithmModel, numbers: list) -> list[ModelVersion]:
+    """The versions of `model` with these numbers ("3" or "v3"), in the order given; a number it lacks is a 404."""
+    wanted = []
+    for raw in numbers:
+        version = version_by_number(model, raw)
+        if version is None:
+            raise not_found(f"Model {model.key} has no version {raw!r}")
+        if version not in wanted:
+            wanted.append(version)
+    return wanted

@@ -651,10 +651,27 @@ def version_artifact(request, ref, version_no):
     return response
 
 
+def compare_charts(compared: list[dict], name) -> list[dict]:
+    """One overlaid ROC chart per trait (static/js/charts.js "curve"); `name(version)` labels each line."""
+    return [{"id": f"roc-{i}", "trait": t["trait"], "missing": [r["version"] for r in t["rows"] if not r["roc"]],
+             "data": {"xLabel": "false positive rate", "yLabel": "true positive rate", "diagonal": True,
+                      "series": [{"name": f"{name(r['version'])} (AUC {r['auc']})", "points": r["roc"]}
+                                 for r in t["rows"] if r["roc"]]}}
+            for i, t in enumerate(compared)]
+
+
 @require_GET
 def version_compare(request, ref):
-    """Any two versions side by side; defaults to the serving version against the one before it."""
+    """Any two versions side by side (defaults to the serving version against the one before it); with
+    ?v=1&v=2&v=3, any number of them: a table of metrics and their ROC curves overlaid."""
     model = or_404(selectors.model_get, ref)
+    numbers = request.GET.getlist("v")
+    if numbers:
+        picked = or_404(lambda: selectors.versions_pick(model=model, numbers=numbers[:12]))
+        compared = selectors.versions_side_by_side(picked)
+        return render(request, "lifecycle/compare_many.html", {
+            "model": model, "picked": picked, "compared": compared, "too_few": len(picked) < 2,
+            "charts": compare_charts(compared, lambda v: v.label)})
     versions = list(selectors.version_list(model=model).order_by("version_no"))
     if len(versions) < 2:
         return render(request, "dashboard/compare.html", {"model": model, "versions": versions, "too_few": True})

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.choices import State, VersionHold
-from lifecycle.core.errors import ApplicationError
+from lifecycle.core.errors import ApplicationError, not_found
 from lifecycle.models import AlgorithmModel, ModelEvent, ModelVersion
 
 from .choices import CHAMPION_ARM, HOLDOUT_ARM, LADDER, RequestKind, RequestState
@@ -265,3 +265,21 @@ def changes_since(since: int, *, viewer=None, limit: int = 500) -> tuple[int, di
             if model_key not in keys:
                 keys.append(model_key)
     return rows[-1][0], events
+
+
+def family_versions_pick(family: str, refs: list[str]) -> list:
+    """Versions of the family's models by "model-key:N" (or "model-key@vN"), in the order given. A model outside the
+    family or a version it lacks is a 404."""
+    from lifecycle.selectors import version_by_number
+
+    members = {m.key: m for m in AlgorithmModel.objects.filter(family=family)}
+    picked = []
+    for ref in refs:
+        key, _, number = str(ref).replace("@", ":").rpartition(":")
+        model = members.get(key)
+        version = version_by_number(model, number) if model is not None else None
+        if version is None:
+            raise not_found(f"Family {family} has no version {ref!r} (give model-key:N)")
+        if version not in picked:
+            picked.append(version)
+    return picked

@@ -438,6 +438,19 @@ def family_list(request):
 
 
 @require_GET
+@require_GET
+def family_compare(request, family):
+    """Versions of the family's models side by side (?v=model-key:N, any number): metrics and overlaid ROC curves."""
+    from lifecycle.selectors import versions_side_by_side
+    from lifecycle.views import compare_charts
+
+    picked = or_404(selectors.family_versions_pick, family, request.GET.getlist("v")[:12])
+    compared = versions_side_by_side(picked)
+    return render(request, "registry/family_compare.html", {
+        "family": family, "picked": picked, "compared": compared, "too_few": len(picked) < 2,
+        "charts": compare_charts(compared, lambda v: f"{v.model.key} {v.label}")})
+
+
 def family_detail(request, family):
     return _family_page(request, family)
 

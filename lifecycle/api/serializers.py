@@ -154,7 +154,7 @@ class VersionSerializer(serializers.ModelSerializer):
         fields = ["id", "versionNo", "versionId", "triggeredBy", "paramHash", "params", "sampleCount", "traitKeys",
                   "metrics", "qualityWarnings", "comparison", "held", "rejected", "heldReason", "heldBreaches",
                   "reviewRequestId", "predictors", "inputSchema", "inputSchemaSource", "tags", "active", "pruned",
-                  "runId", "artifactSha256", "artifactSize", "createdAt"]
+                  "runId", "artifactSha256", "artifactSize", "createdAt", "notes"]
         read_only_fields = fields
 
     def _input_schema(self, obj) -> selectors.InputSchema:
@@ -481,6 +481,23 @@ class ActivatedSerializer(serializers.Serializer):
     applied = serializers.BooleanField(help_text="false (202) when the family's version policy sent it to a reviewer")
     requestId = serializers.IntegerField(allow_null=True, help_text="the review request that decides (202)")
     message = serializers.CharField()
+
+
+class VersionDetailSerializer(VersionSerializer):
+    evaluation = serializers.JSONField(
+        help_text="per trait, from the evaluation rows: roc and pr points ({x, y, threshold} at every whole score), "
+                  "calibration ({x: mean predicted, y: observed rate, count} per tenth), distribution (score "
+                  "histogram of positives and negatives) and confusion ({tier, threshold, tp, fp, fn, tn, precision, "
+                  "recall} at each tier break); empty for versions trained before it was recorded")
+
+    class Meta(VersionSerializer.Meta):
+        fields = [*VersionSerializer.Meta.fields, "evaluation"]
+        read_only_fields = fields
+
+
+class VersionNotesInputSerializer(StrictSerializer):
+    notes = serializers.CharField(allow_blank=True, trim_whitespace=False,
+                                  help_text="what changed, why the version exists (at most 5,000 characters)")
 
 
 class TagInputSerializer(StrictSerializer):

@@ -57,7 +57,8 @@ def test_the_version_page_shows_how_it_was_trained_and_how_it_measured(client, a
     for c in stored["confusion"]:
         assert f'data-tier="{c["tier"]}"' in response.content.decode()
     # The versions list and the runs table link here.
-    assert version_url(model) in log_in(client, analyst).get(reverse("lifecycle:version-list", args=[model.key])).content.decode()
+    versions = log_in(client, analyst).get(reverse("lifecycle:version-list", args=[model.key])).content.decode()
+    assert f'href="{version_url(model)}"' in versions
 
 
 def test_a_version_trained_before_curves_were_kept_says_so(client, analyst, capture):
@@ -125,7 +126,8 @@ def test_the_run_page_shows_its_steps_timings_and_error(client, analyst, capture
     log_in(client, analyst)
     runs = client.get(reverse("lifecycle:run-list", args=[model.key])).content.decode()
     url = reverse("lifecycle:run-detail", args=[model.key, run.pk])
-    assert url in runs and url in client.get(reverse("lifecycle:model-detail", args=[model.key])).content.decode()
+    assert f'href="{url}"' in runs
+    assert f'href="{url}"' in client.get(reverse("lifecycle:model-detail", args=[model.key])).content.decode()
     page = text(client.get(url))
     assert f"Run {run.pk}" in page and "Steps and log" in page and "Created v1" in page
     assert "Loading samples" in page and "packaging" in page and " s " in page
@@ -133,3 +135,62 @@ def test_the_run_page_shows_its_steps_timings_and_error(client, analyst, capture
     run.save(update_fields=["status", "error"])
     assert "Why it failed Trait 'churn' has only one class" in text(client.get(url))
     assert client.get(reverse("lifecycle:run-detail", args=[model.key, run.pk + 100])).status_code == 404
+
+
+def test_the_api_gives_the_evaluation_the_notes_and_the_card(api, viewer_api, analyst, capture):
+    model = ready_model(analyst, capture)
+    base = f"/api/v1/algorithm-models/{model.key}/versions/v1"
+    body = api.get(base).json()
+    assert body["evaluation"]["churn"]["roc"] == ModelVersion.objects.get(model=model).evaluation["churn"]["roc"]
+    assert body["notes"] == ""
+    body = api.patch(base, {"notes": "Baseline."}, format="json").json()
+    assert body["notes"] == "Baseline." and ModelVersion.objects.get(model=model).notes == "Baseline."
+    refused = api.patch(base, {"notes": "x" * 5001}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "validation_error"
+    assert api.patch(base, {"note": "typo"}, format="json").status_code == 400
+    assert viewer_api.patch(base, {"notes": "mine"}, format="json").status_code == 403
+    card = viewer_api.get(base + "/card").json()
+    assert card["version"]["notes"] == "Baseline." and card["metrics"]["churn"]["auc"]
+    assert api.get(f"/api/v1/algorithm-models/{model.key}/versions/v9/card").status_code == 404
+
+
+def test_any_number_of_versions_compare_from_the_versions_list(client, analyst, capture):
+    from tests.factories import train_now
+
+    model = ready_model(analyst, capture)
+    train_now(model, analyst, capture)
+    train_now(model, analyst, capture)
+    ModelVersion.objects.filter(model=model, version_no=1).update(evaluation={})  # trained before curves were kept
+    log_in(client, analyst)
+    listing = client.get(reverse("lifecycle:version-list", args=[model.key])).content.decode()
+    assert 'form="compare-form"' in listing and "Compare the ticked versions" in listing
+    url = reverse("lifecycle:version-compare", args=[model.key])
+    response = client.get(url + "?v=1&v=2&v=3")
+    page = text(response).replace(" ,", ",")
+    assert response.status_code == 200 and "Comparing v1, v2, v3" in page and "best AUC" in page
+    html = response.content.decode()
+    for n in (1, 2, 3):
+        assert f'data-version="{n}"' in html
+    roc = json.loads(html.split('id="roc-0" type="application/json">')[1].split("</script>")[0])
+    assert [s["name"].split()[0] for s in roc["series"]] == ["v2", "v3"]
+    assert "No curve for v1: not recorded" in page
+    assert "Pick at least two versions" in text(client.get(url + "?v=2"))
+    assert client.get(url + "?v=2&v=9").status_code == 404
+    assert client.get(url).status_code == 200  # the two-version comparison stays
+
+
+def test_versions_of_a_family_compare_across_models(client, analyst, admin_user, capture):
+    from registry import services as registry_services
+
+    a = ready_model(analyst, capture, key="churn-a")
+    b = ready_model(analyst, capture, key="churn-b")
+    for m in (a, b):
+        registry_services.model_set_status(model=m, actor=analyst, status="active")
+        registry_services.model_promote(model=m, actor=admin_user, to_status="shadow", family="retention")
+    log_in(client, analyst)
+    family = client.get(reverse("registry:family-detail", args=["retention"])).content.decode()
+    assert 'value="churn-a:1"' in family and "Compare the ticked versions" in family
+    url = reverse("registry:family-compare", args=["retention"])
+    page = text(client.get(url + "?v=churn-a:1&v=churn-b:1")).replace(" ,", ",")
+    assert "Comparing churn-a v1, churn-b v1" in page
+    assert client.get(url + "?v=churn-a:1&v=elsewhere:1").status_code == 404

@@ -26,7 +26,7 @@ WIDEST = """() => { const w = document.documentElement.clientWidth; const out = 
 def test_the_main_pages_fit_a_390_px_screen(live_server, chromium):
     from playwright.sync_api import expect
 
-    from lifecycle.models import AlgorithmModel
+    from lifecycle.models import AlgorithmModel, ModelVersion, TrainingRun
     from registry.models import PromotionRequest
     from scoring.models import DecisionTrace
 
@@ -42,6 +42,10 @@ def test_the_main_pages_fit_a_390_px_screen(live_server, chromium):
              f"/families/{keys['family']}/", "/families/card-offers/", "/traces/", "/catalog/", "/audit/", "/tokens/"]
     if trace is not None:
         pages.append(f"/traces/{trace.pk}/")
+    version = ModelVersion.objects.filter(model=champion).order_by("-version_no").first()
+    run = TrainingRun.objects.filter(model=champion).order_by("-pk").first()
+    pages += [f"/models/{champion.key}/versions/{version.version_no}/", f"/models/{champion.key}/runs/{run.pk}/",
+              f"/models/{champion.key}/compare/?v=1&v={version.version_no}"]
 
     with chromium() as browser:
         page = browser.new_context(viewport=PHONE).new_page()

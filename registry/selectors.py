@@ -41,6 +41,25 @@ def four_eyes_blocker(request: PromotionRequest, actor) -> "Blocker | None":
     return None
 
 
+GUARD_OVERRIDE_NEEDS_COMMENT = ("This approval overrides the rollback guard: say why in the comment (the audit log "
+                                "keeps it beside the breaches).")
+
+
+def overrides_guard(request: PromotionRequest) -> bool:
+    """Does approving this request serve something the guard found wanting? The author asked to bypass it, or a
+    version was held because the guard breached."""
+    if request.bypass_guard:
+        return True
+    return request.kind == RequestKind.VERSION and bool((request.guard or {}).get("breaches"))
+
+
+def approval_comment_blocker(request: PromotionRequest, comment: str) -> "Blocker | None":
+    """An approval that overrides the guard says why, as a rejection does (page, API and the label share this)."""
+    if overrides_guard(request) and not (comment or "").strip():
+        return Blocker("validation_error", GUARD_OVERRIDE_NEEDS_COMMENT, details={"field": "comment"})
+    return None
+
+
 def legal_moves(model: AlgorithmModel) -> tuple[str, ...]:
     return LADDER[model.registry_status]
 

@@ -276,6 +276,8 @@ def _decision_context(req: PromotionRequest, user) -> dict:
         "own": own,
         "approve_block": block,
         "reject_block": refusal(user, REVIEW),
+        # Approving it overrides the guard: the comment is needed to approve too (the service's rule).
+        "approve_needs_comment": selectors.overrides_guard(req),
         "can_cancel": req.state == RequestState.PENDING and (own or user.has_perm("registry.apply_without_review")),
     }
 

@@ -572,8 +572,10 @@ def versions_side_by_side(versions: list[ModelVersion]) -> list[dict]:
                 "roc": curves.get("roc")})
     out = []
     for trait, rows in traits.items():
-        best = max((r["auc"] for r in rows if r["auc"] is not None), default=None)
-        out.append({"trait": trait, "rows": [{**r, "best": r["auc"] is not None and r["auc"] == best} for r in rows]})
+        aucs = [r["auc"] for r in rows if r["auc"] is not None]
+        # The best is marked only where it stands out: a tie of all of them marks none.
+        best = max(aucs) if aucs and min(aucs) != max(aucs) else None
+        out.append({"trait": trait, "rows": [{**r, "best": best is not None and r["auc"] == best} for r in rows]})
     return out
 
 

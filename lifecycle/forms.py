@@ -30,6 +30,8 @@ class TraitForm(forms.Form):
     description = forms.CharField(required=False)
     positive_label = forms.CharField(max_length=100, initial="positive", label="Positive label")
     negative_label = forms.CharField(max_length=100, initial="negative", label="Negative label")
+    # Set by the "Replace it" button the page offers after it asked about an existing trait.
+    replace = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class SampleForm(forms.Form):

@@ -300,6 +300,27 @@ def trait_key_for(name: str) -> str:
 
 
 @transaction.atomic
+def trait_exists_refusal(model: AlgorithmModel, name: str) -> ApplicationError | None:
+    """Adding a trait whose key is taken asks before it replaces that trait's name, description and labels."""
+    key = trait_key_for((name or "").strip())
+    existing = Trait.objects.filter(model=model, key=key).first() if key else None
+    if existing is None:
+        return None
+    return ApplicationError(
+        f"A trait with the key {key} exists ({existing.name}). Replace its name, description and labels with "
+        "these, or change the name to add a new trait.", code="trait_exists", status=409, details={"key": key})
+
+
+@transaction.atomic
+def trait_add(*, model: AlgorithmModel, actor, spec: dict, replace: bool = False) -> Trait:
+    """The page's "Add a trait": a new trait, or, only when asked to (`replace`), new words for an existing one."""
+    model = _lock(model)
+    refused = None if replace else trait_exists_refusal(model, spec.get("name", ""))
+    if refused is not None:
+        raise refused
+    return trait_upsert(model=model, actor=actor, traits=[spec])[0]
+
+
 def trait_upsert(*, model: AlgorithmModel, actor, traits: list[dict]) -> list[Trait]:
     """Create or update traits keyed by `key` (derived from `name` when omitted). Draft only."""
     model = _lock(model)

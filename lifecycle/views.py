@@ -178,7 +178,7 @@ def model_detail(request, ref):
         "recent_samples": list(samples[:10]),
         "unknown_label_keys": selectors.unknown_label_keys(model=model) if model.definition_editable else [],
         "operation": selectors.last_operation(model),
-        "trait_form": TraitForm(),
+        **_trait_form(request, model),
         "sample_form": SampleForm(traits=traits),
         "upload_form": UploadForm(),
         "train_form": TrainForm(),
@@ -186,6 +186,17 @@ def model_detail(request, ref):
         "state_colors": STATE_COLORS,
     }
     return render(request, "lifecycle/model_detail.html", context)
+
+
+def _trait_form(request, model) -> dict:
+    """The "Add a trait" form: empty, or what a refused add held (once), with whether it asks to replace."""
+    typed = request.session.get("trait_typed")
+    if not typed or typed.get("model") != model.key:
+        return {"trait_form": TraitForm(), "trait_exists": False}
+    request.session.pop("trait_typed")
+    return {"trait_form": TraitForm(initial={k: typed[k] for k in ("name", "description", "positive_label",
+                                                                    "negative_label")}),
+            "trait_exists": typed.get("exists", False)}
 
 
 def _train_block(model, traits) -> str:
@@ -280,8 +291,18 @@ def trait_add(request, ref):
     data = form.cleaned_data
     spec = {"name": data["name"], "description": data["description"], "positiveLabel": data["positive_label"],
             "negativeLabel": data["negative_label"]}
-    return _apply(request, model, lambda: services.trait_upsert(model=model, actor=request.user, traits=[spec]),
-                  f"Trait {data['name']} saved.", "traits")
+    try:
+        services.trait_add(model=model, actor=request.user, spec=spec, replace=data["replace"])
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags="traits")
+        # What was typed comes back in the form; a taken key asks with a "Replace it" button.
+        request.session["trait_typed"] = {"model": model.key, "exists": exc.code == "trait_exists",
+                                          **{k: request.POST.get(k, "") for k in
+                                             ("name", "description", "positive_label", "negative_label")}}
+    else:
+        messages.success(request, f"Trait {data['name']} {'replaced' if data['replace'] else 'saved'}.",
+                         extra_tags="traits")
+    return _back(model, "traits", request)
 
 
 @require_POST

@@ -42,12 +42,23 @@ def _back_to_model(model):
     return redirect(reverse("lifecycle:model-detail", args=[model.key]) + f"#{LIVE}")
 
 
-def _on_model(request, model, action, success):
+LADDER_TYPED = "ladder_typed"  # the session key of what the ladder form held when it was refused
+LADDER_FIELDS = ("family", "auc", "error_rate", "comment", "bypass_guard")
+
+
+def _keep_typed(request, model):
+    """A refused ladder move keeps what was typed: the panel shows it again once (registry_tags.path_to_live)."""
+    request.session[LADDER_TYPED] = {"model": model.key, **{f: request.POST.get(f, "") for f in LADDER_FIELDS}}
+
+
+def _on_model(request, model, action, success, *, keep_typed: bool = False):
     """Run one service call for the model page; its refusal or its success becomes the panel's message."""
     try:
         result = action()
     except ApplicationError as exc:
         messages.error(request, exc.message, extra_tags=LIVE)
+        if keep_typed:
+            _keep_typed(request, model)
     else:
         messages.success(request, success(result) if callable(success) else success, extra_tags=LIVE)
     return _back_to_model(model)
@@ -82,6 +93,7 @@ def model_promote(request, ref):
     form = PromoteForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.problems(), extra_tags=LIVE)
+        _keep_typed(request, model)
         return _back_to_model(model)
     data = form.cleaned_data
 
@@ -105,7 +117,7 @@ def model_promote(request, ref):
             text += f"; {result.demoted.key} was champion and is now archived"
         return text + "."
 
-    return _on_model(request, model, promote, said)
+    return _on_model(request, model, promote, said, keep_typed=True)
 
 
 @require_GET

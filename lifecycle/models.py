@@ -24,6 +24,7 @@ from .choices import (
     RunStatus,
     SampleSource,
     State,
+    TraitDirection,
     TraitKind,
     VersionHold,
     VersionTrigger,
@@ -132,6 +133,7 @@ class Trait(models.Model):
     kind = models.CharField(max_length=16, choices=TraitKind.choices, default=TraitKind.EXTRINSIC)
     positive_label = models.CharField(max_length=100, default="positive")
     negative_label = models.CharField(max_length=100, default="negative")
+    direction = models.CharField(max_length=16, choices=TraitDirection.choices, default=TraitDirection.HIGHER_IS_GOOD)
     # For intrinsic traits: how discovery found them and which samples belong (the frozen axis).
     definition = models.JSONField(default=dict, blank=True)
     anchor_sample_ids = models.JSONField(default=list, blank=True)

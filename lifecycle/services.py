@@ -23,6 +23,7 @@ from .core import keys
 from .core import queue
 from .core.logs import current_request_id
 from .choices import (
+    TraitDirection,
     STATE_TRANSITIONS,
     Effort,
     ModelType,
@@ -338,7 +339,11 @@ def trait_upsert(*, model: AlgorithmModel, actor, traits: list[dict]) -> list[Tr
                 f"traits[{index}]: key {key!r} must be 1-{TRAIT_KEY_MAX_LENGTH} lowercase letters, digits and "
                 "underscores", index=index)
         trait, created = Trait.objects.get_or_create(model=model, key=key, defaults={"name": name or key})
-        for attr, api_name in (("name", "name"), ("description", "description"),
+        direction = spec.get("direction")
+        if direction is not None and direction not in TraitDirection.values:
+            raise validation_error(f"traits[{index}]: direction is {' or '.join(TraitDirection.values)}",
+                                   index=index)
+        for attr, api_name in (("name", "name"), ("description", "description"), ("direction", "direction"),
                                ("positive_label", "positiveLabel"), ("negative_label", "negativeLabel")):
             if spec.get(api_name) is not None:
                 setattr(trait, attr, str(spec[api_name]).strip())

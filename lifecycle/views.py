@@ -194,8 +194,8 @@ def _trait_form(request, model) -> dict:
     if not typed or typed.get("model") != model.key:
         return {"trait_form": TraitForm(), "trait_exists": False}
     request.session.pop("trait_typed")
-    return {"trait_form": TraitForm(initial={k: typed[k] for k in ("name", "description", "positive_label",
-                                                                    "negative_label")}),
+    return {"trait_form": TraitForm(initial={k: typed.get(k, "") for k in ("name", "description", "positive_label",
+                                                                           "negative_label", "direction")}),
             "trait_exists": typed.get("exists", False)}
 
 
@@ -290,7 +290,7 @@ def trait_add(request, ref):
         return _back(model, "traits")
     data = form.cleaned_data
     spec = {"name": data["name"], "description": data["description"], "positiveLabel": data["positive_label"],
-            "negativeLabel": data["negative_label"]}
+            "negativeLabel": data["negative_label"], "direction": data["direction"] or None}
     try:
         services.trait_add(model=model, actor=request.user, spec=spec, replace=data["replace"])
     except ApplicationError as exc:
@@ -298,7 +298,8 @@ def trait_add(request, ref):
         # What was typed comes back in the form; a taken key asks with a "Replace it" button.
         request.session["trait_typed"] = {"model": model.key, "exists": exc.code == "trait_exists",
                                           **{k: request.POST.get(k, "") for k in
-                                             ("name", "description", "positive_label", "negative_label")}}
+                                             ("name", "description", "positive_label", "negative_label",
+                                              "direction")}}
     else:
         messages.success(request, f"Trait {data['name']} {'replaced' if data['replace'] else 'saved'}.",
                          extra_tags="traits")

@@ -199,7 +199,8 @@ class TraitSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Trait
-        fields = ["key", "name", "description", "kind", "source", "positiveLabel", "negativeLabel", "sampleCount",
+        fields = ["key", "name", "description", "kind", "direction", "source", "positiveLabel", "negativeLabel",
+                  "sampleCount",
                   "positiveSamples", "negativeSamples", "anchorSampleIds", "createdAt"]
         read_only_fields = fields
 
@@ -261,6 +262,9 @@ class TraitInputSerializer(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     positiveLabel = serializers.CharField(max_length=100, required=False)
     negativeLabel = serializers.CharField(max_length=100, required=False)
+    direction = serializers.ChoiceField(choices=["higher_is_good", "higher_is_bad"], required=False,
+                                        help_text="higher_is_good: a propensity; higher_is_bad: a risk (tier names "
+                                                  "on the pages follow it)")
 
     def validate(self, attrs):
         if not attrs.get("name") and not attrs.get("key"):

@@ -116,9 +116,9 @@ def journey(page, base_url, token):
     page.goto(f"{base_url}/models/churn-risk/learning/")
     cadence = page.locator("#cadence")
     expect(cadence).to_contain_text("Not scheduled")
-    cadence.get_by_label(re.compile("autoLearn")).check()
-    cadence.get_by_label("learnMode").select_option("scheduled")
-    cadence.get_by_label("learnSchedule").fill("daily")
+    cadence.get_by_label(re.compile("Learn automatically")).check()
+    cadence.get_by_label("How it learns").select_option("scheduled")
+    cadence.get_by_label("Every", exact=True).fill("daily")
     cadence.get_by_role("button", name="Save cadence").click()
     expect(page.locator("#cadence")).to_contain_text(
         "learnSchedule 'daily' is not a duration; write a number and a unit: \"30m\", \"6h\", \"24h\" or \"7d\"")

@@ -47,3 +47,20 @@ def test_a_refused_ladder_move_keeps_what_was_typed(client, analyst, capture):
     # Shown once: the next visit starts clean.
     again = client.get(reverse("lifecycle:model-detail", args=[model.key])).content.decode()
     assert 'value="Beats the incumbent on the holdout"' not in again
+
+
+def test_a_trait_says_whether_a_high_score_is_good_or_bad(client, api, analyst):
+    model = make_model(analyst, traits=("churn",))
+    client.force_login(analyst)
+    page = text(client.get(reverse("lifecycle:model-detail", args=[model.key])))
+    assert "Is a high score good or bad?" in page and "A higher score is bad (a risk, e.g. will churn)" in page
+    client.post(reverse("lifecycle:trait-add", args=[model.key]),
+                {"name": "default", "positive_label": "yes", "negative_label": "no", "direction": "higher_is_bad"})
+    assert Trait.objects.get(model=model, key="default").direction == "higher_is_bad"
+    r = api.post(f"/api/v1/algorithm-models/{model.key}/traits", {"traits": [{"name": "upsell"}]}, format="json")
+    assert r.status_code in (200, 201), r.content
+    traits = {t["key"]: t for t in api.get(f"/api/v1/algorithm-models/{model.key}/traits").json()}
+    assert traits["upsell"]["direction"] == "higher_is_good" and traits["default"]["direction"] == "higher_is_bad"
+    bad = api.post(f"/api/v1/algorithm-models/{model.key}/traits",
+                   {"traits": [{"name": "x", "direction": "sideways"}]}, format="json")
+    assert bad.status_code == 400

@@ -122,9 +122,9 @@ def journey(page, base_url, token):
     cadence.get_by_role("button", name="Save cadence").click()
     expect(page.locator("#cadence")).to_contain_text(
         "learnSchedule 'daily' is not a duration; write a number and a unit: \"30m\", \"6h\", \"24h\" or \"7d\"")
-    expect(page.locator("#cadence").get_by_label("learnSchedule")).to_have_value("daily")
+    expect(page.locator("#cadence").get_by_label("Every", exact=True)).to_have_value("daily")
     page.screenshot(path=str(SCREENSHOTS / "scoring-cadence-refused.png"), full_page=True)
-    page.locator("#cadence").get_by_label("learnSchedule").fill("24h")
+    page.locator("#cadence").get_by_label("Every", exact=True).fill("24h")
     page.locator("#cadence").get_by_role("button", name="Save cadence").click()
     expect(page.locator("#cadence")).to_contain_text("Saved. Learning on: retrains every 24h")
     expect(page.locator("#next-run")).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC \(2[34]\shours"))

@@ -57,6 +57,28 @@ class LearnMode(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
 
 
+class TraitDirection(models.TextChoices):
+    """Whether a high score is what people want (a propensity) or what they fear (a risk): the tier words follow it."""
+
+    HIGHER_IS_GOOD = "higher_is_good", "A higher score is good (a propensity, e.g. will buy)"
+    HIGHER_IS_BAD = "higher_is_bad", "A higher score is bad (a risk, e.g. will churn)"
+
+
+# The seed's tier labels (the API keeps them) in the words of each direction, lowest tier first.
+TIER_WORDS = {
+    TraitDirection.HIGHER_IS_GOOD: {"Weak": "Weak", "Developing": "Developing", "Solid": "Solid", "Strong": "Strong"},
+    TraitDirection.HIGHER_IS_BAD: {"Weak": "Low risk", "Developing": "Moderate risk", "Solid": "High risk",
+                                   "Strong": "Very high risk"},
+}
+
+
+def tier_word(label: str | None, direction: str | None) -> str | None:
+    """The tier's name for people, following the trait's direction (unknown directions read as propensities)."""
+    if label is None:
+        return None
+    return TIER_WORDS.get(direction, TIER_WORDS[TraitDirection.HIGHER_IS_GOOD]).get(label, label)
+
+
 class TraitKind(models.TextChoices):
     EXTRINSIC = "extrinsic", "Extrinsic (defined by an analyst)"
     INTRINSIC = "intrinsic", "Intrinsic (found by discovery)"

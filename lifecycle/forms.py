@@ -5,7 +5,7 @@ import json
 from django import forms
 
 from .core import inputs
-from .choices import Effort, LearnMode, ModelType
+from .choices import Effort, LearnMode, ModelType, TraitDirection
 from .core.forms import ProblemsMixin
 from .core.keys import MODEL_KEY_MAX_LENGTH, KeyFormField
 from .webhooks import EVENTS
@@ -30,6 +30,10 @@ class TraitForm(forms.Form):
     description = forms.CharField(required=False)
     positive_label = forms.CharField(max_length=100, initial="positive", label="Positive label")
     negative_label = forms.CharField(max_length=100, initial="negative", label="Negative label")
+    direction = forms.ChoiceField(choices=TraitDirection.choices, initial=TraitDirection.HIGHER_IS_GOOD,
+                                  widget=forms.RadioSelect, label="A high score is", required=False)
+    # Set by the "Replace it" button the page offers after it asked about an existing trait.
+    replace = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class SampleForm(forms.Form):

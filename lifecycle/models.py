@@ -24,6 +24,7 @@ from .choices import (
     RunStatus,
     SampleSource,
     State,
+    TraitDirection,
     TraitKind,
     VersionHold,
     VersionTrigger,
@@ -132,6 +133,7 @@ class Trait(models.Model):
     kind = models.CharField(max_length=16, choices=TraitKind.choices, default=TraitKind.EXTRINSIC)
     positive_label = models.CharField(max_length=100, default="positive")
     negative_label = models.CharField(max_length=100, default="negative")
+    direction = models.CharField(max_length=16, choices=TraitDirection.choices, default=TraitDirection.HIGHER_IS_GOOD)
     # For intrinsic traits: how discovery found them and which samples belong (the frozen axis).
     definition = models.JSONField(default=dict, blank=True)
     anchor_sample_ids = models.JSONField(default=list, blank=True)
@@ -239,6 +241,11 @@ class ModelVersion(models.Model):
     comparison = models.JSONField(default=dict, blank=True)
     # What the version reads (trainers.input_schema); empty for versions trained before it was recorded.
     input_schema = models.JSONField(default=list, blank=True)
+    # Per trait, the curves of the evaluation rows (trainers.evaluation_curves); empty for versions trained before
+    # they were recorded. Kept apart from `metrics`, which the model row and its API carry.
+    evaluation = models.JSONField(default=dict, blank=True)
+    # What people say about the version (what changed, why it exists); edited on its page and over the API.
+    notes = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-version_no"]

@@ -258,7 +258,7 @@ def runs_in_flight() -> QuerySet[TrainingRun]:
 
 
 def version_list(*, model: AlgorithmModel, tag: str = "") -> QuerySet[ModelVersion]:
-    qs = model.versions.defer("artifact", "data_profile").prefetch_related("tags")
+    qs = model.versions.defer("artifact", "data_profile", "evaluation").prefetch_related("tags")
     return version_filter(qs, tag=tag)
 
 
@@ -476,3 +476,129 @@ def cadence_schedule(model: AlgorithmModel):
     from .schedules import cadence_schedule_name
 
     return Schedule.objects.filter(name=cadence_schedule_name(model.pk)).first()
+
+
+NOT_RECORDED = "not recorded: this version was trained before its curves were kept"
+
+
+def version_get(*, model: AlgorithmModel, version_no) -> ModelVersion:
+    """One version by number, with its evaluation, without its artifact."""
+    pk = parse_id(version_no)
+    version = (model.versions.defer("artifact", "data_profile").select_related("run", "run__started_by")
+               .prefetch_related("tags").filter(version_no=pk).first() if pk is not None else None)
+    if version is None:
+        raise not_found(f"Model {model.key} has no version {version_no!r}")
+    return version
+
+
+def version_evaluation(version: ModelVersion) -> list[dict]:
+    """Per trait: its metrics, the curves of its evaluation rows (None for versions trained before they were kept)
+    and the importance of each input for it, highest first. The version page, its model card and the API read
+    this one shape."""
+    curves = version.evaluation or {}
+    out = []
+    for trait, m in (version.metrics or {}).items():
+        m = m or {}
+        importances = sorted(({"name": p["name"], "importance": p["importance"]}
+                              for p in version.predictors or [] if p.get("trait") == trait),
+                             key=lambda p: (-p["importance"], p["name"]))
+        out.append({"trait": trait, "metrics": m, "curves": curves.get(trait), "importances": importances,
+                    "breaks": m.get("breaks") or {}})
+    return out
+
+
+def version_events(version: ModelVersion) -> QuerySet[ModelEvent]:
+    """The audit rows about this version (created, activated, tagged, described, held, reviewed...)."""
+    return (ModelEvent.objects.filter(model_id=version.model_id)
+            .filter(Q(data__versionNo=version.version_no) | Q(to_value=version.label) | Q(from_value=version.label))
+            .order_by("created_at", "id"))
+
+
+def version_card(version: ModelVersion) -> dict:
+    """The model card of a version: what it is, what it was trained on, how it measured, what it is for, its
+    limits and its history (approvals included). JSON as the API gives it; the HTML card renders the same dict."""
+    model = version.model
+    evaluation = version_evaluation(version)
+    limits = [f"{w['trait']}: {w['message']}" for w in version.quality_warnings]
+    limits += [f"{e['trait']}: measured on the training set (too few samples for a held-out split)"
+               for e in evaluation if e["metrics"].get("evaluation") == "training"]
+    if version.hold:
+        limits.append(f"Held from serving: {version.hold_reason}" if version.hold_reason else "Held from serving")
+    history = [{"at": e.created_at.isoformat(), "action": e.action, "actor": e.actor_name, "from": e.from_value,
+                "to": e.to_value, "message": e.message} for e in version_events(version)]
+    return {
+        "model": {"key": model.key, "name": model.name, "modelType": model.model_type,
+                  "description": model.description, "family": model.family},
+        "version": {"versionNo": version.version_no, "versionId": version.label, "createdAt": version.created_at.isoformat(),
+                    "triggeredBy": version.triggered_by, "notes": version.notes, "params": version.params,
+                    "paramHash": version.param_hash, "artifactSha256": version.artifact_sha256,
+                    "artifactSize": version.artifact_size, "serving": model.active_version_id == version.pk},
+        "intendedUse": model.description or "",
+        "trainingData": {"sampleCount": version.sample_count, "traits": [
+            {"trait": e["trait"], "positives": e["metrics"].get("positives"), "negatives": e["metrics"].get("negatives"),
+             "baseRate": e["metrics"].get("baseRate"), "evaluation": e["metrics"].get("evaluation"),
+             "evaluationCount": e["metrics"].get("evaluationCount")} for e in evaluation],
+            "inputs": version_input_schema(version).features},
+        "metrics": {e["trait"]: {k: e["metrics"].get(k) for k in ("auc", "logLoss", "accuracy", "baseRate")}
+                    for e in evaluation},
+        "tierBreaks": {e["trait"]: e["breaks"] for e in evaluation},
+        "importances": {e["trait"]: e["importances"] for e in evaluation},
+        "evaluation": {e["trait"]: e["curves"] for e in evaluation},
+        "limits": limits,
+        "history": history,
+    }
+
+
+def version_artifact(version: ModelVersion) -> bytes | None:
+    """The stored artifact, read only when asked for (it is deferred everywhere else); None once pruned."""
+    raw = ModelVersion.objects.filter(pk=version.pk).values_list("artifact", flat=True).first()
+    return bytes(raw) if raw is not None else None
+
+
+def run_phases(run: TrainingRun) -> list[dict]:
+    """The run's log lines, each with how long its step took (until the next line, or the end of the run); empty
+    for runs from before the log was kept."""
+    from datetime import datetime
+
+    lines = list((run.result or {}).get("log") or [])
+    out = []
+    for i, line in enumerate(lines):
+        start = datetime.fromisoformat(line["at"])
+        end = (datetime.fromisoformat(lines[i + 1]["at"]) if i + 1 < len(lines)
+               else run.finished_at)
+        out.append({**line, "at": start, "seconds": (end - start).total_seconds() if end else None})
+    return out
+
+
+def versions_side_by_side(versions: list[ModelVersion]) -> list[dict]:
+    """Any number of versions (of one model or of several), trait by trait: each version's metrics and its ROC
+    curve, for one table and one overlaid chart per trait. A trait only some versions have lists those; a
+    version without recorded curves has no ROC series (`roc` None) but keeps its row."""
+    traits: dict[str, list] = {}
+    for v in versions:
+        for trait, m in (v.metrics or {}).items():
+            m = m or {}
+            curves = (v.evaluation or {}).get(trait) or {}
+            traits.setdefault(trait, []).append({
+                "version": v, "auc": m.get("auc"), "logLoss": m.get("logLoss"), "accuracy": m.get("accuracy"),
+                "baseRate": m.get("baseRate"), "samples": v.sample_count, "evaluationCount": m.get("evaluationCount"),
+                "roc": curves.get("roc")})
+    out = []
+    for trait, rows in traits.items():
+        aucs = [r["auc"] for r in rows if r["auc"] is not None]
+        # The best is marked only where it stands out: a tie of all of them marks none.
+        best = max(aucs) if aucs and min(aucs) != max(aucs) else None
+        out.append({"trait": trait, "rows": [{**r, "best": best is not None and r["auc"] == best} for r in rows]})
+    return out
+
+
+def versions_pick(*, model: AlgorithmModel, numbers: list) -> list[ModelVersion]:
+    """The versions of `model` with these numbers ("3" or "v3"), in the order given; a number it lacks is a 404."""
+    wanted = []
+    for raw in numbers:
+        version = version_by_number(model, raw)
+        if version is None:
+            raise not_found(f"Model {model.key} has no version {raw!r}")
+        if version not in wanted:
+            wanted.append(version)
+    return wanted

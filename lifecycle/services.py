@@ -24,6 +24,7 @@ from .core import keys
 from .core import queue
 from .core.logs import current_request_id
 from .choices import (
+    TraitDirection,
     STATE_TRANSITIONS,
     Effort,
     ModelType,
@@ -301,6 +302,27 @@ def trait_key_for(name: str) -> str:
 
 
 @transaction.atomic
+def trait_exists_refusal(model: AlgorithmModel, name: str) -> ApplicationError | None:
+    """Adding a trait whose key is taken asks before it replaces that trait's name, description and labels."""
+    key = trait_key_for((name or "").strip())
+    existing = Trait.objects.filter(model=model, key=key).first() if key else None
+    if existing is None:
+        return None
+    return ApplicationError(
+        f"A trait with the key {key} exists ({existing.name}). Replace its name, description and labels with "
+        "these, or change the name to add a new trait.", code="trait_exists", status=409, details={"key": key})
+
+
+@transaction.atomic
+def trait_add(*, model: AlgorithmModel, actor, spec: dict, replace: bool = False) -> Trait:
+    """The page's "Add a trait": a new trait, or, only when asked to (`replace`), new words for an existing one."""
+    model = _lock(model)
+    refused = None if replace else trait_exists_refusal(model, spec.get("name", ""))
+    if refused is not None:
+        raise refused
+    return trait_upsert(model=model, actor=actor, traits=[spec])[0]
+
+
 def trait_upsert(*, model: AlgorithmModel, actor, traits: list[dict]) -> list[Trait]:
     """Create or update traits keyed by `key` (derived from `name` when omitted). Draft only."""
     model = _lock(model)
@@ -318,7 +340,11 @@ def trait_upsert(*, model: AlgorithmModel, actor, traits: list[dict]) -> list[Tr
                 f"traits[{index}]: key {key!r} must be 1-{TRAIT_KEY_MAX_LENGTH} lowercase letters, digits and "
                 "underscores", index=index)
         trait, created = Trait.objects.get_or_create(model=model, key=key, defaults={"name": name or key})
-        for attr, api_name in (("name", "name"), ("description", "description"),
+        direction = spec.get("direction")
+        if direction is not None and direction not in TraitDirection.values:
+            raise validation_error(f"traits[{index}]: direction is {' or '.join(TraitDirection.values)}",
+                                   index=index)
+        for attr, api_name in (("name", "name"), ("description", "description"), ("direction", "direction"),
                                ("positive_label", "positiveLabel"), ("negative_label", "negativeLabel")):
             if spec.get(api_name) is not None:
                 setattr(trait, attr, str(spec[api_name]).strip())
@@ -754,10 +780,28 @@ class RunHeartbeat:
         self.stop()
 
 
-def run_progress(*, run_id: int, progress: int, message: str = "") -> None:
-    """Record progress and a heartbeat; stop the worker if the run was declared dead meanwhile."""
+RUN_LOG_LINES = 200
+
+
+def run_log_line(log: list[dict], progress: int, message: str) -> list[dict]:
+    """The run's log with one more step: a repeat of the last message only moves its percent, so a tuning loop
+    that reports often stays one line; at most RUN_LOG_LINES lines are kept (the first and the newest)."""
+    line = {"at": timezone.now().isoformat(), "progress": int(progress), "message": message[:255]}
+    if log and log[-1]["message"] == line["message"]:
+        log[-1]["progress"] = line["progress"]
+        return log
+    log.append(line)
+    if len(log) > RUN_LOG_LINES:
+        del log[1]
+    return log
+
+
+def run_progress(*, run_id: int, progress: int, message: str = "", result: dict | None = None) -> None:
+    """Record progress and a heartbeat (and the run's log, in `result`); stop the worker if the run was declared
+    dead meanwhile."""
+    fields = {"result": result} if result is not None else {}
     updated = TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-        progress=max(0, min(99, int(progress))), message=message[:255], heartbeat_at=timezone.now())
+        progress=max(0, min(99, int(progress))), message=message[:255], heartbeat_at=timezone.now(), **fields)
     if not updated:
         raise RunAbandoned(run_id)
     pause = settings.LIFECYCLE_TRAINING_STEP_PAUSE
@@ -828,9 +872,11 @@ def run_execute(*, run_id: int) -> None:
         run.message = "Loading samples"
         run.save(update_fields=["status", "started_at", "heartbeat_at", "message"])
     model = AlgorithmModel.objects.get(pk=run.model_id)
+    log = run_log_line([], 0, "Loading samples")
 
     def progress(percent: int, message: str) -> None:
-        run_progress(run_id=run.pk, progress=percent, message=message)
+        run_log_line(log, percent, message)
+        run_progress(run_id=run.pk, progress=percent, message=message, result={**run.result, "log": log})
 
     heartbeat = RunHeartbeat(run.pk).start()
     try:
@@ -911,6 +957,7 @@ def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion
         metrics=result.metrics, predictors=result.predictors, data_profile=data_profile, run=run,
         artifact=result.artifact, artifact_sha256=hashlib.sha256(result.artifact).hexdigest(),
         artifact_size=len(result.artifact), created_at=now, input_schema=result.input_schema,
+        evaluation=getattr(result, "evaluation", None) or {},
     )
     previous_state = model.state
     previous_version = model.active_version
@@ -1231,3 +1278,25 @@ def api_token_revoke(*, token, actor) -> None:
         token.save(update_fields=["revoked_at"])
         event_record(model=None, actor=actor, action="token.revoked", from_value=token.prefix,
                      data={"user": token.user.get_username(), "name": token.name})
+
+
+VERSION_NOTES_MAX = 5000
+
+
+@transaction.atomic
+def version_describe(*, model: AlgorithmModel, actor, version: str, notes: str) -> ModelVersion:
+    """The notes of one version (what changed, why it exists): free text, audited with before and after."""
+    model = _lock(model)
+    notes = (notes or "").replace("\r\n", "\n").strip()
+    if len(notes) > VERSION_NOTES_MAX:
+        raise validation_error(f"Notes are at most {VERSION_NOTES_MAX:,} characters (these are {len(notes):,})",
+                               field="notes")
+    target = ModelVersion.objects.select_for_update().get(pk=version_by_ref(model, version).pk)
+    if target.notes == notes:
+        return target
+    previous = target.notes
+    target.notes = notes
+    target.save(update_fields=["notes"])
+    event_record(model=model, actor=actor, action="version.described", to_value=target.label,
+                 data={"versionNo": target.version_no, "before": previous, "after": notes})
+    return target

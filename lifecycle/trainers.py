@@ -211,6 +211,8 @@ class TrainResult:
     comparison: dict | None = None
     # What the version reads (input_schema): one entry per column the featurizer kept.
     input_schema: list[dict] = field(default_factory=list)
+    # Per trait, the curves of its evaluation rows (evaluation_curves): what the version page draws.
+    evaluation: dict = field(default_factory=dict)
 
 
 class ProgressReporter:
@@ -936,6 +938,54 @@ def _trait_metrics(
     )
 
 
+def evaluation_curves(y_eval: np.ndarray, p_eval: np.ndarray, breaks: Mapping[str, float]) -> dict:
+    """What a data scientist reads off the evaluation rows, kept small enough to store with the version: ROC and
+    precision-recall points at every whole score (0-100, the scale the tier breaks use), a ten-bin reliability
+    table, the score distribution of each class, and the confusion matrix at each tier break (score >= break
+    counts as predicted positive)."""
+    y = np.asarray(y_eval) == 1
+    scores = scores_from_proba(p_eval)
+    positives, negatives = int(y.sum()), int((~y).sum())
+    roc, pr = [], []
+    for threshold in range(101, -1, -1):
+        predicted = scores >= threshold
+        tp, fp = int((predicted & y).sum()), int((predicted & ~y).sum())
+        point = {"x": round(fp / negatives, 4) if negatives else 0.0, "y": round(tp / positives, 4) if positives else 0.0,
+                 "threshold": threshold}
+        if not roc or (roc[-1]["x"], roc[-1]["y"]) != (point["x"], point["y"]):
+            roc.append(point)
+        if tp + fp and (not pr or (pr[-1]["x"], pr[-1]["y"]) != (point["y"], round(tp / (tp + fp), 4))):
+            pr.append({"x": point["y"], "y": round(tp / (tp + fp), 4), "threshold": threshold})
+    calibration = []
+    bins = np.minimum((np.asarray(p_eval, dtype=np.float64) * 10).astype(int), 9)
+    for b in range(10):
+        inside = bins == b
+        if inside.any():
+            calibration.append({"x": round(float(np.mean(p_eval[inside])), 4), "y": round(float(np.mean(y[inside])), 4),
+                                "count": int(inside.sum())})
+    edges = list(range(0, 101, 10))
+    confusion = []
+    for tier in ("developing", "solid", "strong"):
+        threshold = float(breaks[tier])
+        predicted = scores >= threshold
+        tp, fp = int((predicted & y).sum()), int((predicted & ~y).sum())
+        fn, tn = positives - tp, negatives - fp
+        confusion.append({"tier": tier, "threshold": threshold, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+                          "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                          "recall": round(tp / positives, 4) if positives else None})
+    return {
+        "roc": roc,
+        "pr": pr,
+        "calibration": calibration,
+        "distribution": {"edges": edges,
+                         "positives": [int(c) for c in np.histogram(scores[y], bins=edges)[0]],
+                         "negatives": [int(c) for c in np.histogram(scores[~y], bins=edges)[0]]},
+        "confusion": confusion,
+        "positives": positives,
+        "negatives": negatives,
+    }
+
+
 def quality_warnings(
     auc: float,
     loss: float,
@@ -1350,6 +1400,7 @@ def train(
         metrics: dict[str, dict] = {}
         predictors: list[dict] = []
         comparisons: dict[str, dict] = {}
+        evaluations: dict[str, dict] = {}
         for t, (key, row_index, y, split) in enumerate(traits):
             at = start + t * step
             report(at, f"training trait '{key}' ({t + 1}/{len(traits)})")
@@ -1374,6 +1425,7 @@ def train(
             trait_metrics = _trait_metrics(
                 y[eval_rows], proba, y, "holdout" if split else "training"
             )
+            evaluations[key] = evaluation_curves(y[eval_rows], proba, trait_metrics.breaks)
             if split and compare is not None and key in compare.trait_keys:
                 unseen = (
                     np.zeros(len(eval_rows), dtype=bool)
@@ -1428,6 +1480,7 @@ def train(
         sample_count=len(rows),
         comparison={"traits": comparisons} if comparisons else None,
         input_schema=input_schema(rows, featurizer),
+        evaluation=evaluations,
     )
 
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("models/<modelref:ref>/traits/", views.trait_add, name="trait-add"),
     path("models/<modelref:ref>/traits/<str:key>/delete/", views.trait_remove, name="trait-delete"),
     path("models/<modelref:ref>/runs/", views.run_list, name="run-list"),
+    path("models/<modelref:ref>/runs/<int:run_id>/", views.run_detail, name="run-detail"),
     path("models/<modelref:ref>/versions/", views.version_list, name="version-list"),
     # One address: GET lists the samples, POST adds one. Two names, so the add form keeps its own.
     path("models/<modelref:ref>/samples/", views.samples, name="sample-list"),
@@ -36,6 +37,10 @@ urlpatterns = [
     path("models/<modelref:ref>/restore/", views.model_restore, name="model-restore"),
     path("models/<modelref:ref>/unpin/", views.model_unpin, name="model-unpin"),
     path("models/<modelref:ref>/learning/", views.model_cadence, name="model-cadence"),
+    path("models/<modelref:ref>/versions/<int:version_no>/", views.version_detail, name="version-detail"),
+    path("models/<modelref:ref>/versions/<int:version_no>/notes/", views.version_notes, name="version-notes"),
+    path("models/<modelref:ref>/versions/<int:version_no>/card.<str:fmt>", views.version_card, name="version-card"),
+    path("models/<modelref:ref>/versions/<int:version_no>/artifact/", views.version_artifact, name="version-artifact"),
     path("models/<modelref:ref>/versions/<int:version_no>/activate/", views.version_activate, name="version-activate"),
     path("models/<modelref:ref>/versions/<int:version_no>/tag/", views.version_tag, name="version-tag"),
 ]

@@ -34,6 +34,7 @@ REMOVE_TRAITS = Write("lifecycle.delete_trait", "do this", "analysts and admins"
 ADD_SAMPLES = Write("lifecycle.add_sample", "do this", "analysts and admins")
 REMOVE_SAMPLES = Write("lifecycle.delete_sample", "remove samples", "analysts and admins")
 TRAIN = Write("lifecycle.train_algorithmmodel", "do this", "analysts and admins")
+DOWNLOAD = Write("lifecycle.train_algorithmmodel", "download a version's artifact", "analysts and admins")
 ACTIVATE = Write("lifecycle.activate_version", "choose the version a model serves", "analysts, reviewers and admins")
 
 
@@ -177,7 +178,7 @@ def model_detail(request, ref):
         "recent_samples": list(samples[:10]),
         "unknown_label_keys": selectors.unknown_label_keys(model=model) if model.definition_editable else [],
         "operation": selectors.last_operation(model),
-        "trait_form": TraitForm(),
+        **_trait_form(request, model),
         "sample_form": SampleForm(traits=traits),
         "upload_form": UploadForm(),
         "train_form": TrainForm(),
@@ -185,6 +186,17 @@ def model_detail(request, ref):
         "state_colors": STATE_COLORS,
     }
     return render(request, "lifecycle/model_detail.html", context)
+
+
+def _trait_form(request, model) -> dict:
+    """The "Add a trait" form: empty, or what a refused add held (once), with whether it asks to replace."""
+    typed = request.session.get("trait_typed")
+    if not typed or typed.get("model") != model.key:
+        return {"trait_form": TraitForm(), "trait_exists": False}
+    request.session.pop("trait_typed")
+    return {"trait_form": TraitForm(initial={k: typed.get(k, "") for k in ("name", "description", "positive_label",
+                                                                           "negative_label", "direction")}),
+            "trait_exists": typed.get("exists", False)}
 
 
 def _train_block(model, traits) -> str:
@@ -278,9 +290,20 @@ def trait_add(request, ref):
         return _back(model, "traits")
     data = form.cleaned_data
     spec = {"name": data["name"], "description": data["description"], "positiveLabel": data["positive_label"],
-            "negativeLabel": data["negative_label"]}
-    return _apply(request, model, lambda: services.trait_upsert(model=model, actor=request.user, traits=[spec]),
-                  f"Trait {data['name']} saved.", "traits")
+            "negativeLabel": data["negative_label"], "direction": data["direction"] or None}
+    try:
+        services.trait_add(model=model, actor=request.user, spec=spec, replace=data["replace"])
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags="traits")
+        # What was typed comes back in the form; a taken key asks with a "Replace it" button.
+        request.session["trait_typed"] = {"model": model.key, "exists": exc.code == "trait_exists",
+                                          **{k: request.POST.get(k, "") for k in
+                                             ("name", "description", "positive_label", "negative_label",
+                                              "direction")}}
+    else:
+        messages.success(request, f"Trait {data['name']} {'replaced' if data['replace'] else 'saved'}.",
+                         extra_tags="traits")
+    return _back(model, "traits", request)
 
 
 @require_POST
@@ -302,6 +325,19 @@ def run_list(request, ref):
 
 
 @require_GET
+def run_detail(request, ref, run_id):
+    """One run: what it was asked to do, its steps with their timings, its log and its error."""
+    model = or_404(selectors.model_get, ref)
+    run = or_404(lambda pk: selectors.run_get(model=model, run_id=pk), run_id)
+    phases = selectors.run_phases(run)
+    longest = max((p["seconds"] or 0 for p in phases), default=0) or 1
+    return render(request, "lifecycle/run_detail.html", {
+        "model": model, "run": run, "phases": [{**p, "share": round(100 * (p["seconds"] or 0) / longest)} for p in phases],
+        "versions": list(run.versions.values_list("version_no", flat=True)),
+    })
+
+
+@require_GET
 def version_list(request, ref):
     """Every version of a model with its metrics and tags, and the same actions as the model page."""
     model = or_404(selectors.model_get, ref)
@@ -319,9 +355,9 @@ def _schema_number(value) -> str:
     return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
 
 
-def _version_inputs(model) -> dict | None:
-    """What the serving version (or else the newest) reads, as rows of the versions page's inputs table."""
-    version = model.active_version or selectors.version_list(model=model).first()
+def _version_inputs(model, version=None) -> dict | None:
+    """What a version (by default the serving one, or else the newest) reads, as rows of the inputs table."""
+    version = version or model.active_version or selectors.version_list(model=model).first()
     if version is None or model.model_type not in TABULAR_TYPES:
         return None
     schema = selectors.version_input_schema(version)
@@ -540,10 +576,124 @@ def version_tag(request, ref, version_no):
                   f"Tagged v{version_no} as {form.cleaned_data['name']}.", "versions")
 
 
+def _version_charts(evaluation: list[dict], label: str) -> list[dict]:
+    """Per trait, the JSON islands of the version page's charts (static/js/charts.js), drawn from the stored curves."""
+    out = []
+    for i, e in enumerate(evaluation):
+        c = e["curves"]
+        if not c:
+            out.append({**e, "index": i})
+            continue
+        out.append({**e, "index": i, "charts": [
+            {"id": f"roc-{i}", "type": "curve", "kind": "roc", "caption": "ROC curve", "hint": "dashed: chance",
+             "data": {"xLabel": "false positive rate", "yLabel": "true positive rate", "diagonal": True,
+                      "series": [{"name": f"{label} (AUC {e['metrics'].get('auc')})", "points": c["roc"]}]}},
+            {"id": f"pr-{i}", "type": "curve", "kind": "pr", "caption": "Precision and recall", "hint": "",
+             "data": {"xLabel": "recall", "yLabel": "precision", "series": [{"name": label, "points": c["pr"]}]}},
+            {"id": f"cal-{i}", "type": "curve", "kind": "calibration", "caption": "Calibration",
+             "hint": "dashed: perfectly calibrated",
+             "data": {"xLabel": "predicted probability", "yLabel": "observed rate", "diagonal": True,
+                      "series": [{"name": label, "points": c["calibration"]}]}},
+            {"id": f"dist-{i}", "type": "histogram", "kind": "distribution", "caption": "Scores of each class", "hint": "",
+             "data": {"xLabel": "score", "series": [
+                 {"label": "positives", "counts": c["distribution"]["positives"], "edges": c["distribution"]["edges"]},
+                 {"label": "negatives", "counts": c["distribution"]["negatives"], "edges": c["distribution"]["edges"]}]}},
+        ]})
+    return out
+
+
+@require_GET
+def version_detail(request, ref, version_no):
+    """One version: how it came to be, what it reads, how it measured (curves, calibration, confusion at each tier
+    break), its notes, its model card and its artifact."""
+    model = or_404(selectors.model_get, ref)
+    version = or_404(lambda n: selectors.version_get(model=model, version_no=n), version_no)
+    evaluation = selectors.version_evaluation(version)
+    typed = request.session.pop("version_notes", None)  # notes a refusal sent back, not lost
+    return render(request, "lifecycle/version_detail.html", {
+        "model": model, "version": version, "traits": _version_charts(evaluation, version.label),
+        "inputs": _version_inputs(model, version), "not_recorded": selectors.NOT_RECORDED,
+        "events": selectors.version_events(version), "can_download": request.user.has_perm(DOWNLOAD.perm),
+        "notes": version.notes if typed is None else typed, "tiers": TIER_NAMES,
+        "importance_charts": [{"id": f"importance-{i}", "rows": [
+            {"label": p["name"], "value": p["importance"]} for p in e["importances"][:12]], "labelWidth": 130}
+            for i, e in enumerate(evaluation)],
+    })
+
+
+TIER_NAMES = {"developing": "Developing", "solid": "Solid", "strong": "Strong"}
+
+
+@require_POST
+@requires(TRAIN)
+def version_notes(request, ref, version_no):
+    model = or_404(selectors.model_get, ref)
+    target = reverse("lifecycle:version-detail", args=[model.key, version_no]) + "#notes"
+    try:
+        services.version_describe(model=model, actor=request.user, version=f"v{version_no}",
+                                  notes=request.POST.get("notes", ""))
+    except ApplicationError as exc:
+        messages.error(request, exc.message, extra_tags="notes")
+        request.session["version_notes"] = request.POST.get("notes", "")  # what was typed survives the refusal
+    else:
+        messages.success(request, f"Saved the notes of v{version_no}.", extra_tags="notes")
+    return redirect(target)
+
+
+@require_GET
+def version_card(request, ref, version_no, fmt):
+    """The model card of a version, as a file: HTML to read and share, JSON for scripts."""
+    model = or_404(selectors.model_get, ref)
+    version = or_404(lambda n: selectors.version_get(model=model, version_no=n), version_no)
+    if fmt not in ("html", "json"):
+        raise Http404("A model card is html or json")
+    card = selectors.version_card(version)
+    name = f"{model.key}-v{version.version_no}-model-card.{fmt}"
+    if fmt == "json":
+        import json
+        response = HttpResponse(json.dumps(card, indent=2), content_type="application/json")
+    else:
+        response = HttpResponse(render_to_string("lifecycle/version_card.html", {"card": card}, request=request))
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_GET
+@requires(DOWNLOAD)
+def version_artifact(request, ref, version_no):
+    """The stored artifact (a skops/zip file) of a version, for analysts and admins."""
+    model = or_404(selectors.model_get, ref)
+    version = or_404(lambda n: selectors.version_get(model=model, version_no=n), version_no)
+    artifact = selectors.version_artifact(version)
+    if artifact is None:
+        raise Http404(f"{version.label} of {model.key} has no artifact (pruned)")
+    response = HttpResponse(artifact, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{model.key}-v{version.version_no}.zip"'
+    response["X-Artifact-Sha256"] = version.artifact_sha256
+    return response
+
+
+def compare_charts(compared: list[dict], name) -> list[dict]:
+    """One overlaid ROC chart per trait (static/js/charts.js "curve"); `name(version)` labels each line."""
+    return [{"id": f"roc-{i}", "trait": t["trait"], "missing": [r["version"] for r in t["rows"] if not r["roc"]],
+             "data": {"xLabel": "false positive rate", "yLabel": "true positive rate", "diagonal": True,
+                      "series": [{"name": f"{name(r['version'])} (AUC {r['auc']})", "points": r["roc"]}
+                                 for r in t["rows"] if r["roc"]]}}
+            for i, t in enumerate(compared)]
+
+
 @require_GET
 def version_compare(request, ref):
-    """Any two versions side by side; defaults to the serving version against the one before it."""
+    """Any two versions side by side (defaults to the serving version against the one before it); with
+    ?v=1&v=2&v=3, any number of them: a table of metrics and their ROC curves overlaid."""
     model = or_404(selectors.model_get, ref)
+    numbers = request.GET.getlist("v")
+    if numbers:
+        picked = or_404(lambda: selectors.versions_pick(model=model, numbers=numbers[:12]))
+        compared = selectors.versions_side_by_side(picked)
+        return render(request, "lifecycle/compare_many.html", {
+            "model": model, "picked": picked, "compared": compared, "too_few": len(picked) < 2,
+            "charts": compare_charts(compared, lambda v: v.label)})
     versions = list(selectors.version_list(model=model).order_by("version_no"))
     if len(versions) < 2:
         return render(request, "dashboard/compare.html", {"model": model, "versions": versions, "too_few": True})

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.choices import State, VersionHold
-from lifecycle.core.errors import ApplicationError
+from lifecycle.core.errors import ApplicationError, not_found
 from lifecycle.models import AlgorithmModel, ModelEvent, ModelVersion
 
 from .choices import CHAMPION_ARM, HOLDOUT_ARM, LADDER, RequestKind, RequestState
@@ -38,6 +38,25 @@ def four_eyes_blocker(request: PromotionRequest, actor) -> "Blocker | None":
     if request.requested_by_id is not None and request.requested_by_id == getattr(actor, "pk", None):
         return Blocker("four_eyes", "You asked for this change; another reviewer must approve it (four eyes).",
                        status=403)
+    return None
+
+
+GUARD_OVERRIDE_NEEDS_COMMENT = ("This approval overrides the rollback guard: say why in the comment (the audit log "
+                                "keeps it beside the breaches).")
+
+
+def overrides_guard(request: PromotionRequest) -> bool:
+    """Does approving this request serve something the guard found wanting? The author asked to bypass it, or a
+    version was held because the guard breached."""
+    if request.bypass_guard:
+        return True
+    return request.kind == RequestKind.VERSION and bool((request.guard or {}).get("breaches"))
+
+
+def approval_comment_blocker(request: PromotionRequest, comment: str) -> "Blocker | None":
+    """An approval that overrides the guard says why, as a rejection does (page, API and the label share this)."""
+    if overrides_guard(request) and not (comment or "").strip():
+        return Blocker("validation_error", GUARD_OVERRIDE_NEEDS_COMMENT, details={"field": "comment"})
     return None
 
 
@@ -265,3 +284,21 @@ def changes_since(since: int, *, viewer=None, limit: int = 500) -> tuple[int, di
             if model_key not in keys:
                 keys.append(model_key)
     return rows[-1][0], events
+
+
+def family_versions_pick(family: str, refs: list[str]) -> list:
+    """Versions of the family's models by "model-key:N" (or "model-key@vN"), in the order given. A model outside the
+    family or a version it lacks is a 404."""
+    from lifecycle.selectors import version_by_number
+
+    members = {m.key: m for m in AlgorithmModel.objects.filter(family=family)}
+    picked = []
+    for ref in refs:
+        key, _, number = str(ref).replace("@", ":").rpartition(":")
+        model = members.get(key)
+        version = version_by_number(model, number) if model is not None else None
+        if version is None:
+            raise not_found(f"Family {family} has no version {ref!r} (give model-key:N)")
+        if version not in picked:
+            picked.append(version)
+    return picked

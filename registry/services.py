@@ -292,6 +292,9 @@ def promotion_request_approve(*, request: PromotionRequest, actor, comment: str 
         own = selectors.four_eyes_blocker(request, actor)
         if own is not None:
             raise own.error()
+        uncommented = selectors.approval_comment_blocker(request, comment)
+        if uncommented is not None:
+            raise uncommented.error()
         if request.kind == RequestKind.VERSION:
             stale = _approve_version(request, actor=actor, comment=comment)
             if not stale:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("reviews/<int:pk>/cancel/", views.request_cancel, name="request-cancel"),
     path("families/", views.family_list, name="family-list"),
     path("families/<key:family>/", views.family_detail, name="family-detail"),
+    path("families/<key:family>/compare/", views.family_compare, name="family-compare"),
     path("families/<key:family>/rollback/", views.family_rollback, name="family-rollback"),
     path("families/<key:family>/policy/", views.family_policy, name="family-policy"),
     path("families/<key:family>/version-policy/", views.family_version_policy, name="family-version-policy"),

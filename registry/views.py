@@ -42,12 +42,23 @@ def _back_to_model(model):
     return redirect(reverse("lifecycle:model-detail", args=[model.key]) + f"#{LIVE}")
 
 
-def _on_model(request, model, action, success):
+LADDER_TYPED = "ladder_typed"  # the session key of what the ladder form held when it was refused
+LADDER_FIELDS = ("family", "auc", "error_rate", "comment", "bypass_guard")
+
+
+def _keep_typed(request, model):
+    """A refused ladder move keeps what was typed: the panel shows it again once (registry_tags.path_to_live)."""
+    request.session[LADDER_TYPED] = {"model": model.key, **{f: request.POST.get(f, "") for f in LADDER_FIELDS}}
+
+
+def _on_model(request, model, action, success, *, keep_typed: bool = False):
     """Run one service call for the model page; its refusal or its success becomes the panel's message."""
     try:
         result = action()
     except ApplicationError as exc:
         messages.error(request, exc.message, extra_tags=LIVE)
+        if keep_typed:
+            _keep_typed(request, model)
     else:
         messages.success(request, success(result) if callable(success) else success, extra_tags=LIVE)
     return _back_to_model(model)
@@ -82,6 +93,7 @@ def model_promote(request, ref):
     form = PromoteForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.problems(), extra_tags=LIVE)
+        _keep_typed(request, model)
         return _back_to_model(model)
     data = form.cleaned_data
 
@@ -105,7 +117,7 @@ def model_promote(request, ref):
             text += f"; {result.demoted.key} was champion and is now archived"
         return text + "."
 
-    return _on_model(request, model, promote, said)
+    return _on_model(request, model, promote, said, keep_typed=True)
 
 
 @require_GET
@@ -276,6 +288,8 @@ def _decision_context(req: PromotionRequest, user) -> dict:
         "own": own,
         "approve_block": block,
         "reject_block": refusal(user, REVIEW),
+        # Approving it overrides the guard: the comment is needed to approve too (the service's rule).
+        "approve_needs_comment": selectors.overrides_guard(req),
         "can_cancel": req.state == RequestState.PENDING and (own or user.has_perm("registry.apply_without_review")),
     }
 
@@ -438,6 +452,19 @@ def family_list(request):
 
 
 @require_GET
+@require_GET
+def family_compare(request, family):
+    """Versions of the family's models side by side (?v=model-key:N, any number): metrics and overlaid ROC curves."""
+    from lifecycle.selectors import versions_side_by_side
+    from lifecycle.views import compare_charts
+
+    picked = or_404(selectors.family_versions_pick, family, request.GET.getlist("v")[:12])
+    compared = versions_side_by_side(picked)
+    return render(request, "registry/family_compare.html", {
+        "family": family, "picked": picked, "compared": compared, "too_few": len(picked) < 2,
+        "charts": compare_charts(compared, lambda v: f"{v.model.key} {v.label}")})
+
+
 def family_detail(request, family):
     return _family_page(request, family)
 

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lifecycle import selectors as lifecycle_selectors
-from lifecycle.choices import ModelType, State
+from lifecycle.choices import ModelType, State, TraitDirection, tier_word
 from lifecycle.core.errors import ApplicationError
 from lifecycle.model_types import CONTINUOUS_TYPES, TABULAR_TYPES
 from lifecycle.core.listing import SortBy, paginate, render_listing
@@ -205,17 +205,23 @@ def _card_rows(card: dict, traits: dict) -> list[dict]:
         d = card["detail"][key]
         trait = traits.get(key)
         label = d["label"]
+        direction = trait.direction if trait else None
         following = TIER_NAMES[TIER_NAMES.index(label) + 1] if label and label != "Strong" else None
+        word = tier_word(label, direction)
         if label is None:
             tier_text = ("No tier: the version's evaluation is too thin to place breaks (confidence low)."
                          if d["confidence"] == "low" else "No tier: this version has no breaks for the trait.")
         elif following:
-            tier_text = f"{label}: {d['headroom']} point{'s' if d['headroom'] != 1 else ''} below {following}."
+            tier_text = (f"{word}: {d['headroom']} point{'s' if d['headroom'] != 1 else ''} below "
+                         f"{tier_word(following, direction)}.")
+        elif direction == TraitDirection.HIGHER_IS_BAD:
+            tier_text = f"{word}: the top tier (for this trait a higher score is worse)."
         else:
-            tier_text = "Strong: the top tier."
-        segments = _bar(score, d["breaks"] if label else None)
+            tier_text = f"{word}: the top tier."
+        segments = [{**seg, "name": tier_word(seg["name"], direction)}
+                    for seg in _bar(score, d["breaks"] if label else None)]
         rows.append({"index": index, "key": key, "name": trait.name if trait else key, "trait": trait,
-                     "score": score, "label": label, "tier_text": tier_text, "detail": d,
+                     "score": score, "label": label, "label_word": word, "tier_text": tier_text, "detail": d,
                      "segments": segments,
                      "breaks_text": ", ".join(f"{s['name']} {s['range']}" for s in segments),
                      "positive": trait.positive_label if trait else "positive",

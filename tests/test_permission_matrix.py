@@ -89,6 +89,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("algorithm-model-version-untag", "DELETE"): API_ANALYST,
     ("algorithm-model-upload", "POST"): API_ANALYST,
     ("algorithm-model-version-detail", "GET"): API_READ,
+    ("algorithm-model-version-detail", "PATCH"): API_ANALYST,
+    ("algorithm-model-version-card", "GET"): API_READ,
     ("algorithm-model-versions", "GET"): API_READ,
     ("audit-log-list", "GET"): API_READ,
     ("audit-log-export", "GET"): API_READ,
@@ -147,8 +149,9 @@ PAGE_GETS = [
     "scoring:model-weights", "scoring:model-weights-preview", "lifecycle:model-cadence", "scoring:model-try",
     "scoring:model-adaptations", "scoring:trace-list", "scoring:trace-detail", "scoring:catalog",
     "registry:changes", "scoring:model-shadow", "registry:experiment-detail",
+    "lifecycle:version-detail", "lifecycle:version-card", "lifecycle:run-detail", "registry:family-compare",
 ]
-PAGE_ANALYST_GETS = ["lifecycle:model-create"]
+PAGE_ANALYST_GETS = ["lifecycle:model-create", "lifecycle:version-artifact"]
 # Catalog forms open read-only for everyone (their POST is the analyst's).
 PAGE_GETS += ["scoring:catalog-create", "scoring:catalog-edit"]
 PAGE_ANALYST_POSTS = [
@@ -156,7 +159,7 @@ PAGE_ANALYST_POSTS = [
     "lifecycle:sample-add", "lifecycle:sample-upload", "lifecycle:sample-remove", "lifecycle:model-train",
     "lifecycle:model-discover",
     "lifecycle:model-archive", "lifecycle:model-restore", "lifecycle:model-unpin",
-    "lifecycle:version-tag", "registry:model-status", "registry:model-promote", "scoring:model-weights",
+    "lifecycle:version-tag", "lifecycle:version-notes", "registry:model-status", "registry:model-promote", "scoring:model-weights",
     "lifecycle:model-cadence", "scoring:score-feedback", "scoring:model-reset-learning",
     "scoring:catalog-create", "scoring:catalog-edit",
     "registry:experiment-create", "registry:experiment-edit", "registry:experiment-status",
@@ -245,7 +248,7 @@ def world(db):
     # Port 9 (discard) refuses at once: the test ping fails fast instead of waiting for a receiver.
     webhook, _ = webhooks.webhook_create(actor=admin, url="http://127.0.0.1:9/hook", events=["run.failed"])
     values = {
-        "pk": "m", "ref": "m", "sample_id": str(model.samples.first().pk), "run_id": str(run.pk), "version_no": "1",
+        "pk": "m", "ref": "m", "sample_id": str(model.samples.first().pk), "run_id": str(run.pk), "version_no": "1", "fmt": "json",
         "trait_key": "churn", "name": "t1",
         "family": "offers", "request_id": scored.request_id, "kind": "offers", "key": "offer-0",
     }

@@ -197,7 +197,7 @@ class VersionSerializer(serializers.ModelSerializer):
         fields = ["id", "versionNo", "versionId", "triggeredBy", "paramHash", "params", "sampleCount", "traitKeys",
                   "metrics", "qualityWarnings", "comparison", "held", "rejected", "heldReason", "heldBreaches",
                   "reviewRequestId", "predictors", "inputSchema", "inputSchemaSource", "tags", "active", "pruned",
-                  "runId", "artifactSha256", "artifactSize", "createdAt"]
+                  "runId", "artifactSha256", "artifactSize", "createdAt", "notes"]
         read_only_fields = fields
 
     def _input_schema(self, obj) -> selectors.InputSchema:
@@ -242,7 +242,8 @@ class TraitSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Trait
-        fields = ["key", "name", "description", "kind", "source", "positiveLabel", "negativeLabel", "sampleCount",
+        fields = ["key", "name", "description", "kind", "direction", "source", "positiveLabel", "negativeLabel",
+                  "sampleCount",
                   "positiveSamples", "negativeSamples", "anchorSampleIds", "createdAt"]
         read_only_fields = fields
 
@@ -305,6 +306,9 @@ class TraitInputSerializer(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     positiveLabel = serializers.CharField(max_length=100, required=False)
     negativeLabel = serializers.CharField(max_length=100, required=False)
+    direction = serializers.ChoiceField(choices=["higher_is_good", "higher_is_bad"], required=False,
+                                        help_text="higher_is_good: a propensity; higher_is_bad: a risk (tier names "
+                                                  "on the pages follow it)")
 
     def validate(self, attrs):
         if not attrs.get("name") and not attrs.get("key"):
@@ -525,6 +529,23 @@ class ActivatedSerializer(serializers.Serializer):
     applied = serializers.BooleanField(help_text="false (202) when the family's version policy sent it to a reviewer")
     requestId = serializers.IntegerField(allow_null=True, help_text="the review request that decides (202)")
     message = serializers.CharField()
+
+
+class VersionDetailSerializer(VersionSerializer):
+    evaluation = serializers.JSONField(
+        help_text="per trait, from the evaluation rows: roc and pr points ({x, y, threshold} at every whole score), "
+                  "calibration ({x: mean predicted, y: observed rate, count} per tenth), distribution (score "
+                  "histogram of positives and negatives) and confusion ({tier, threshold, tp, fp, fn, tn, precision, "
+                  "recall} at each tier break); empty for versions trained before it was recorded")
+
+    class Meta(VersionSerializer.Meta):
+        fields = [*VersionSerializer.Meta.fields, "evaluation"]
+        read_only_fields = fields
+
+
+class VersionNotesInputSerializer(StrictSerializer):
+    notes = serializers.CharField(allow_blank=True, trim_whitespace=False,
+                                  help_text="what changed, why the version exists (at most 5,000 characters)")
 
 
 class TagInputSerializer(StrictSerializer):

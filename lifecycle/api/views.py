@@ -56,6 +56,7 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         "activate_version": "lifecycle.activate_version",
         "rollback": "lifecycle.activate_version",
         "unpin": "lifecycle.train_algorithmmodel",
+        "version_detail": "lifecycle.train_algorithmmodel",  # PATCH: the notes, as on the version page
         "sample_delete": "lifecycle.delete_sample",
         "samples_delete": "lifecycle.delete_sample",
     }
@@ -285,10 +286,28 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
 
     @extend_schema(parameters=[MODEL_ID, OpenApiParameter("ref", str, OpenApiParameter.PATH,
                                                           description="vN, N or a tag name")],
-                   responses={200: s.VersionSerializer, **errors(401, 403, 404)})
-    @action(detail=True, methods=["get"], url_path=r"versions/(?P<ref>(?!active$)[^/]+)")
+                   responses={200: s.VersionDetailSerializer, **errors(401, 403, 404)})
+    @extend_schema(methods=["PATCH"], request=s.VersionNotesInputSerializer,
+                   parameters=[MODEL_ID, OpenApiParameter("ref", str, OpenApiParameter.PATH,
+                                                          description="vN, N or a tag name")],
+                   responses={200: s.VersionDetailSerializer, **errors(400, 401, 403, 404)},
+                   description="Set the version's notes (what changed, why it exists); audited.")
+    @action(detail=True, methods=["get", "patch"], url_path=r"versions/(?P<ref>(?!active$)[^/]+)")
     def version_detail(self, request, pk=None, ref=None):
-        return Response(s.VersionSerializer(selectors.version_by_ref(self._model(), ref)).data)
+        model = self._model()
+        if request.method == "PATCH":
+            data = s.VersionNotesInputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            services.version_describe(model=model, actor=request.user, version=ref, notes=data.validated_data["notes"])
+        return Response(s.VersionDetailSerializer(selectors.version_by_ref(model, ref)).data)
+
+    @extend_schema(parameters=[MODEL_ID, OpenApiParameter("ref", str, OpenApiParameter.PATH)],
+                   responses={200: OpenApiTypes.OBJECT, **errors(401, 403, 404)},
+                   description="The model card of a version: model, version, intended use, training data, metrics, "
+                               "tier breaks, importances, evaluation curves, limits and history (approvals included).")
+    @action(detail=True, methods=["get"], url_path=r"versions/(?P<ref>(?!active$)[^/]+)/card")
+    def version_card(self, request, pk=None, ref=None):
+        return Response(selectors.version_card(selectors.version_by_ref(self._model(), ref)))
 
     def _activate(self, request):
         data = s.ActivateInputSerializer(data=request.data)

@@ -139,10 +139,10 @@ def delta_text(name, delta):
     if abs(delta) < 0.0005:
         return mark_safe('<span class="delta">±0.000</span>')
     if name in NEUTRAL:
-        return format_html('<span class="delta">{:+.3f}</span>', delta)
+        return format_html('<span class="delta">{}</span>', f"{delta:+.3f}")  # format_html escapes to text first
     better = (delta < 0) if name in LOWER_IS_BETTER else (delta > 0)
-    return format_html('<span class="delta {}">{:+.3f} <span class="small">{}</span></span>',
-                       "is-better" if better else "is-worse", delta, "better" if better else "worse")
+    return format_html('<span class="delta {}">{} <span class="small">{}</span></span>',
+                       "is-better" if better else "is-worse", f"{delta:+.3f}", "better" if better else "worse")
 
 
 # ------------------------------------------------------------------ lists: sort headers, sort select, pager

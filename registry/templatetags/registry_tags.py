@@ -122,6 +122,10 @@ def _steps(model, pending, family_champion) -> list[dict]:
 def path_to_live(request, model) -> dict:
     """The model page's "Path to live" card (registry/partials/path_to_live.html)."""
     user = request.user
+    typed = None
+    session = getattr(request, "session", None)
+    if session is not None and (session.get("ladder_typed") or {}).get("model") == model.key:
+        typed = session.pop("ladder_typed")  # a refused move's fields, shown again once
     pending = selectors.request_list(state=RequestState.PENDING, model=model).filter(kind=RequestKind.MOVE).first()
     last_request = None if pending else selectors.request_list(model=model).filter(kind=RequestKind.MOVE).first()
     version_pending = (selectors.request_list(state=RequestState.PENDING, model=model)
@@ -183,7 +187,8 @@ def path_to_live(request, model) -> dict:
                                         or user.has_perm("registry.apply_without_review"))),
         "schedules": SCHEDULES,
         "cadence_mode": model.learn_mode if model.auto_learn and model.learn_mode != "none" else "scheduled",
-        "ladder_open": bool(not pending and model.registry_status != Rung.CHAMPION and model.status == Status.ACTIVE
+        "typed": typed,
+        "ladder_open": bool(typed) or bool(not pending and model.registry_status != Rung.CHAMPION and model.status == Status.ACTIVE
                             and model.has_been_ready),
         "champion_needs_review": any(m["champion"] for m in moves)
         and not user.has_perm("registry.apply_without_review"),

@@ -9,6 +9,8 @@
  * bars:      {"rows": [{"label": "Ready", "value": 3, "href": "/models/?state=ready", "color": "green"}], "unit": "%"}
  * scatter:   {"xLabel": "champion score", "yLabel": "shadow score", "points": [{"x": 0.2, "y": 0.3, "label": "offer"}]}
  * bands:     {"yLabel": "success rate", "series": [{"name": "Champion", "points": [{"x": ms, "y": .2, "lo": .1, "hi": .3, "n": 40}]}]}
+ * curve:     {"xLabel": "false positive rate", "yLabel": "true positive rate", "diagonal": true,
+ *             "series": [{"name": "v3", "points": [{"x": 0.1, "y": 0.6}]}]}   (both axes 0 to 1: ROC, PR, calibration)
  *
  * After drawing, the figure carries data-points (how many data points were drawn) and each mark carries its
  * value (data-x, data-y / data-value), so tests read what is on screen rather than trusting that an svg exists.
@@ -260,7 +262,42 @@
     fig.setAttribute("data-points", String(drawn));
   }
 
-  var KINDS = {line: line, histogram: histogram, bars: bars, scatter: scatter, bands: bands};
+  /* Curves on the unit square (ROC, precision-recall, calibration), one line per series; the diagonal on request. */
+  function curve(fig, data) {
+    var W = widthOf(fig, 420), H = Math.min(340, Math.max(240, Math.round(W * 0.7))), L = 52, R = 16, T = 12, B = 40;
+    var series = (data.series || []).filter(function (s) { return s.points && s.points.length; });
+    var svg = svgFor(fig, W, H, (data.yLabel || "y") + " against " + (data.xLabel || "x") + ": " + series.map(function (s) {
+      return s.name + " " + s.points.length + " points" + (s.note ? " (" + s.note + ")" : "");
+    }).join("; "));
+    if (!series.length) { fig.setAttribute("data-points", "0"); return; }
+    function sx(x) { return L + x * (W - L - R); }
+    function sy(y) { return T + (1 - y) * (H - T - B); }
+    var grid = el("g", {"class": "chart-grid"}, svg);
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (t) {
+      el("line", {x1: L, x2: W - R, y1: sy(t), y2: sy(t)}, grid);
+      el("text", {x: L - 6, y: sy(t) + 4, "text-anchor": "end"}, grid).textContent = fmt(t);
+      el("text", {x: sx(t), y: H - B + 16, "text-anchor": "middle"}, grid).textContent = fmt(t);
+    });
+    if (data.diagonal) el("line", {x1: sx(0), y1: sy(0), x2: sx(1), y2: sy(1), "class": "chart-diagonal"}, svg);
+    axisLabels(svg, data, W, H, L, R, T, B);
+    var drawn = 0;
+    series.forEach(function (s, i) {
+      var color = PALETTE[i % PALETTE.length];
+      var g = el("g", {"class": "chart-series", "data-series": s.name}, svg);
+      el("polyline", {points: s.points.map(function (p) { return sx(p.x) + "," + sy(p.y); }).join(" "), fill: "none",
+        stroke: color, "stroke-width": 2, "stroke-dasharray": DASHES[i % DASHES.length]}, g);
+      s.points.forEach(function (p) {
+        var m = el("circle", {cx: sx(p.x), cy: sy(p.y), r: 2.5, fill: color, "class": "chart-point", "data-x": p.x, "data-y": p.y}, g);
+        title(m, s.name + ": " + (data.xLabel || "x") + " " + fmt(p.x) + ", " + (data.yLabel || "y") + " " + fmt(p.y) +
+          (p.label ? " (" + p.label + ")" : ""));
+        drawn++;
+      });
+    });
+    legend(fig, series.map(function (s, i) { return {label: s.name, color: PALETTE[i % PALETTE.length], dash: !!DASHES[i % DASHES.length]}; }));
+    fig.setAttribute("data-points", String(drawn));
+  }
+
+  var KINDS = {curve: curve, line: line, histogram: histogram, bars: bars, scatter: scatter, bands: bands};
 
   function render(root) {
     (root || document).querySelectorAll("figure[data-chart]").forEach(function (fig) {

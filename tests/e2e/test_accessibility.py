@@ -32,6 +32,7 @@ def test_main_pages_have_no_serious_accessibility_violations(live_server, chromi
     analyst = AlgorithmModel.objects.get(key=keys["champion"]).created_by
     services.api_token_create(user=analyst, actor=analyst, name="nightly scoring")
     request_id = PromotionRequest.objects.get(model__key=keys["challenger"], state="pending").pk
+    run_id = AlgorithmModel.objects.get(key=keys["champion"]).runs.order_by("pk").first().pk
     pages = {
         "dashboard": "/", "models list": "/models/", "model detail": f"/models/{keys['champion']}/",
         "draft model": "/models/support-tone/", "failed model": "/models/upsell-neural/",
@@ -41,6 +42,9 @@ def test_main_pages_have_no_serious_accessibility_violations(live_server, chromi
         "shadow against champion": "/models/offers-epsilon/shadow/", "family with an experiment": "/families/card-offers/",
         "decision traces": "/traces/", "adaptations": "/models/offers-bandit/adaptations/", "catalog": "/catalog/",
         "outcome weights": "/models/offers-bandit/outcome-weights/", "learning cadence": f"/models/{keys['champion']}/learning/",
+        "version": f"/models/{keys['champion']}/versions/1/", "run": f"/models/{keys['champion']}/runs/{run_id}/",
+        "versions compared": f"/models/{keys['champion']}/compare/?v=1&v=2",
+        "family versions compared": f"/families/{keys['family']}/compare/?v={keys['champion']}:1&v={keys['challenger']}:1",
     }
     found = {}
     with chromium() as browser:

@@ -163,7 +163,7 @@ def runs(analyst):
 
 
 def run_ids(response) -> list[int]:
-    return [int(x) for x in re.findall(r'<tr>\s*<td class="num">(\d+)</td>', tbody(response))]
+    return [int(x) for x in re.findall(r'<tr>\s*<td class="num"><a [^>]*>(\d+)</a></td>', tbody(response))]
 
 
 def test_the_runs_page_sorts_by_duration_started_finished_and_status(as_analyst, runs):
@@ -249,7 +249,7 @@ def test_the_versions_page_shows_what_serves_and_its_actions_come_back_to_it(as_
     listing_url = url("version-list", model, sort="number")
     page = html(as_analyst.get(listing_url))
     assert "Serving <strong>v2</strong>" in page
-    assert re.search(r'<tr class="is-active">\s*<th scope="row"><strong class="version-no">v2</strong> '
+    assert re.search(r'<tr class="is-active">\s*(?:<td class="select-cell">.*?</td>\s*)?<th scope="row"><a class="version-link" href="[^"]+"><strong class="version-no">v2</strong></a> '
                      r'<span class="badge badge-ready">serving</span>', page)
     assert 'name="next" value="/models/churn-risk/versions/?sort=number"' in page
 

@@ -366,7 +366,7 @@ def test_progress_shows_the_percentage_while_running(as_analyst, analyst):
     assert 'aria-valuenow="42"' in response.content.decode()
     # The runs table comes along (hx-select-oob="#runs"), so its row says running too, not queued.
     runs = re.search(r'<section id="runs".*?</section>', response.content.decode(), re.S).group(0)
-    assert f'<td class="num">{run.pk}</td>' in runs and "badge-run-running" in runs and "badge-run-queued" not in runs
+    assert f'aria-label="Run {run.pk}">{run.pk}</a></td>' in runs and "badge-run-running" in runs and "badge-run-queued" not in runs
     assert 'hx-select-oob="#runs"' in response.content.decode()
     assert "The model becomes scorable when this run succeeds" in page
 
@@ -386,7 +386,7 @@ def test_a_viewer_sees_no_write_controls(as_viewer, analyst, capture):
         for offer in ("Add a trait", "Upload samples", "Add one sample", "Edit name and description"):
             assert offer not in page
         html = response.content.decode()
-        assert [unescape(b).strip() for b in re.findall(r"<button[^>]*>(.*?)</button>", html, flags=re.S)] == ["Log out"]
+        assert [unescape(b).strip() for b in re.findall(r"<button[^>]*>(.*?)</button>", html, flags=re.S)] == ["Menu", "Log out"]
         assert not re.search(r"<(select|textarea)\b", html)
         assert re.findall(r'<form[^>]*method="post"[^>]*action="([^"]+)"', html) == [reverse("logout")]
 

@@ -102,7 +102,8 @@ def test_a_viewer_sees_no_write_controls_on_registry_pages(client, viewer, famil
         response = client.get(url)
         assert response.status_code == 200, url
         assert post_forms(response) == [reverse("logout")], url
-        assert buttons(response) in (["Log out"], ["Log out", "Filter"]), url
+        assert buttons(response) in (["Menu", "Log out"], ["Menu", "Log out", "Filter"],
+                                     ["Menu", "Log out", "Compare the ticked versions"]), url  # comparing is reading
         # Nothing to write with; sorting a list is reading.
         assert not re.search(r'<textarea\b|<select\b(?![^>]*\bname="sort")', response.content.decode()), url
     page = text(client.get(detail_url(new)))
@@ -317,6 +318,29 @@ def test_reject_needs_a_comment_and_the_author_reads_it(client, analyst, reviewe
     page = text(client.get(detail_url(new)))
     assert f"Request #{req.pk} for champion was rejected by reviewer" in page and "“AUC gain is within noise”" in page
     assert "Request champion" in buttons(client.get(detail_url(new)))
+
+
+def test_approving_a_guard_override_needs_a_comment_on_the_page_and_in_the_api(client, analyst, reviewer,
+                                                                               family):
+    from registry.selectors import GUARD_OVERRIDE_NEEDS_COMMENT
+    from tests.conftest import token_client
+
+    _, new = family
+    req = rs.model_promote(model=new, actor=analyst, to_status="champion", family=FAMILY,
+                           metrics_snapshot={"auc": 0.70}, bypass_guard=True).request
+    client.force_login(reviewer)
+    queue = text(client.get(reverse("registry:review-queue")))
+    assert "needed to approve or reject: approving overrides the guard" in queue
+    url = reverse("registry:request-approve", args=[req.pk])
+    assert f"Refused: {GUARD_OVERRIDE_NEEDS_COMMENT}" in text(client.post(url, {"comment": " "}, **HTMX))
+    req.refresh_from_db()
+    assert req.state == "pending"
+    refused = token_client(reviewer).post(f"/api/v1/promotion-requests/{req.pk}/approve", {}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"]["message"] == GUARD_OVERRIDE_NEEDS_COMMENT
+    done = text(client.post(url, {"comment": "Seasonal dip; the A/B says otherwise."}, **HTMX))
+    assert "Approved" in done
+    req.refresh_from_db()
+    assert req.state == "approved" and req.decision_comment == "Seasonal dip; the A/B says otherwise."
 
 
 def test_the_requester_gets_the_four_eyes_message(client, family, capture):

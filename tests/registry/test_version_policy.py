@@ -122,8 +122,8 @@ def test_four_eyes_a_reviewer_cannot_approve_the_version_they_retrained(champion
     r = token_client(reviewer).post(f"/api/v1/promotion-requests/{held.hold_request_id}/approve", {}, format="json")
     assert r.status_code == 403 and r.json()["error"]["code"] == "four_eyes"
     other = make_user("reviewer", "second-reviewer")
-    assert token_client(other).post(f"/api/v1/promotion-requests/{held.hold_request_id}/approve", {},
-                                    format="json").status_code == 200
+    assert token_client(other).post(f"/api/v1/promotion-requests/{held.hold_request_id}/approve",
+                                    {"comment": "Drift is the new season."}, format="json").status_code == 200
 
 
 def test_a_rejected_version_never_serves_not_even_for_an_admin(champion, analyst, capture, reviewer, admin_user):
@@ -179,8 +179,14 @@ def test_a_scheduled_retrain_is_held_too_and_any_reviewer_may_approve(champion, 
     held = version(champion, 2)
     request = PromotionRequest.objects.get(pk=held.hold_request_id)
     assert request.requested_by is None and request.requested_by_name == "worker"
-    assert token_client(reviewer).post(f"/api/v1/promotion-requests/{request.pk}/approve", {},
-                                       format="json").status_code == 200
+    # Approving serves a version the guard held: it overrides the guard, so it says why (issue 17, point 8).
+    refused = token_client(reviewer).post(f"/api/v1/promotion-requests/{request.pk}/approve", {"comment": "  "},
+                                          format="json")
+    assert refused.status_code == 400 and "overrides the rollback guard" in refused.json()["error"]["message"]
+    request.refresh_from_db()
+    assert request.state == "pending"
+    assert token_client(reviewer).post(f"/api/v1/promotion-requests/{request.pk}/approve",
+                                       {"comment": "Checked the drift: expected."}, format="json").status_code == 200
 
 
 def test_an_analysts_rollback_on_a_champion_asks_a_reviewer(champion, analyst, capture, api, admin_user, reviewer):

@@ -604,3 +604,26 @@ def test_trace_list_sorts_on_the_server_and_keeps_the_filter(as_analyst, admin_u
     assert rows == ["alice", "bob", "carol", "zed"] and 'aria-sort="ascending"' in html
     # The headers' links keep the filter and reverse the sort in force.
     assert 'href="/traces/?sort=-customer&amp;model=nbo"' in html
+
+
+def test_a_risk_trait_names_its_tiers_as_risks(as_analyst, analyst, capture):
+    from lifecycle.choices import TIER_WORDS, TraitDirection
+    from lifecycle.models import Trait
+
+    model = ready_model(analyst, capture, key="churn-risk")
+    Trait.objects.filter(model=model, key="churn").update(direction=TraitDirection.HIGHER_IS_BAD)
+    response = as_analyst.post(try_url(model), {"features": FEATURES, "content": "cancel my account please"})
+    words = text(response)
+    expected = services.score(model=model, actor=analyst, inputs=[{"features": {"tenure": 3, "plan": "basic",
+                                                                                "spend": 20},
+                                                                   "content": "cancel my account please"}]).cards[0]
+    label = expected["detail"]["churn"]["label"]
+    assert label, "the factory's model places breaks"
+    risk = TIER_WORDS[TraitDirection.HIGHER_IS_BAD]
+    assert f"in the {risk[label]} tier." in response.content.decode()
+    if label == "Strong":
+        assert "Very high risk: the top tier (for this trait a higher score is worse)." in words
+    else:
+        assert f"{risk[label]}: " in words and "below" in words
+    assert "Strong: the top tier." not in words
+    assert "Low risk 0–" in words  # the scale under the bar speaks of risk too

@@ -65,6 +65,8 @@ OPERATION_IDS = {
     ("post", "/api/v1/algorithm-models/{id}/unpin/"): "unpinModel",
     ("get", "/api/v1/algorithm-models/{id}/versions/"): "listVersions",
     ("get", "/api/v1/algorithm-models/{id}/versions/{ref}/"): "getVersion",
+    ("patch", "/api/v1/algorithm-models/{id}/versions/{ref}/"): "updateVersionNotes",
+    ("get", "/api/v1/algorithm-models/{id}/versions/{ref}/card/"): "getModelCard",
     ("post", "/api/v1/algorithm-models/{id}/versions/{ref}/tags/"): "tagVersion",
     ("delete", "/api/v1/algorithm-models/{id}/versions/{ref}/tags/{name}/"): "untagVersion",
     ("put", "/api/v1/algorithm-models/{id}/versions/active/"): "activateVersion",

@@ -136,3 +136,121 @@ def render_listing(request, template: str, context: dict, *, partial: str = "res
     query = clean_query(request.GET, **({"sort": None} if default else {}))
     response["HX-Push-Url"] = request.path + (f"?{query}" if query else "")
     return response
+
+
+# ------------------------------------------------------------------------------------------ keyset pages
+# A deep OFFSET page walks every row before it. Keyset pages ask for the rows just after (or just before) a row
+# named by its sort value and primary key, so page 2,000 costs what the first does. The cursor is opaque: the
+# sort it was made for, the row's sort value and its key, in URL-safe base64.
+
+
+def encode_cursor(sort: Sort, value, pk) -> str:
+    import base64
+    import json
+
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()
+    raw = json.dumps([sort.param, value, pk], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw, sort: Sort, model, field_name: str):
+    """(value, pk) of a cursor made for `sort`, or None for anything else (a bad or stale cursor is the first page)."""
+    import base64
+    import binascii
+    import json
+
+    from django.core.exceptions import ValidationError
+
+    raw = str(raw or "").strip()
+    if not raw or len(raw) > 400:
+        return None
+    try:
+        param, value, pk = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if param != sort.param or not isinstance(pk, int) or isinstance(pk, bool):
+            return None
+        return model._meta.get_field(field_name).to_python(value), pk
+    except (ValueError, TypeError, binascii.Error, ValidationError, UnicodeDecodeError):
+        return None
+
+
+class KeysetPage:
+    """One keyset page: what a template needs of a Paginator page (`object_list`, `paginator.count`), and the
+    cursors of the pages either side instead of page numbers."""
+
+    def __init__(self, rows: list, *, queryset: QuerySet, next_cursor: str, previous_cursor: str):
+        self.object_list, self.next_cursor, self.previous_cursor = rows, next_cursor, previous_cursor
+        self._queryset = queryset
+        self.paginator = self
+
+    @property
+    def count(self) -> int:
+        if not hasattr(self, "_count"):
+            self._count = self._queryset.count()
+        return self._count
+
+    def has_next(self) -> bool:
+        return bool(self.next_cursor)
+
+    def has_previous(self) -> bool:
+        return bool(self.previous_cursor)
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self):
+        return len(self.object_list)
+
+
+def keyset_window(queryset: QuerySet, *, sort: Sort, spec: SortBy, after=None, before=None, per_page: int = 25):
+    """(rows, next_cursor, previous_cursor) of the page after cursor `after` or before cursor `before` (neither:
+    the first page), ordered by `spec`'s single field and then the primary key, both in the sort's direction."""
+    if len(spec.fields) != 1 or not isinstance(spec.fields[0], str) or spec.nullable:
+        raise ValueError("keyset pages need a single non-null field to sort by")
+    name, model = spec.fields[0], queryset.model
+    field_name = model._meta.pk.name if name in ("pk", "id") else name
+    desc = sort.descending
+    ordering = [f"-{field_name}", "-pk"] if desc else [field_name, "pk"]
+    reverse = [o.removeprefix("-") if o.startswith("-") else f"-{o}" for o in ordering]
+    from django.db.models import Q
+
+    def beyond(key, forward: bool) -> Q:
+        value, pk = key
+        op = "lt" if desc == forward else "gt"
+        if field_name == model._meta.pk.name:
+            return Q(**{f"pk__{op}": pk})
+        return Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"pk__{op}": pk})
+
+    after_key = decode_cursor(after, sort, model, field_name)
+    before_key = None if after_key else decode_cursor(before, sort, model, field_name)
+    if before_key:
+        rows = list(queryset.filter(beyond(before_key, False)).order_by(*reverse)[:per_page + 1])
+        more_before = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        more_after = True
+    else:
+        qs = queryset.filter(beyond(after_key, True)) if after_key else queryset
+        rows = list(qs.order_by(*ordering)[:per_page + 1])
+        more_after = len(rows) > per_page
+        rows = rows[:per_page]
+        more_before = bool(after_key)
+    if not rows:
+        return rows, "", ""
+
+    def cursor(row) -> str:
+        return encode_cursor(sort, getattr(row, field_name), row.pk)
+
+    return rows, (cursor(rows[-1]) if more_after else ""), (cursor(rows[0]) if more_before else "")
+
+
+def paginate_keyset(queryset: QuerySet, *, sort, after=None, before=None, sorts: Mapping[str, SortBy], default: str,
+                    per_page: int = 25) -> Listing:
+    """Like `paginate`, but by keyset: `after`/`before` are cursors from the page's `next_cursor`/`previous_cursor`.
+    Every sort in `sorts` must be one non-null field (the primary key breaks ties)."""
+    current = Sort.parse(sort, sorts) or Sort.parse(default, sorts)
+    if current is None:
+        raise ValueError(f"default sort {default!r} is not one of {sorted(sorts)}")
+    rows, next_cursor, previous_cursor = keyset_window(queryset, sort=current, spec=sorts[current.key], after=after,
+                                                       before=before, per_page=per_page)
+    page = KeysetPage(rows, queryset=queryset, next_cursor=next_cursor, previous_cursor=previous_cursor)
+    return Listing(page=page, sort=current, sorts=sorts, default=default)

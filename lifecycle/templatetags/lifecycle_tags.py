@@ -175,7 +175,7 @@ def sort_header(context, listing, key, label, *, num=False, target="#results", e
     return {
         "label": label, "active": active, "descending": listing.sort.descending, "num": num, "target": target,
         "extra_class": extra_class, "aria_sort": aria_sort,
-        "url": _list_url(context, sort=param, page=None),
+        "url": _list_url(context, sort=param, page=None, after=None, before=None),
         "next_words": DIRECTION_WORDS[spec.kind][1 if next_desc else 0],
     }
 
@@ -186,7 +186,8 @@ def sort_select(context, listing, *, form="", target="#results", id="sort-by"):
     With `form` (the id of the page's filter form) it belongs to that form, so a filter keeps the sort and
     the form's own submit button sends it; without, it is a small GET form of its own."""
     request = context.get("request")
-    others = [(k, v) for k, v in (request.GET.items() if request else []) if v and k not in ("sort", "page")]
+    others = [(k, v) for k, v in (request.GET.items() if request else [])
+              if v and k not in ("sort", "page", "after", "before")]
     return {"choices": listing.choices, "form": form, "target": target, "id": id,
             "path": request.path if request else "", "others": others}
 
@@ -202,6 +203,21 @@ def pager(context, page, *, noun="row", plural="", matching=False, previous="Pre
         "previous_label": previous, "next_label": next, "target": target,
         "previous_url": _list_url(context, page=page.previous_page_number()) if page.has_previous() else "",
         "next_url": _list_url(context, page=page.next_page_number()) if page.has_next() else "",
+    }
+
+
+@register.inclusion_tag("partials_keyset_pager.html", takes_context=True)
+def keyset_pager(context, page, *, noun="row", plural="", matching=False, previous="Newer", next="Older",
+                 target="#results"):
+    """Newer / older links by keyset (lifecycle.core.listing.KeysetPage) and the number of rows: no page numbers,
+    so a deep page costs what the first does."""
+    count = page.paginator.count
+    return {
+        "count": count, "noun": noun if count == 1 else (plural or f"{noun}s"), "matching": matching,
+        "previous_label": previous, "next_label": next, "target": target,
+        "previous_url": _list_url(context, page=None, after=None, before=page.previous_cursor)
+        if page.has_previous() else "",
+        "next_url": _list_url(context, page=None, before=None, after=page.next_cursor) if page.has_next() else "",
     }
 
 

@@ -7,7 +7,8 @@ with --db postgres a PostgreSQL database created and dropped here), through the 
 
 1. the samples page of a model with 10 samples, of one with 1,000 and of one with 100,000 (first page, a deep
    page, sorted by weight, filtered by a trait's label);
-2. the decision traces page (/traces/) with 10 traces, then 1,000, then 100,000 (first page and a deep page);
+2. the decision traces page (/traces/) with 10 traces, then 1,000, then 100,000 (first page and a deep page,
+   reached by keyset as its Older links do);
 
 each --reps times after a warm-up, and prints the median and p90 in ms, the ratio of each to the 10-row page
 and to the 1,000-row page (which shows a full page of rows, as the 100,000-row page does: the ratio to it is the
@@ -98,6 +99,16 @@ def queries(client, path: str, table: str) -> dict:
                 best.append((time.perf_counter() - t0) * 1000)
         count_ms = min(best)
     return {"count": len(ctx.captured_queries), "row_fetch_limits": limits, "count_ms": count_ms}
+
+
+def deep_trace_query(page: int, per_page: int) -> str:
+    """The query string of the traces page `page` (newest first), as its Older links reach it: by keyset, the
+    cursor of the last row of the page before (the page once paged by ?page=N, by OFFSET)."""
+    from lifecycle.core.listing import Sort, encode_cursor
+    from scoring.models import DecisionTrace
+
+    last = DecisionTrace.objects.order_by("-created_at", "-pk")[(page - 1) * per_page - 1]
+    return "after=" + encode_cursor(Sort("created", True), last.created_at, last.pk)
 
 
 def analyze(connection) -> None:
@@ -211,7 +222,7 @@ def main() -> int:
             if len(bases) < 2:
                 bases.append(figures)
         deep = args.rows // 25 // 2  # the traces page shows 25 a page
-        measure("traces", f"{args.rows:,}, page {deep:,}", f"{traces}?page={deep}", table, bases)
+        measure("traces", f"{args.rows:,}, page {deep:,}", f"{traces}?{deep_trace_query(deep, 25)}", table, bases)
 
         results["pages"] = rows_out
         results["machine"]["loadavg_end"] = os.getloadavg()

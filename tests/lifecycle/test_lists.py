@@ -435,12 +435,18 @@ def test_a_page_of_100000_decision_traces_costs_what_a_page_of_10_does(as_analys
     assert "100,000 traces" in page
     assert len(big_queries) == len(small_queries), "\n".join(q["sql"] for q in big_queries)
     assert _shape(big_queries) == _shape(small_queries)
+    # Pages by keyset: one row more than a page tells whether there is an older one.
     fetches = _row_fetches(big_queries, DecisionTrace._meta.db_table)
-    assert fetches and all(re.search(rf"\bLIMIT {per_page}\b", sql) for sql in fetches), fetches
-    deep_queries, page, _ = _measure(as_analyst, f"{path}?page={SCALE // per_page // 2}")
+    assert fetches and all(re.search(rf"\bLIMIT {per_page + 1}\b", sql) for sql in fetches), fetches
+    from lifecycle.core.listing import Sort, encode_cursor
+
+    last = DecisionTrace.objects.order_by("-created_at", "-pk")[(SCALE // per_page // 2 - 1) * per_page - 1]
+    deep = encode_cursor(Sort("created", True), last.created_at, last.pk)  # what page 2,000's Older link names
+    deep_queries, page, _ = _measure(as_analyst, f"{path}?after={deep}")
     assert len(deep_queries) == len(small_queries) and page.count("Why these offers</a>") == per_page
     deep_fetches = _row_fetches(deep_queries, DecisionTrace._meta.db_table)
-    assert deep_fetches and all(re.search(rf"\bLIMIT {per_page}\b", sql) for sql in deep_fetches)
+    assert deep_fetches and all(re.search(rf"\bLIMIT {per_page + 1}\b", sql) and "OFFSET" not in sql
+                                for sql in deep_fetches)
     print(f"\ntraces: setup {setup:.1f} s, page of 10 {small_s * 1000:.1f} ms, "
           f"page of {SCALE:,} {big_s * 1000:.1f} ms")
 

@@ -14,7 +14,7 @@ from lifecycle import selectors as lifecycle_selectors
 from lifecycle.core.api.parsers import StrictJSONParser, odd_input_error
 from lifecycle.api.serializers import AlgorithmModelSerializer, ErrorSerializer
 from lifecycle.core.api.filters import FilterBackend
-from lifecycle.core.api.pagination import LimitOffsetPagination
+from lifecycle.core.api.pagination import KeysetLimitOffsetPagination, LimitOffsetPagination
 from lifecycle.api.views import MODEL_ID, errors
 from lifecycle.core.errors import ApplicationError, not_found
 from lifecycle.core.keys import parse_id
@@ -171,8 +171,9 @@ class RespondView(APIView):
         return response
 
 
-class TracePagination(LimitOffsetPagination):
-    """A limit over max_limit is refused rather than cut down: a caller paging by it would skip traces."""
+class TracePagination(KeysetLimitOffsetPagination):
+    """A limit over max_limit is refused rather than cut down: a caller paging by it would skip traces. Newest
+    first, as DecisionTrace orders; `cursor` (the nextCursor link) pages by keyset."""
 
     default_limit = 50
     max_limit = 200
@@ -187,7 +188,9 @@ class DecisionTraceViewSet(viewsets.GenericViewSet):
     filtersets = {"list": TraceFilter}
 
     @extend_schema(responses={200: s.TraceBriefSerializer(many=True), **errors(400, 401, 403)},
-                   description="limit 50 by default, 200 at most (a larger limit is refused).")
+                   description="limit 50 by default, 200 at most (a larger limit is refused). Newest first. Every "
+                               "answer has nextCursor: a link to the older traces by keyset (cursor, no offset), "
+                               "which costs the same at any depth; limit/offset still work.")
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(selectors.trace_list()))
         return self.get_paginated_response(s.TraceBriefSerializer(page, many=True).data)

@@ -127,6 +127,34 @@ def test_shadows_score_silently_into_the_trace(api, admin_user, catalog):
     assert api.get("/api/v1/decision-traces?limit=201").status_code == 400
 
 
+def test_the_trace_list_api_pages_by_offset_and_by_cursor(api, db):
+    from scoring.models import DecisionTrace
+    from tests.bulk import bulk_traces
+
+    bulk_traces(23, model_key="m")
+    DecisionTrace.objects.filter(pk__in=list(DecisionTrace.objects.values_list("pk", flat=True)[:6])).update(
+        created_at=DecisionTrace.objects.first().created_at)  # ties on the time: the key breaks them
+    newest = [t["id"] for t in api.get("/api/v1/decision-traces?limit=200").json()["results"]]
+    assert len(newest) == 23
+    # The documented limit/offset contract is unchanged, and each answer also links to the next rows by keyset.
+    by_offset = api.get("/api/v1/decision-traces?limit=10&offset=10").json()
+    assert [t["id"] for t in by_offset["results"]] == newest[10:20] and by_offset["count"] == 23
+    assert "offset=20" in by_offset["next"] and "offset" not in by_offset["nextCursor"]
+    walked, url, answers = [], "/api/v1/decision-traces?limit=10", 0
+    while url and answers < 5:
+        answer = api.get(url).json()
+        walked += [t["id"] for t in answer["results"]]
+        url, answers = answer["nextCursor"], answers + 1
+        assert answer["count"] == 23
+        if answers > 1:
+            assert answer["next"] == answer["nextCursor"] and answer["previous"] is None
+    assert walked == newest and answers == 3
+    cursor = api.get("/api/v1/decision-traces?limit=10").json()["nextCursor"].split("cursor=")[1]
+    for bad in ("?cursor=nope", f"?cursor={cursor}&offset=3"):
+        refused = api.get("/api/v1/decision-traces" + bad)
+        assert refused.status_code == 400 and "cursor" in str(refused.json()), bad
+
+
 def test_query_count_does_not_grow_with_candidates(api, admin_user, db):
     make_catalog(200)
     live_model(admin_user, key="nbo", model_type="bayesian")

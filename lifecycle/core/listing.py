@@ -219,7 +219,10 @@ def keyset_window(queryset: QuerySet, *, sort: Sort, spec: SortBy, after=None, b
         op = "lt" if desc == forward else "gt"
         if field_name == model._meta.pk.name:
             return Q(**{f"pk__{op}": pk})
-        return Q(**{f"{field_name}__{op}": value}) | Q(**{field_name: value, f"pk__{op}": pk})
+        # "value <= v AND (value < v OR (value = v AND pk < k))": the first term alone is a range an index on the
+        # field starts from; the OR alone makes SQLite walk the index from its end.
+        return Q(**{f"{field_name}__{op}e": value}) & (Q(**{f"{field_name}__{op}": value})
+                                                      | Q(**{field_name: value, f"pk__{op}": pk}))
 
     after_key = decode_cursor(after, sort, model, field_name)
     before_key = None if after_key else decode_cursor(before, sort, model, field_name)

@@ -171,11 +171,12 @@ def model_weights_preview(request, ref):
 def weights_step(request, model: AlgorithmModel) -> dict | None:
     """The outcome-weights step of the model page's path to live (the panel "scoring.live_weights"): the way to
     the editor and, for those who may, its form in short, posting back to the model page."""
-    known = list(selectors.outcome_type_list().values_list("key", flat=True))
+    types = list(selectors.outcome_type_list())
     block = refusal(request.user, OPERATE)
-    form = None if block else _weights_form(model, known, auto_id="live-%s")
+    form = None if block else _weights_form(model, [t.key for t in types], auto_id="live-%s")
+    # The same typed rows as the editor's page (classification, number, what it maps to): one editor, two places.
     return {"weights_block": block, "weights_form": form,
-            "weights_rows": [(key, form[weight_field_name(key)]) for key in form.keys] if form else [],
+            "weights_rows": _weights_rows(model, form, types) if form else [],
             "weights_back": reverse("lifecycle:model-detail", args=[model.key]) + "#live"}
 
 

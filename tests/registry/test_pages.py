@@ -458,6 +458,12 @@ def test_outcome_weights_form(client, analyst, capture):
     model = ready_model(analyst, capture)
     client.force_login(analyst)
     url = reverse("scoring:model-weights", args=[model.key])  # the weights' one endpoint, back to the panel
+    # One editor: the path to live's weights step has the weights page's typed rows, not a list of free keys.
+    step, editor = client.get(detail_url(model)).content.decode(), client.get(url).content.decode()
+    for html in (step, editor):
+        assert html.count('class="weight-row"') == 10 and 'class="table weights-editor"' in html
+        assert "+ positive" in html and 'type="number"' in html
+    assert 'class="table compact weights-table"' not in step
     back = {"next": detail_url(model) + "#live"}
     page = text(client.post(url, {"weight__convert": "1", "weight__click": "0.3", "weight__unsubscribed": "-1.5",
                                   "weight__accept": "", **back}, follow=True))

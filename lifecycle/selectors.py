@@ -602,3 +602,20 @@ def versions_pick(*, model: AlgorithmModel, numbers: list) -> list[ModelVersion]
         if version not in wanted:
             wanted.append(version)
     return wanted
+
+
+def before_first_train(model: AlgorithmModel, traits: list[Trait] | None = None) -> list[dict]:
+    """What a tabular model that has never served still needs before it can be trained: [{done, text, anchor}],
+    for the path to live's Trained step (the one checklist of a new draft). [] once it has served, while a run
+    is in flight, or for a type that is never trained here."""
+    if model.has_been_ready or model.state not in (State.DRAFT, State.FAILED) or model.model_type not in TABULAR_TYPES:
+        return []
+    traits = trait_list(model=model) if traits is None else traits
+    one_sided = [t.name for t in traits if not (t.positive_samples and t.negative_samples)]
+    has_samples = any(t.positive_samples or t.negative_samples for t in traits)
+    return [
+        {"done": bool(traits), "text": "Define at least one trait", "anchor": "traits"},
+        {"done": bool(traits) and not one_sided, "anchor": "samples",
+         "text": "Add labelled samples with positive and negative examples for every trait"
+         + (f" (missing for {', '.join(one_sided)})" if traits and has_samples and one_sided else "")},
+    ]

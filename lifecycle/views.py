@@ -173,7 +173,6 @@ def model_detail(request, ref):
         "traits_by_key": {t.key: t for t in traits},
         "trainable": model.model_type in TABULAR_TYPES,
         "train_block": _train_block(model, traits),
-        "next_steps": _next_steps(model, traits, sample_count),
         "charts": _model_charts(model, selectors.metrics_history(model=model)),
         "recent_samples": list(samples[:10]),
         "unknown_label_keys": selectors.unknown_label_keys(model=model) if model.definition_editable else [],
@@ -228,31 +227,6 @@ def _model_charts(model, history: dict) -> dict:
         "histogram": {"xLabel": "score", "series": histograms},
         "histogram_version": serving.version_no if serving is not None else None,
     }
-
-
-def _next_steps(model, traits, sample_count) -> list[dict]:
-    """What a model that has never served still needs before it can be trained, for the checklist."""
-    if model.has_been_ready or model.state not in (State.DRAFT, State.FAILED) or model.model_type not in TABULAR_TYPES:
-        return []
-    one_sided = [t.name for t in traits if not (t.positive_samples and t.negative_samples)]
-    return [
-        {"done": bool(traits), "text": "Define at least one trait", "anchor": "traits"},
-        {
-            "done": bool(traits) and sample_count > 0 and not one_sided,
-            "anchor": "samples",
-            "text": "Add labelled samples with positive and negative examples for every trait"
-            + (
-                f" (missing for {', '.join(one_sided)})"
-                if traits and sample_count and one_sided
-                else ""
-            ),
-        },
-        {
-            "done": False,
-            "text": "Train: the first successful run makes the model scorable",
-            "anchor": "",
-        },
-    ]
 
 
 @require_GET

@@ -68,6 +68,8 @@ def _steps(model, pending, family_champion) -> list[dict]:
         trained["state"] = "Never trained"
         trained["missing"] = ("Train it: the first successful run makes the model scorable." if tabular else
                               "Go ready once: that snapshots its starting state and makes it scorable.")
+    # A new draft's one checklist: what it still needs before its first train (lifecycle's rule).
+    trained["checklist"] = lifecycle_selectors.before_first_train(model)
 
     active = {"key": "active", "title": "Active", "done": model.status == Status.ACTIVE}
     active["state"] = {Status.ACTIVE: "Recommend considers it", Status.DRAFT: "Operational status is draft",

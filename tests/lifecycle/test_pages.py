@@ -122,7 +122,10 @@ def test_creating_a_model_through_the_form(as_analyst):
     page = text(response)
     assert "Created support-tone" in page
     assert "Support tone" in page and "Draft" in page and "Logistic regression" in page and "Is a message polite?" in page
-    assert "Before the first train" in page and "Define at least one trait" in page
+    # One checklist, the path to live: its Trained step says what the draft still needs (no second list).
+    assert page.count("Define at least one trait") == 1 and "Before the first train" not in page
+    live = page[page.index("Path to live"):]
+    assert "Define at least one trait" in live and "Train it: the first successful run makes the model scorable" in live
     assert AlgorithmModel.objects.get(key="support-tone").created_by.username == "analyst"
 
 

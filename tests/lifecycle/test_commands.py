@@ -57,6 +57,9 @@ def test_seed_demo_loads_models_in_different_states_once():
     assert states["churn-risk"] == "ready" and states["support-tone"] == "draft"
     assert states["upsell-neural"] == "failed" and states["credit-scorecard"] == "ready"
     assert AlgorithmModel.objects.get(key="churn-risk").versions.count() == 2
+    # The credit scorecard scores a credit risk, not churn: a higher score is worse.
+    card = AlgorithmModel.objects.get(key="credit-scorecard").traits.get()
+    assert (card.key, card.name, card.direction) == ("default_risk", "Default risk", "higher_is_bad")
     call_command("seed_demo", stdout=io.StringIO())  # not twice
     assert AlgorithmModel.objects.count() == len(states)
 

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from lifecycle.choices import TraitDirection
 from lifecycle import services
 from lifecycle.models import AlgorithmModel
 from registry import experiments
@@ -80,10 +81,15 @@ class Command(BaseCommand):
         self._quietly(train_inline, ready)
         self._quietly(train_inline, ready)  # a second version, to show history and rollback
 
-        scorecard = services.model_create(actor=analyst, key="credit-scorecard", name="Credit scorecard",
-                                          model_type="scorecard", traits=[{"name": "churn"}])
+        # A credit scorecard scores a credit risk: a higher score is worse, so its tiers read Low ... Very high risk.
+        scorecard = services.model_create(
+            actor=analyst, key="credit-scorecard", name="Credit scorecard",
+            description="Who is likely to miss a payment, scored in points per attribute.",
+            traits=[{"name": "Default risk", "description": "Customer misses a payment within 12 months",
+                     "direction": TraitDirection.HIGHER_IS_BAD}], model_type="scorecard")
+        # The demo's generated customers: the same at-risk rule stands in for missing a payment.
         services.sample_add_batch(model=scorecard, actor=analyst, samples=[
-            {**row, "labels": {"churn": row["labels"]["churn"]}} for row in churn_rows(600, 2)])
+            {**row, "labels": {"default_risk": row["labels"]["churn"]}} for row in churn_rows(600, 2)])
         self._quietly(train_inline, scorecard)
 
         tone = services.model_create(actor=analyst, key="support-tone", name="Support tone",

@@ -71,8 +71,8 @@ class KeysetLimitOffsetPagination(LimitOffsetPagination):
             raise serializers.ValidationError({self.cursor_query_param: ["Give a cursor or an offset, not both."]})
         sort, spec = self._sort()
         if decode_cursor(raw, sort, queryset.model, self.keyset_field) is None:
-            raise serializers.ValidationError({self.cursor_query_param: ["Not a cursor of this list: use the "
-                                                                         "nextCursor link of a previous answer."]})
+            message = "Not a cursor of this list: use the nextCursor link of a previous answer."
+            raise serializers.ValidationError({self.cursor_query_param: [message]})
         self.limit, self.offset = self.get_limit(request), None
         self.count = self.get_count(queryset)
         rows, self.next_cursor, _ = keyset_window(queryset, sort=sort, spec=spec, after=raw, per_page=self.limit)

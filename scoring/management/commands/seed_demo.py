@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from lifecycle.choices import TraitDirection
 from lifecycle import services
+from lifecycle.choices import TraitDirection
 from lifecycle.models import AlgorithmModel
 from registry import experiments
 from registry import services as registry_services

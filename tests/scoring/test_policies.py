@@ -122,6 +122,14 @@ def test_a_channel_that_reports_its_own_impressions_counts_those_not_the_recomme
     assert recommend(api, limit=2)["offers"] == [], "the reported showing spent the budget"
 
 
+def test_the_catalog_page_says_who_records_a_channel_s_impressions(as_analyst, catalog):
+    r = as_analyst.post(reverse("scoring:catalog-edit", args=["channels", "email"]),
+                        {"key": "email", "name": "Email", "direction": "outbound", "tracks_impressions": "on"})
+    assert r.status_code == 302, r.content
+    page = unescape(as_analyst.get(reverse("scoring:catalog")).content.decode())
+    assert "reported by the channel" in page and "recorded by recommend" in page
+
+
 def test_impressions_are_counted_with_one_grouped_query(api, champion, admin_user):
     api.post("/api/v1/contact-policies", {"key": "all", "name": "All", "maxImpressions": 50}, format="json")
     for i in range(4):

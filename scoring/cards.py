@@ -115,3 +115,45 @@ def card(probabilities: dict[str, float], metrics: dict[str, dict], *, missing: 
         result["confidenceReason"] = (f"Lowered for the missing {names(missing or [])}, scored with the values "
                                       f"imputed in training: {', '.join(reasons)}.")
     return result
+
+
+def cards(probabilities: dict, metrics: dict[str, dict], *, missing: list[list[str]],
+          predictors: list[dict] | None = None) -> list[dict]:
+    """`card` for a batch: `probabilities` holds one sequence per trait (a row per input) and `missing` one list
+    per input. What depends only on the trait (confidence, breaks, the tier of each score 0-100) is worked out
+    once; an input with missing features takes `card` itself. The cards are the same as `card`'s one by one."""
+    traits = list(probabilities)
+    columns = [[float(p) for p in probabilities[t]] for t in traits]
+    count = len(columns[0]) if columns else len(missing)
+    fixed = []
+    for trait in traits:
+        m = metrics.get(trait) or {}
+        confidence, breaks = confidence_of(m), m.get("breaks")
+        tiers = [tier_of(s, breaks) for s in range(101)] if breaks and confidence != "low" else None
+        fixed.append((trait, confidence, breaks, tiers))
+    worst = min((c for _, c, _, _ in fixed), key=CONFIDENCE_ORDER.index) if fixed else "low"
+    out = []
+    for row in range(count):
+        if missing[row]:
+            out.append(card({t: columns[k][row] for k, t in enumerate(traits)}, metrics, missing=missing[row],
+                            predictors=predictors))
+            continue
+        scores, detail, headrooms = {}, {}, []
+        for k, (trait, confidence, breaks, tiers) in enumerate(fixed):
+            p = columns[k][row]
+            s = int(round(100 * p))
+            if tiers is not None and 0 <= s <= 100:
+                label, headroom, band = tiers[s]
+                band = list(band)
+                headrooms.append(headroom)
+            elif tiers is not None:
+                label, headroom, band = tier_of(s, breaks)
+                headrooms.append(headroom)
+            else:
+                label = headroom = band = None
+            scores[trait] = s
+            detail[trait] = {"label": label, "breaks": breaks, "band": band, "native": round(p, 6),
+                             "headroom": headroom, "confidence": confidence}
+        out.append({"scores": scores, "composite": harmonic_mean(list(scores.values())), "confidence": worst,
+                    "headroom": max(headrooms) if headrooms else None, "detail": detail})
+    return out

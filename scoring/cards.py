@@ -125,13 +125,19 @@ def cards(probabilities: dict, metrics: dict[str, dict], *, missing: list[list[s
     traits = list(probabilities)
     columns = [[float(p) for p in probabilities[t]] for t in traits]
     count = len(columns[0]) if columns else len(missing)
-    fixed = []
+    fixed = []  # per trait: its confidence, and the detail of each score 0-100 without its native value
     for trait in traits:
         m = metrics.get(trait) or {}
         confidence, breaks = confidence_of(m), m.get("breaks")
-        tiers = [tier_of(s, breaks) for s in range(101)] if breaks and confidence != "low" else None
-        fixed.append((trait, confidence, breaks, tiers))
+        tiered = bool(breaks) and confidence != "low"
+        details = []
+        for s in range(101):
+            label, headroom, band = tier_of(s, breaks) if tiered else (None, None, None)
+            details.append({"label": label, "breaks": breaks, "band": band, "native": None, "headroom": headroom,
+                            "confidence": confidence})
+        fixed.append((trait, confidence, tiered, details))
     worst = min((c for _, c, _, _ in fixed), key=CONFIDENCE_ORDER.index) if fixed else "low"
+    composites: dict[tuple, int] = {}
     out = []
     for row in range(count):
         if missing[row]:
@@ -139,21 +145,24 @@ def cards(probabilities: dict, metrics: dict[str, dict], *, missing: list[list[s
                             predictors=predictors))
             continue
         scores, detail, headrooms = {}, {}, []
-        for k, (trait, confidence, breaks, tiers) in enumerate(fixed):
+        for k, (trait, confidence, tiered, details) in enumerate(fixed):
             p = columns[k][row]
             s = int(round(100 * p))
-            if tiers is not None and 0 <= s <= 100:
-                label, headroom, band = tiers[s]
-                band = list(band)
-                headrooms.append(headroom)
-            elif tiers is not None:
-                label, headroom, band = tier_of(s, breaks)
-                headrooms.append(headroom)
-            else:
-                label = headroom = band = None
+            if 0 <= s <= 100:
+                d = details[s].copy()
+                d["native"] = round(p, 6)
+                if tiered:
+                    d["band"] = list(d["band"])
+                    headrooms.append(d["headroom"])
+            else:  # not a probability; as `card` would
+                return [card({t: columns[k][r] for k, t in enumerate(traits)}, metrics, missing=missing[r],
+                             predictors=predictors) for r in range(count)]
             scores[trait] = s
-            detail[trait] = {"label": label, "breaks": breaks, "band": band, "native": round(p, 6),
-                             "headroom": headroom, "confidence": confidence}
-        out.append({"scores": scores, "composite": harmonic_mean(list(scores.values())), "confidence": worst,
+            detail[trait] = d
+        key = tuple(scores.values())
+        composite = composites.get(key)
+        if composite is None:
+            composite = composites[key] = harmonic_mean(list(key))
+        out.append({"scores": scores, "composite": composite, "confidence": worst,
                     "headroom": max(headrooms) if headrooms else None, "detail": detail})
     return out

@@ -33,7 +33,15 @@ def _not_scorable(model: AlgorithmModel) -> ApplicationError:
     return ApplicationError(f"Model {model.key} cannot score: {why}", code="not_scorable", status=409)
 
 
+_INPUT_FIELDS = frozenset(("features", "content", "feedback"))
+
+
 def _clean_input(item, index: int) -> dict:
+    if type(item) is dict and item.keys() <= _INPUT_FIELDS:  # the common shape, without the messages below
+        features, content = item.get("features"), item.get("content")
+        if (type(features) is dict and features) or (type(content) is str and content.strip()):
+            if (features is None or type(features) is dict) and (content is None or type(content) is str):
+                return {"features": features or None, "content": content or None, "feedback": item.get("feedback")}
     if isinstance(item, str):
         item = {"content": item}
     if not isinstance(item, dict):

@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 WEB_WORKERS ?= 2
 
-.PHONY: install migrate demo run test test-fast bench bench-anchor bench-lists simulate clean
+.PHONY: install migrate demo run test test-fast bench bench-anchor bench-training bench-lists simulate clean
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ bench: install
 # side by side. MLflow goes into its own virtualenv (ANCHOR_VENV, default var/anchor-venv), never into $(VENV).
 bench-anchor: install
 	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_anchor.py $(BENCH_ARGS)
+
+# Training overhead (not a test): a run's parts against the scikit-learn fits it makes, per model type, in-process.
+bench-training: install
+	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_training.py $(BENCH_ARGS)
 
 # List pages benchmark (not a test): the samples and traces pages with 10, 1,000 and 100,000 rows, in-process.
 # SQLite by default; BENCH_ARGS="--db postgres" for PostgreSQL (BENCH_PG_URL). See docs/BENCHMARKS.md.

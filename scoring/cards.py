@@ -115,3 +115,54 @@ def card(probabilities: dict[str, float], metrics: dict[str, dict], *, missing: 
         result["confidenceReason"] = (f"Lowered for the missing {names(missing or [])}, scored with the values "
                                       f"imputed in training: {', '.join(reasons)}.")
     return result
+
+
+def cards(probabilities: dict, metrics: dict[str, dict], *, missing: list[list[str]],
+          predictors: list[dict] | None = None) -> list[dict]:
+    """`card` for a batch: `probabilities` holds one sequence per trait (a row per input) and `missing` one list
+    per input. What depends only on the trait (confidence, breaks, the tier of each score 0-100) is worked out
+    once; an input with missing features takes `card` itself. The cards are the same as `card`'s one by one."""
+    traits = list(probabilities)
+    columns = [[float(p) for p in probabilities[t]] for t in traits]
+    count = len(columns[0]) if columns else len(missing)
+    fixed = []  # per trait: its confidence, and the detail of each score 0-100 without its native value
+    for trait in traits:
+        m = metrics.get(trait) or {}
+        confidence, breaks = confidence_of(m), m.get("breaks")
+        tiered = bool(breaks) and confidence != "low"
+        details = []
+        for s in range(101):
+            label, headroom, band = tier_of(s, breaks) if tiered else (None, None, None)
+            details.append({"label": label, "breaks": breaks, "band": band, "native": None, "headroom": headroom,
+                            "confidence": confidence})
+        fixed.append((trait, confidence, tiered, details))
+    worst = min((c for _, c, _, _ in fixed), key=CONFIDENCE_ORDER.index) if fixed else "low"
+    composites: dict[tuple, int] = {}
+    out = []
+    for row in range(count):
+        if missing[row]:
+            out.append(card({t: columns[k][row] for k, t in enumerate(traits)}, metrics, missing=missing[row],
+                            predictors=predictors))
+            continue
+        scores, detail, headrooms = {}, {}, []
+        for k, (trait, confidence, tiered, details) in enumerate(fixed):
+            p = columns[k][row]
+            s = int(round(100 * p))
+            if 0 <= s <= 100:
+                d = details[s].copy()
+                d["native"] = round(p, 6)
+                if tiered:
+                    d["band"] = list(d["band"])
+                    headrooms.append(d["headroom"])
+            else:  # not a probability; as `card` would
+                return [card({t: columns[k][r] for k, t in enumerate(traits)}, metrics, missing=missing[r],
+                             predictors=predictors) for r in range(count)]
+            scores[trait] = s
+            detail[trait] = d
+        key = tuple(scores.values())
+        composite = composites.get(key)
+        if composite is None:
+            composite = composites[key] = harmonic_mean(list(key))
+        out.append({"scores": scores, "composite": composite, "confidence": worst,
+                    "headroom": max(headrooms) if headrooms else None, "detail": detail})
+    return out

@@ -327,3 +327,52 @@ def test_a_query_string_with_a_nul_is_a_400_envelope_naming_the_parameter(analys
     response = token_client(analyst).get("/api/v1/algorithm-models/?search=a%00b")
     assert response.status_code == 400
     assert response.json()["error"]["details"]["fields"] == {"search": ["contains a NUL character"]}
+
+
+# Bodies the parser's quick path (a scan of the raw text, then a walk of the containers only) must answer
+# exactly as the full walk does: the same value, or the same refusal naming the same field.
+QUICK_PATH_BODIES = [
+    '{"inputs": [{"features": {"a": 1.5, "b": "x"}, "content": "plain text"}]}',
+    '{"content": "caf\\u00e9 \\u4e2d"}',  # escapes that make ordinary text
+    '{"content": "café"}',
+    '{"a": {"b": "\\u0000"}}', '{"a": ["ok", "\\ud800"]}', '{"a": "\\ud83d\\ude00"}', '{"a\\u0000": 1}',
+    '{"x": [1, 2, 1e400]}', '{"x": {"y": -1E+308}}', '{"x": 1e-400}', '{"x": 2.5e10}',
+    '{"x": NaN}', '{"x": [-Infinity]}', '{"content": "NaN and Infinity as words"}',
+    '{"x": ' + "1" * 310 + '.0}', '{"x": ' + "1" * 310 + '}',
+    '{"deep": ' + "[" * 63 + "]" * 63 + '}', '{"deep": ' + "[" * 64 + "]" * 64 + '}',
+    '{"a": 1, "deep": {"b": ' + '{"c": ' * 70 + "0" + "}" * 70 + "}}",
+    "[" * 1000 + "]" * 1000, '"a string"', "3", '{"x": 1', "",
+]
+
+
+@pytest.mark.parametrize("body", QUICK_PATH_BODIES, ids=range(len(QUICK_PATH_BODIES)))
+def test_the_parser_quick_path_answers_as_the_full_walk(body):
+    from lifecycle.core import inputs
+
+    def full(text):
+        value = json.loads(text, parse_constant=inputs._NonFinite, parse_float=inputs._float)
+        inputs.check_value(value)
+        return value
+
+    def outcome(parse):
+        try:
+            return "value", parse(body)
+        except inputs.OddInput as exc:
+            return "odd", exc.path, exc.message
+        except RecursionError:
+            return ("recursion",)
+        except ValueError as exc:
+            return "malformed", type(exc).__name__
+
+    quick, walked = outcome(inputs.loads), outcome(full)
+    if walked == ("recursion",):  # too deep for json.loads itself: loads names the field instead
+        assert quick[0] == "odd" and "nested more than" in quick[2]
+    else:
+        assert quick == walked
+
+
+def test_ordinary_bodies_take_the_parser_quick_path():
+    from lifecycle.core import inputs
+
+    for body in QUICK_PATH_BODIES[:3] + [QUICK_PATH_BODIES[10], QUICK_PATH_BODIES[16], QUICK_PATH_BODIES[17]]:
+        assert inputs._plain(body), body

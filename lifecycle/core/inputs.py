@@ -99,8 +99,62 @@ def _deep_field(text: str) -> str:
     return field
 
 
+# The escapes that can make a NUL or a surrogate (pairs too: they take the full walk).
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# With every digit read as 0 and E as e: a float literal that could overflow to infinity has an exponent of
+# three digits or more, or 300 digits or more in a row.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
+_HUGE = (b"0e000", b"0e+000", b"0e-000", b"0" * 300)
+
+
+def _depth_within(value, limit: int) -> bool:
+    """Whether no container in `value` is nested `limit` levels deep or more; walks containers only."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        if depth >= limit:
+            return False
+        below = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            kinds = set(map(type, children))  # parsed JSON: exactly dict or list, never a subclass
+            if dict in kinds or list in kinds:
+                below.extend(c for c in children if type(c) is dict or type(c) is list)
+        level, depth = below, depth + 1
+    return True
+
+
+def _plain(text: str) -> bool:
+    """Whether no string parsed from `text` can hold a NUL or a lone surrogate and no number can be infinite or
+    NaN: then only the nesting needs a look. Decided on the raw text with C-speed scans; a false alarm only
+    costs the full walk."""
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate in the text itself
+        return False
+    if b"\x00" in raw or b"NaN" in raw or b"Infinity" in raw or _SUSPECT_ESCAPE.search(raw):
+        return False
+    shape = raw.translate(_DIGITS_AS_ZERO)
+    return not any(huge in shape for huge in _HUGE)
+
+
 def loads(text: str):
-    """json.loads that refuses what `check_value` refuses, naming the field; malformed JSON is a ValueError."""
+    """json.loads that refuses what `check_value` refuses, naming the field; malformed JSON is a ValueError.
+
+    Plain text (see `_plain`) is parsed by the C decoder alone and only its containers are walked for depth;
+    anything else, or a body nested too deep, takes the full walk that names the field."""
+    if _plain(text):
+        try:
+            value = json.loads(text)
+        except RecursionError:
+            raise OddInput(_deep_field(text), f"is nested more than {MAX_DEPTH} levels deep") from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:  # an integer of thousands of digits
+            raise OddInput("", str(exc)) from None
+        if not _depth_within(value, MAX_DEPTH):
+            check_value(value)  # names the field nested too deep
+        return value
     try:
         value = json.loads(text, parse_constant=_NonFinite, parse_float=_float)
     except RecursionError:

@@ -150,11 +150,19 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
         return now_
 
     offers_qs = (flow.offers.all() if flow and flow.offers.exists() else Offer.objects.all())
-    offers = list(offers_qs.filter(active=True).select_related("category").prefetch_related("channels"))
+    offers = list(offers_qs.filter(active=True).select_related("category"))
     funnel = {"candidateCount": len(offers)}
     clock = stage("candidates", len(offers), len(offers), clock)
     if channel_row:
-        offers = [o for o in offers if not o.channels.all() or channel_row in o.channels.all()]
+        # An offer goes out on its channels, or on any when it names none. One query on the link table, as
+        # (offer, channel) pairs: no channel rows or related managers per offer.
+        links = Offer.channels.through.objects.filter(offer__in=offers_qs.filter(active=True).values("pk"))
+        named, here = set(), set()
+        for offer_id, channel_id in links.values_list("offer_id", "channel_id"):
+            named.add(offer_id)
+            if channel_id == channel_row.pk:
+                here.add(offer_id)
+        offers = [o for o in offers if o.pk not in named or o.pk in here]
     funnel["afterQualification"] = len(offers)
     clock = stage("qualification", funnel["candidateCount"], len(offers), clock)
     now = timezone.now()

@@ -33,7 +33,15 @@ def _not_scorable(model: AlgorithmModel) -> ApplicationError:
     return ApplicationError(f"Model {model.key} cannot score: {why}", code="not_scorable", status=409)
 
 
+_INPUT_FIELDS = frozenset(("features", "content", "feedback"))
+
+
 def _clean_input(item, index: int) -> dict:
+    if type(item) is dict and item.keys() <= _INPUT_FIELDS:  # the common shape, without the messages below
+        features, content = item.get("features"), item.get("content")
+        if (type(features) is dict and features) or (type(content) is str and content.strip()):
+            if (features is None or type(features) is dict) and (content is None or type(content) is str):
+                return {"features": features or None, "content": content or None, "feedback": item.get("feedback")}
     if isinstance(item, str):
         item = {"content": item}
     if not isinstance(item, dict):
@@ -183,6 +191,36 @@ class InputChecker:
         return check
 
 
+    def check_all(self, items: list[dict], batch: bool) -> list[InputCheck]:
+        """`check` for every input, decided a column at a time: an input whose features are exactly the ones the
+        model reads, each a number where a number is read and a category seen in training where one is, with
+        content where content is read, has nothing to report. Any other input takes `check`, so its lists and
+        refusal are the same as when checked alone."""
+        if len(items) < 64:
+            return [self.check(item, i if batch else None) for i, item in enumerate(items)]
+        keys = self.keys
+        regular = [type(f) is dict and f.keys() == keys for f in (item.get("features") for item in items)]
+        rows = [i for i, ok in enumerate(regular) if ok]
+        if self.content is not None:
+            rows = [i for i in rows if type(c := items[i].get("content")) is str and c.strip()]
+        feats = [items[i]["features"] for i in rows]
+        keep = [True] * len(rows)
+        for entry, key, categories in self.features:
+            column = [f[key] for f in feats]
+            if categories is not None:  # text as sent, seen in training (a number or padding takes `check`)
+                bad = [j for j, v in enumerate(column) if not (type(v) is str and v and v.strip() == v
+                                                               and v in categories)]
+            elif entry["type"] == "number":  # an int or a float (a bool or text takes `check`), not NaN
+                bad = [j for j, v in enumerate(column) if type(v) is not float and type(v) is not int or v != v]
+            else:  # text that is not blank
+                bad = [j for j, v in enumerate(column) if not (type(v) is str and v.strip())]
+            for j in bad:
+                keep[j] = False
+        plain = {rows[j] for j, ok in enumerate(keep) if ok}
+        return [InputCheck() if i in plain else self.check(item, i if batch else None)
+                for i, item in enumerate(items)]
+
+
 def _strict_refusal(check: InputCheck, index: int | None) -> ApplicationError:
     what = f"inputs[{index}]" if index is not None else "the input"
     parts = []
@@ -264,7 +302,7 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
         raise validation_error(f"Unknown traits {missing}; this version scores {known}", field="traits")
     schema = _input_schema(model, version)
     checker = InputChecker(schema) if schema else None
-    checks = [checker.check(item, i if batch else None) if checker else InputCheck() for i, item in enumerate(cleaned)]
+    checks = checker.check_all(cleaned, batch) if checker else [InputCheck() for _ in cleaned]
     for i, check in enumerate(checks):
         if check.error and (strict or not batch):
             raise check.error
@@ -273,9 +311,11 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
     scored = [i for i, check in enumerate(checks) if check.error is None]
     probs = _predict(model, version, [cleaned[i] for i in scored]) if scored else {}
     cards_out: list[dict | None] = [None] * len(cleaned)
-    for row, i in enumerate(scored):
-        cards_out[i] = cards.card({t: probs[t][row] for t in wanted}, version.metrics, missing=checks[i].missing,
-                                  predictors=version.predictors)
+    if scored:
+        for i, card in zip(scored, cards.cards({t: probs[t] for t in wanted}, version.metrics,
+                                               missing=[checks[i].missing for i in scored],
+                                               predictors=version.predictors)):
+            cards_out[i] = card
     request_id = uuid.uuid4().hex
     sample_ids = [_feedback_samples(model, actor, item, item.get("feedback"), request_id)
                   if item.get("feedback") and card is not None else [] for item, card in zip(cleaned, cards_out)]

@@ -82,6 +82,20 @@ def main() -> int:
                     lambda: services.score(model=model, actor=user, inputs=rows, batch=True), max_reps=7, seconds=10))
                 print(f"services.score of {args.rows} rows{label}: median {spent[len(spent) // 2] * 1000:.0f} ms, "
                       f"min {spent[0] * 1000:.0f} ms")
+            from scoring import serving
+
+            loaded = serving.loaded(model.active_version, model.model_type)
+            plain = [{"features": r["features"], "content": r["content"]} for r in rows]
+            raw, served = [], []
+            for _ in range(7):  # interleaved, so both see the same load
+                for out, fn in ((raw, lambda: loaded.predict_proba(plain)),
+                                (served, lambda: services.score(model=model, actor=user, inputs=rows, batch=True))):
+                    t0 = time.perf_counter()
+                    fn()
+                    out.append(time.perf_counter() - t0)
+            raw_ms, served_ms = sorted(raw)[3] * 1000, sorted(served)[3] * 1000
+            print(f"raw predict_proba {raw_ms:.0f} ms, services.score {served_ms:.0f} ms (medians, interleaved): "
+                  f"service / raw rows/s = {raw_ms / served_ms:.2f}")
             big = json.dumps({"inputs": rows})
             spent = sorted(bench.timed_repeat(lambda: client.post(
                 path, data=big, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}"),

@@ -262,3 +262,22 @@ def test_impressions_never_warn_even_with_weights_set(admin_user, catalog):
     model = live_model(admin_user, key="nbo", model_type="thompson_bandit")
     model.outcome_weights = {"convert": 1.0}
     assert outcome_weight(model, OutcomeType.objects.get(key="impression")) == (0.0, "")
+
+
+def test_an_offer_goes_out_on_its_own_channels_or_on_any_when_it_names_none(api, admin_user, catalog):
+    from scoring.models import Channel, Offer
+
+    live_model(admin_user, key="nbo", model_type="thompson_bandit")
+    sms = Channel.objects.create(key="sms", name="SMS", direction="outbound")
+    catalog[0].channels.set([sms])  # sms only
+    catalog[1].channels.set([])  # any channel
+    Offer.objects.filter(key="offer-3").update(active=False)
+
+    def offers_on(channel):
+        r = api.post("/api/v1/recommend", {"customerId": "c", "family": "offers", "channel": channel, "limit": 10},
+                     format="json")
+        assert r.status_code == 200, r.content
+        return sorted(o["offerId"] for o in r.json()["offers"])
+
+    assert offers_on("email") == ["offer-1", "offer-2"]
+    assert offers_on("sms") == ["offer-0", "offer-1"]

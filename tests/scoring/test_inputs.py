@@ -213,6 +213,37 @@ def test_a_batch_scores_each_input_on_its_own(api, churn):
     assert unknown_only["details"]["index"] == 1 and unknown_only["details"]["field"] == "inputs[1].features.colour"
 
 
+def test_a_large_batch_answers_each_input_as_it_would_alone(api, churn):
+    """Large batches are checked a column at a time and carded a trait at a time: the answers stay those of
+    the inputs sent one by one (lists, refusals and cards), whatever mix of odd inputs they hold."""
+    odd = [{"features": {**FULL["features"], "tenure": "seventeen"}},
+           {"features": {"nothing": "at all"}},
+           {**FULL, "features": {**FULL["features"], "colour": "red", "plan": "gold"}},
+           {"features": {"tenure": 3, "plan": "basic"}, "content": "cancel"},
+           {"features": {**FULL["features"], "plan": " basic "}},
+           {"features": {**FULL["features"], "tenure": True}, "content": "   "},
+           {"features": {**FULL["features"], "spend": "12.5"}, "content": "x"},
+           {"features": {**FULL["features"], "plan": 7}, "content": "keep me"}]
+    inputs = [{"features": {**FULL["features"], "tenure": t % 40, "spend": 5.5 * (t % 9)},
+               "content": ["cancel my account please", "love it", "price too high"][t % 3]} for t in range(80)]
+    for k, item in enumerate(odd):
+        inputs.insert(7 * k + 3, item)
+    body = api.post(url(churn), {"inputs": inputs}, format="json").json()
+    assert body["metadata"]["count"] == len(inputs)
+    for i in (0, 1, 2, *range(3, 7 * len(odd), 7), len(inputs) - 1):
+        alone = api.post(url(churn), {"inputs": [inputs[i]]}, format="json").json()["results"][0]
+        got = body["results"][i]
+        for part in (alone, got):
+            part["metadata"].pop("requestId")
+            if "error" in part:
+                part["error"]["message"] = part["error"]["message"].replace(f"inputs[{i}]", "inputs[0]")
+                part["error"]["details"] = {k: v.replace(f"inputs[{i}]", "inputs[0]") if isinstance(v, str) else v
+                                            for k, v in part["error"]["details"].items()}
+        if "error" in alone:
+            alone["error"]["details"].pop("index", None), got["error"]["details"].pop("index", None)
+        assert got == alone, i
+
+
 def test_a_refused_input_in_a_batch_records_no_feedback(api, churn):
     inputs = [{**FULL, "feedback": {"churn": "positive"}},
               {"features": {"nothing": 1}, "feedback": {"churn": "negative"}}]

@@ -120,6 +120,7 @@ def read(source, fmt: str, *, max_rows: int | None = None) -> Read:
     read line by line. Raises UploadError only for what spoils the whole file: no header, a bad header, text
     that is not UTF-8, no rows at all, or more than `max_rows` samples (refused at the row that crosses it)."""
     result = Read(fmt=fmt)
+    reader = None
     stream = _text(source, newline=None if fmt == "jsonl" else "")
     try:
         if fmt == "jsonl":
@@ -163,6 +164,10 @@ def read(source, fmt: str, *, max_rows: int | None = None) -> Read:
                     result.lines.append(number)
                 except ValueError as exc:
                     result.refuse(number, str(exc))
+    except csv.Error as exc:  # a cell past the csv module's field limit, usually a quote that never closes
+        where = f"line {reader.line_num}: " if reader is not None else ""
+        raise UploadError([f"{where}the CSV cannot be read ({exc}); a cell holds at most {csv.field_size_limit():,} "
+                           "characters, so look for a quote that is opened and never closed"]) from None
     except UnicodeDecodeError:
         line = _undecodable_line(source)
         raise UploadError([f"line {line}: not UTF-8 text" if line else "The file is not UTF-8 text"]) from None

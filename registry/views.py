@@ -710,7 +710,7 @@ def experiment_edit(request, ref):
 def experiment_status(request, ref):
     experiment = or_404(experiments.experiment_get, ref)
     to = request.POST.get("status", "")
-    done = {move_to: said for move_to, _, said in EXPERIMENT_MOVES[experiment.status]}
+    before = experiment.status
     try:
         if to == experiment.status:  # nothing to do is not a change; say so rather than audit it
             raise ApplicationError(f"{experiment.name} is {experiment.status} already.", code="invalid_status_change")
@@ -718,7 +718,11 @@ def experiment_status(request, ref):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, done[to].format(experiment.name))
+        # The service moved it from the status it found under the lock, which another user may have changed since
+        # this page read it: any move to `to` has words, the one from the status read first preferred.
+        said = {move_to: words for moves in EXPERIMENT_MOVES.values() for move_to, _, words in moves}
+        said.update({move_to: words for move_to, _, words in EXPERIMENT_MOVES[before]})
+        messages.success(request, said[to].format(experiment.name))
     if not is_partial(request):
         return redirect(reverse("registry:experiment-detail", args=[experiment.key]))
     return _experiment_page(request, experiment)

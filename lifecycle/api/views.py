@@ -225,7 +225,7 @@ class AlgorithmModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
                    responses={204: None, **errors(401, 403, 404, 409)},
                    description="Remove one explicit sample. Draft only (409 draft_only once the model has been "
                                "ready, while a run is in flight, or when archived).")
-    @action(detail=True, methods=["delete"], url_path=r"samples/(?P<sample_id>[0-9]+)")
+    @action(detail=True, methods=["delete"], url_path=r"samples/(?P<sample_id>[0-9]{1,30})")
     def sample_delete(self, request, pk=None, sample_id=None):
         services.samples_remove(model=self._model(), actor=request.user, ids=[int(sample_id)])
         return Response(status=status.HTTP_204_NO_CONTENT)

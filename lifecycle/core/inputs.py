@@ -105,6 +105,8 @@ _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 # three digits or more, or 300 digits or more in a row.
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
 _HUGE = (b"0e000", b"0e+000", b"0e-000", b"0" * 300)
+# Ten or more integer digits before a two-digit exponent can also reach infinity (1 and 250 zeros, then e99).
+_LONG_MANTISSA = re.compile(rb"0{10,}(?:\.0*)?e\+?00")
 
 
 def _depth_within(value, limit: int) -> bool:
@@ -135,7 +137,7 @@ def _plain(text: str) -> bool:
     if b"\x00" in raw or b"NaN" in raw or b"Infinity" in raw or _SUSPECT_ESCAPE.search(raw):
         return False
     shape = raw.translate(_DIGITS_AS_ZERO)
-    return not any(huge in shape for huge in _HUGE)
+    return not any(huge in shape for huge in _HUGE) and not _LONG_MANTISSA.search(shape)
 
 
 def loads(text: str):

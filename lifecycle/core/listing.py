@@ -161,16 +161,23 @@ def decode_cursor(raw, sort: Sort, model, field_name: str):
     import json
 
     from django.core.exceptions import ValidationError
+    from django.db import connection
+
+    from .keys import ID_MAX
 
     raw = str(raw or "").strip()
     if not raw or len(raw) > 400:
         return None
     try:
         param, value, pk = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if param != sort.param or not isinstance(pk, int) or isinstance(pk, bool):
+        if param != sort.param or not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk <= ID_MAX:
             return None
-        return model._meta.get_field(field_name).to_python(value), pk
-    except (ValueError, TypeError, binascii.Error, ValidationError, UnicodeDecodeError):
+        field = model._meta.get_field(field_name)
+        value = field.to_python(value)
+        # What the database cannot take is no cursor (a time in year 1 with an offset leaves the range in UTC).
+        field.get_db_prep_value(value, connection, prepared=False)
+        return value, pk
+    except (ValueError, TypeError, OverflowError, binascii.Error, ValidationError, UnicodeDecodeError):
         return None
 
 

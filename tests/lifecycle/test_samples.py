@@ -176,6 +176,18 @@ def test_removing_one_sample_of_a_draft_counts_it_out_with_one_audit_row(api, an
     assert error["details"] == {"missing": [sample.pk]}
 
 
+def test_a_sample_id_past_the_database_s_range_is_missing_not_an_error(api, analyst):
+    make_model(analyst, key="m")
+    add_samples(make_model(analyst, key="n"), analyst, n=2)  # samples of another model stay
+    huge = 10**20
+    error = error_of(api.delete(f"{MODELS}/m/samples/{huge}"), 404, "not_found")
+    assert error["details"] == {"missing": [huge]}
+    assert api.delete(f"{MODELS}/m/samples/{'9' * 5000}").status_code == 404
+    r = api.post(f"{MODELS}/m/samples/delete", {"ids": [1, huge]}, format="json")
+    assert r.status_code == 404 and r.json()["error"]["details"]["missing"] == [1, huge]
+    assert Sample.objects.count() == 2
+
+
 def test_removing_by_ids_is_all_or_nothing(api, analyst):
     model = make_model(analyst, key="m")
     ids = add_samples(model, analyst, n=5).ids

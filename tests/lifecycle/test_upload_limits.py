@@ -75,3 +75,14 @@ def test_the_preview_panel_says_the_file_is_too_large(as_analyst, analyst, setti
     assert r.status_code == 200 and "<html" not in r.content.decode()
     assert "The file is too large: 100.0 MB sent, at most 1.0 MB per upload." in r.content.decode()
     _nothing_written(model)
+
+
+def test_a_quote_that_never_closes_is_a_400_naming_the_line(api, analyst):
+    model = make_model(analyst, key="up")
+    body = b'content,label.churn\nhi,positive\n"' + b"x" * 140_000 + b"\nbye,negative\n"
+    for url in ("/api/v1/algorithm-models/up/samples/upload?dryRun=true", "/api/v1/algorithm-models/up/samples/upload"):
+        r = api.post(url, {"file": SimpleUploadedFile("s.csv", body)}, format="multipart")
+        assert r.status_code == 400, r.content
+        message = str(r.json()["error"])
+        assert "line 3" in message and "a quote that is opened and never closed" in message
+    _nothing_written(model)

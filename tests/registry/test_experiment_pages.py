@@ -194,6 +194,21 @@ def test_start_pause_resume_and_complete(client, analyst, line_up):
     assert "has run, so its results stay" in text(gone) and Experiment.objects.filter(key="nbo-ab").exists()
 
 
+def test_a_move_made_after_someone_else_s_move_says_what_it_did(client, analyst, line_up, monkeypatch):
+    from registry import views
+
+    experiments.experiment_create(actor=analyst, key="nbo-ab", name="Bayes against GBM", family=FAMILY,
+                                  champion_model_id="nbo-gbm", champion_pct=100)
+    read_by_the_page = Experiment.objects.get(key="nbo-ab")  # draft, as this user's page showed it
+    experiments.experiment_update(experiment=Experiment.objects.get(key="nbo-ab"), actor=analyst, status="active")
+    monkeypatch.setattr(views.experiments, "experiment_get", lambda ref: read_by_the_page)
+    client.force_login(analyst)
+    response = client.post(reverse("registry:experiment-status", args=["nbo-ab"]), {"status": "paused"}, **HTMX)
+    assert response.status_code == 200
+    assert "Paused: Bayes against GBM waits until you resume it." in text(response)
+    assert Experiment.objects.get(key="nbo-ab").status == "paused"
+
+
 def test_a_draft_is_deleted_back_to_the_family_page(client, analyst, line_up):
     experiments.experiment_create(actor=analyst, key="nbo-ab", name="Bayes against GBM", family=FAMILY,
                                   champion_model_id="nbo-gbm", champion_pct=100)

@@ -150,7 +150,15 @@ def test_the_trace_list_api_pages_by_offset_and_by_cursor(api, db):
             assert answer["next"] == answer["nextCursor"] and answer["previous"] is None
     assert walked == newest and answers == 3
     cursor = api.get("/api/v1/decision-traces?limit=10").json()["nextCursor"].split("cursor=")[1]
-    for bad in ("?cursor=nope", f"?cursor={cursor}&offset=3"):
+    import base64
+    import json as _json
+
+    from urllib.parse import unquote
+
+    token = unquote(cursor.split("&")[0])
+    param = _json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))[0]
+    out_of_range = base64.urlsafe_b64encode(_json.dumps([param, "0001-01-01T00:00:00+05:00", 1]).encode())
+    for bad in ("?cursor=nope", f"?cursor={cursor}&offset=3", f"?cursor={out_of_range.decode()}"):
         refused = api.get("/api/v1/decision-traces" + bad)
         assert refused.status_code == 400 and "cursor" in str(refused.json()), bad
 

@@ -111,7 +111,7 @@ CRUD_VERBS = {("get", False): "list{plural}", ("post", False): "create{one}", ("
 # Path parameters: what the URL accepts (the rest are digits).
 TAG_REGEX = r"[a-z](?:[a-z0-9_.-]*[a-z0-9])?"  # a key that starts with a letter (a number names a version)
 PATH_PATTERNS = {"key": KEY_URL_REGEX, "trait_key": KEY_URL_REGEX, "family": KEY_URL_REGEX,
-                 "name": TAG_REGEX, "run_id": "[0-9]+", "sample_id": "[0-9]+"}
+                 "name": TAG_REGEX, "run_id": "[0-9]+", "sample_id": "[0-9]{1,30}"}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 

@@ -3,56 +3,13 @@ and the home dashboard with demo data whose charts carry the numbers they were d
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from tests.factories import PASSWORD
-from tests.workers import REPO_ROOT
+from tests.e2e.pages import SCREENSHOTS, demo_data, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
-VIEWPORT = {"width": 1366, "height": 900}
-
-
-def demo_data() -> dict:
-    """seed_demo plus a family: churn-risk champion of "retention", credit-scorecard its challenger with a
-    pending request to become champion. Returns the keys the journeys look for."""
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-
-    from lifecycle.models import AlgorithmModel
-    from registry import services as registry_services
-
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    users = {u.username: u for u in get_user_model().objects.all()}
-    churn = AlgorithmModel.objects.get(key="churn-risk")
-    card = AlgorithmModel.objects.get(key="credit-scorecard")
-    for model in (churn, card):
-        registry_services.model_set_status(model=model, actor=users["analyst"], status="active")
-    for rung in ("shadow", "champion"):
-        registry_services.model_promote(model=AlgorithmModel.objects.get(pk=churn.pk), actor=users["admin"],
-                                        to_status=rung, family="retention")
-    registry_services.model_promote(model=AlgorithmModel.objects.get(pk=card.pk), actor=users["analyst"],
-                                    to_status="challenger", family="retention")
-    registry_services.model_promote(model=AlgorithmModel.objects.get(pk=card.pk), actor=users["analyst"],
-                                    to_status="champion", family="retention")
-    return {"champion": churn.key, "challenger": card.key, "family": "retention"}
-
-
-def log_in(browser, base_url: str, username: str, password: str = PASSWORD):
-    from playwright.sync_api import expect
-
-    page = browser.new_context(viewport=VIEWPORT).new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
-    return page
 
 
 def shot(page, name: str):
@@ -228,7 +185,7 @@ def test_the_dashboard_with_demo_data_draws_every_chart_from_the_numbers(live_se
     timeline = experiment_timeline(Experiment.objects.get(key="homepage-bayes"))
 
     with chromium() as browser:
-        page = log_in(browser, live_server.url, "analyst", "analyst-demo")
+        page = log_in(browser, live_server.url, "analyst", password="analyst-demo")
         try:
             dashboard_charts(page, live_server.url, keys, expected_counts, expected_auc, serving_counts, total)
             decision_charts(page, live_server.url, shadow, timeline)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_accessibility import BLOCKING, axe_violations
+from tests.e2e.pages import BLOCKING, axe_violations, log_in
 from tests.e2e.test_live_updates import elsewhere
-from tests.factories import PASSWORD, make_user
+from tests.factories import make_user
 from tests.scoring.conftest import live_model
 from tests.workers import REPO_ROOT
 
@@ -23,19 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 SCREENSHOTS = Path(os.environ.get("EXPERIMENT_SCREENSHOTS", REPO_ROOT / "var" / "screenshots"))
 FAMILY = "offers"
 REFUSAL = "trafficSplit.championPct (80) plus the challengers' trafficPct (30) is 110; it must be exactly 100"
-
-
-def log_in(browser, base_url, username, *, width=1366):
-    from playwright.sync_api import expect
-
-    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    return page
 
 
 def test_an_analyst_creates_starts_and_reads_an_experiment(live_server, chromium, settings):

@@ -8,12 +8,11 @@ import re
 
 import pytest
 
-from tests.workers import REPO_ROOT, worker_log_tail
-from tests.factories import PASSWORD, make_user, sample_rows
+from tests.e2e.pages import SCREENSHOTS, log_in
+from tests.factories import make_user, sample_rows
+from tests.workers import worker_log_tail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 
 
 def write_samples_csv(path, n: int = 200, trait: str = "churn"):
@@ -31,19 +30,14 @@ def test_analyst_trains_a_model_and_sees_v1_serving(live_server, worker, chromiu
     samples_csv = write_samples_csv(tmp_path / "churn-samples.csv")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with chromium() as browser:
-        journey(browser.new_page(viewport={"width": 1366, "height": 900}), live_server.url, samples_csv, worker)
+        page = log_in(browser, live_server.url, "analyst", start="/models/")  # sent to log in, then back
+        journey(page, live_server.url, samples_csv, worker)
 
 
 def journey(page, base_url, samples_csv, worker):
     from playwright.sync_api import expect
 
-    page.set_default_timeout(10_000)
     try:
-        page.goto(f"{base_url}/models/")
-        expect(page).to_have_url(re.compile(r"/login/"))  # anonymous: sent to log in first
-        page.get_by_label("Username").fill("analyst")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("heading", name="Models")).to_be_visible()
 
         page.get_by_role("link", name="New model").click()

@@ -44,7 +44,7 @@ def test_a_request_and_its_approval_show_up_on_open_pages(live_server, chromium,
 
     from registry import services as registry
     from registry.models import PromotionRequest
-    from tests.e2e.test_review_journey import log_in
+    from tests.e2e.pages import log_in
 
     settings.LIVE_POLL_SECONDS = 1
     admin, analyst = make_user("admin", username="admin"), make_user("analyst")
@@ -111,7 +111,8 @@ def test_a_retrain_by_someone_else_shows_up_on_the_open_model_page(live_server, 
     from playwright.sync_api import expect
 
     from lifecycle import services
-    from tests.e2e.test_review_journey import log_in, trained
+    from tests.e2e.pages import log_in
+    from tests.e2e.test_review_journey import trained
 
     settings.LIVE_POLL_SECONDS = 1
     analyst, admin = make_user("analyst"), make_user("admin", username="admin")

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from tests.factories import PASSWORD, add_samples, make_model, make_user
+from tests.e2e.pages import log_in
+from tests.factories import add_samples, make_model, make_user
 from tests.workers import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -31,20 +32,6 @@ def trained(actor, key: str, n: int):
     model.refresh_from_db()
     assert model.state == "ready", model.last_run.error
     return registry.model_set_status(model=model, actor=actor, status="active")
-
-
-def log_in(browser, base_url, username):
-    from playwright.sync_api import expect
-
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # login lands on the dashboard
-    return page
 
 
 def test_analyst_requests_champion_and_a_reviewer_approves_it(live_server, chromium):

@@ -8,12 +8,10 @@ import re
 
 import pytest
 
-from tests.factories import PASSWORD, add_samples, make_model, make_user
-from tests.workers import REPO_ROOT
+from tests.e2e.pages import SCREENSHOTS, log_in
+from tests.factories import add_samples, make_model, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 
 
 def tabular(actor, key: str):
@@ -54,9 +52,7 @@ def test_analyst_weights_outcomes_sets_a_cadence_and_reads_a_trace(live_server, 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1366, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(10_000)
+        page = log_in(browser, live_server.url, "analyst")
         try:
             journey(page, live_server.url, token)
         except Exception:
@@ -72,12 +68,6 @@ def test_analyst_weights_outcomes_sets_a_cadence_and_reads_a_trace(live_server, 
 
 def journey(page, base_url, token):
     from playwright.sync_api import expect
-
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill("analyst")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # login lands on the dashboard
 
     # Outcome weights: every type starts on the default, each with its warning.
     page.goto(f"{base_url}/models/nbo/outcome-weights/")

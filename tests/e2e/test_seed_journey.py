@@ -14,14 +14,13 @@ import time
 
 import pytest
 
+from tests.e2e.pages import SCREENSHOTS, log_in
 from tests.e2e.test_journey import write_samples_csv
-from tests.factories import PASSWORD, add_samples, make_model, make_user
-from tests.workers import REPO_ROOT, worker_log_tail
+from tests.factories import add_samples, make_model, make_user
+from tests.workers import worker_log_tail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
-VIEWPORT = {"width": 1366, "height": 900}
 TIMEOUT = 15_000  # ms, every expect and action
 TRAINING_TIMEOUT = 90_000  # ms, the worker's run from queued to ready
 
@@ -87,23 +86,12 @@ def test_seed_full_path_from_new_model_to_approved_champion(incumbent, live_serv
     assert new.active_version.version_no == 1
 
 
-def log_in(browser, base_url: str, username: str, pages: dict, dialogs: list):
-    """A browser context of the user's own (its own session cookie), logged in through the login form.
-    Every dialog (a confirm) is recorded and accepted, as a user who meant to click would."""
-    from playwright.sync_api import expect
-
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT)
-    page = context.new_page()
+def logged_in(browser, base_url: str, username: str, pages: dict, dialogs: list):
+    """The user's own logged-in page (tests.e2e.pages.log_in from /models/, sent to log in first). Every dialog (a
+    confirm) is recorded and accepted, as a user who meant to click would."""
+    page = log_in(browser, base_url, username, start="/models/", timeout=TIMEOUT)
     pages[username] = page
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
-    page.goto(f"{base_url}/models/")
-    expect(page).to_have_url(re.compile(r"/login/"))  # anonymous: sent to log in first
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-    expect(page.locator(".who")).to_contain_text(username)
     return page
 
 
@@ -116,7 +104,7 @@ def journey(browser, base_url: str, samples_csv, pages: dict):
     from playwright.sync_api import expect
 
     analyst_dialogs: list[str] = []
-    page = log_in(browser, base_url, "analyst", pages, analyst_dialogs)
+    page = logged_in(browser, base_url, "analyst", pages, analyst_dialogs)
 
     # 1. Create the model through the form.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
@@ -287,7 +275,7 @@ def journey(browser, base_url: str, samples_csv, pages: dict):
 
     # 10. The reviewer, in a context of their own: the pending count in the navigation, then the queue.
     reviewer_dialogs: list[str] = []
-    reviewer = log_in(browser, base_url, "reviewer", pages, reviewer_dialogs)
+    reviewer = logged_in(browser, base_url, "reviewer", pages, reviewer_dialogs)
     nav_reviews = reviewer.locator("#nav-reviews")
     expect(nav_reviews.locator(".nav-count")).to_have_text(re.compile(r"^\s*1\s*pending"))
     nav_reviews.click()
@@ -343,9 +331,9 @@ def journey(browser, base_url: str, samples_csv, pages: dict):
     expect(champion.get_by_role("button", name=f"Roll back to {OLD}")).to_be_visible()
     members = reviewer.locator("#members")
     new_row = members.locator("tbody tr").filter(has_text=NEW)
-    expect(new_row.locator("td").first).to_have_text("champion")
+    expect(new_row.locator("td:not(.select-cell)").first).to_have_text("champion")  # the rung, after the compare box
     old_row = members.locator("tbody tr").filter(has_text=OLD)
-    expect(old_row.locator("td").first).to_contain_text("archived")
+    expect(old_row.locator("td:not(.select-cell)").first).to_contain_text("archived")
     expect(old_row).to_contain_text("previous champion")
     history = reviewer.locator("#history")
     expect(history).to_contain_text("Registry demoted")

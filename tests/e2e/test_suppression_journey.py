@@ -9,8 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.e2e.test_accessibility import BLOCKING, axe_violations
-from tests.e2e.test_experiment_journey import log_in
+from tests.e2e.pages import BLOCKING, axe_violations, log_in
 from tests.e2e.test_live_updates import elsewhere
 from tests.factories import make_user
 from tests.scoring.conftest import live_model, make_catalog

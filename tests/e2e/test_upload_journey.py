@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from tests.factories import PASSWORD, make_model, make_user
+from tests.e2e.pages import log_in
+from tests.factories import make_model, make_user
 from tests.workers import REPO_ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -23,20 +24,6 @@ EXPORT = ("tenure;plan;content;label.churn;label.upsell\n"
           "52;plus;great support;negative;\n"
           "12;plus;;;\n"
           "30;pro;;;\n")
-
-
-def log_in(browser, base_url, username, width):
-    from playwright.sync_api import expect
-
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{base_url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    return page
 
 
 def test_a_semicolon_export_is_previewed_then_stored_and_samples_are_removed(live_server, chromium, tmp_path):
@@ -76,7 +63,7 @@ def preview(page, export):
 def journey(browser, base_url, export, pages):
     from playwright.sync_api import expect
 
-    page = log_in(browser, base_url, "analyst", 1366)
+    page = log_in(browser, base_url, "analyst", width=1366)
     pages.append(page)
     page.goto(f"{base_url}/models/churn-risk/")
 
@@ -119,7 +106,7 @@ def journey(browser, base_url, export, pages):
 
 
 def phone(browser, base_url, export, pages):
-    page = log_in(browser, base_url, "analyst", 390)
+    page = log_in(browser, base_url, "analyst", width=390)
     pages.append(page)
     page.goto(f"{base_url}/models/churn-phone/")
     shown = preview(page, export)

@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from tests.e2e.test_review_journey import log_in, trained
+from tests.e2e.pages import log_in
+from tests.e2e.test_review_journey import trained
 from tests.factories import make_user, sample_rows
 from tests.workers import REPO_ROOT
 

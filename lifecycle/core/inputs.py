@@ -145,27 +145,17 @@ def loads(text: str):
 
     Plain text (see `_plain`) is parsed by the C decoder alone and only its containers are walked for depth;
     anything else, or a body nested too deep, takes the full walk that names the field."""
-    if _plain(text):
-        try:
-            value = json.loads(text)
-        except RecursionError:
-            raise OddInput(_deep_field(text), f"is nested more than {MAX_DEPTH} levels deep") from None
-        except json.JSONDecodeError:
-            raise
-        except ValueError as exc:  # an integer of thousands of digits
-            raise OddInput("", str(exc)) from None
-        if not _depth_within(value, MAX_DEPTH):
-            check_value(value)  # names the field nested too deep
-        return value
+    quick = _plain(text)
     try:
-        value = json.loads(text, parse_constant=_NonFinite, parse_float=_float)
+        value = json.loads(text) if quick else json.loads(text, parse_constant=_NonFinite, parse_float=_float)
     except RecursionError:
         raise OddInput(_deep_field(text), f"is nested more than {MAX_DEPTH} levels deep") from None
     except json.JSONDecodeError:
         raise
     except ValueError as exc:  # an integer of thousands of digits
         raise OddInput("", str(exc)) from None
-    check_value(value)
+    if not quick or not _depth_within(value, MAX_DEPTH):
+        check_value(value)  # the full walk; after the quick path, it names the field nested too deep
     return value
 
 

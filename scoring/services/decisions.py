@@ -166,9 +166,12 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
     funnel["afterQualification"] = len(offers)
     clock = stage("qualification", funnel["candidateCount"], len(offers), clock)
     now = timezone.now()
-    offers, suppression_results = policies.suppress(customer_id, offers, policies.active_rules(), now=now)
+    rules = policies.active_rules()
+    # What responses suppress is known now; the impression caps are counted under the customer's lock below.
+    offers, suppression_results = policies.suppress(customer_id, offers, rules, now=now)
     funnel["afterSuppression"] = len(offers)
     clock = stage("suppression", funnel["afterQualification"], len(offers), clock)
+    suppression_stage = pipeline[-1]
     contact_policies = policies.active_policies(channel_row)
 
     # Who decides: the flow's pinned model, else the family's champion, or the experiment's arm.
@@ -219,13 +222,23 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
                     continue  # a shadow never breaks a decision
     scoring_ms = round((time.perf_counter() - clock) * 1000, 3)
     with transaction.atomic():
-        # The contact policy's count and the impressions it limits are one step per customer: two concurrent
-        # recommends cannot both see room for the last impression.
         clock = time.perf_counter()
-        if contact_policies:
-            policies.lock_customer(customer_id)
-        allowance, contact_results = policies.contact_allowance(customer_id, contact_policies, now=now)
-        funnel["afterContactPolicy"] = len(offers) if allowance is None else min(len(offers), allowance)
+        # The suppression rules' impression caps and the contact policy's count are one step per customer with
+        # the impressions they allow: two concurrent recommends cannot both see room for the last one.
+        counts = policies.locked_counts(customer_id, rules, contact_policies, now=now)
+        excluded: set[int] = set()
+        capped = [r for r in rules if r.max_impressions]
+        if capped and counts is not None and offers:
+            kept, late = policies.suppress(customer_id, offers, capped, now=now, counts=counts, by_outcome=False)
+            kept_ids = {id(o) for o in kept}
+            excluded = {i for i, o in enumerate(offers) if id(o) not in kept_ids}
+            suppression_results += late
+            funnel["afterSuppression"] = len(offers) - len(excluded)
+            suppression_stage["passed"] = funnel["afterSuppression"]
+        allowance, contact_results = policies.contact_allowance(customer_id, contact_policies, now=now,
+                                                                counts=counts)
+        eligible = funnel["afterSuppression"]
+        funnel["afterContactPolicy"] = eligible if allowance is None else min(eligible, allowance)
         pipeline.append({"stage": "contactPolicy", "candidates": funnel["afterSuppression"],
                          "passed": funnel["afterContactPolicy"], "durationMs": round((time.perf_counter() - clock)
                                                                                      * 1000, 3)})
@@ -237,7 +250,7 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
             decision_flow_key=decision_flow_key, scorer=scorer, experiment=experiment, arm=arm,
             attributes=attributes, offers=offers, scored=scored, rng=rng,
             limit=limit if allowance is None else min(limit, allowance), now=now,
-            write_impressions=not (channel_row and channel_row.tracks_impressions))
+            write_impressions=not (channel_row and channel_row.tracks_impressions), excluded=excluded)
         stage("ranking", funnel["afterContactPolicy"], len(chosen), clock)
     funnel["finalCount"] = len(chosen)
     if settings.DECISION_TRACE_SAMPLE_RATE >= 1 or rng.random() < settings.DECISION_TRACE_SAMPLE_RATE:
@@ -262,10 +275,13 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
 
 
 def _record_recommendation(*, rec_id, customer_id, channel, direction, placement, decision_flow_key, scorer,
-                           experiment, arm, attributes, offers, scored, rng, limit, now, write_impressions=True):
-    """Rank, then write the recommendation and one impression per offer shown, unless the channel reports its
-    impressions itself."""
-    ranked = learning.rank([s[3] for s in scored], limit, rng) if limit > 0 else []
+                           experiment, arm, attributes, offers, scored, rng, limit, now, write_impressions=True,
+                           excluded=frozenset()):
+    """Rank all but the `excluded` offers (indexes), then write the recommendation and one impression per offer
+    shown, unless the channel reports its impressions itself."""
+    eligible = [i for i in range(len(scored)) if i not in excluded]
+    ranked = ([eligible[j] for j in learning.rank([scored[i][3] for i in eligible], limit, rng)]
+              if limit > 0 else [])
     chosen = [{
         "rank": r + 1, "offerId": offers[i].key, "offerName": offers[i].name,
         "category": offers[i].category.key if offers[i].category_id else None,

@@ -100,12 +100,14 @@ def active_policies(channel: Channel | None) -> list[ContactPolicy]:
     return list(ContactPolicy.objects.filter(q, active=True).select_related("channel"))
 
 
-def suppress(customer_id: str, offers: list[Offer], rules: list[SuppressionRule], *, now) -> tuple[list[Offer], list]:
-    """The candidates no rule suppresses for this customer, and per suppressed offer the rule and why."""
+def suppress(customer_id: str, offers: list[Offer], rules: list[SuppressionRule], *, now,
+             counts: Counts | None = None, by_outcome: bool = True) -> tuple[list[Offer], list]:
+    """The candidates no rule suppresses for this customer, and per suppressed offer the rule and why. Without
+    `counts`, only what responses suppress (the impression caps are checked under the customer's lock, with
+    `counts` from `locked_counts` and `by_outcome` False)."""
     if not rules or not offers:
         return offers, []
-    counts = impression_counts(customer_id, {r.days * 24 for r in rules if r.max_impressions}, now=now)
-    outcomes = {o for r in rules for o in r.outcomes}
+    outcomes = {o for r in rules for o in r.outcomes} if by_outcome else set()
     last = {}  # (offer key, outcome) -> latest response
     if outcomes:
         oldest = now - timedelta(days=max(r.days for r in rules if r.outcomes))
@@ -131,7 +133,7 @@ def suppress(customer_id: str, offers: list[Offer], rules: list[SuppressionRule]
                 if same and outcome in rule.outcomes and at >= since:
                     reason = f"{outcome} on {key} within {rule.days} days"
                     break
-            if reason is None and rule.max_impressions:
+            if reason is None and rule.max_impressions and counts is not None:
                 shown = counts.total(_window(rule.days * 24), **({"offer": offer.key} if rule.offer_id
                                                                    else {"category": category}))
                 if shown >= rule.max_impressions:
@@ -153,12 +155,26 @@ def lock_customer(customer_id: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"impressions:{customer_id}"])
 
 
-def contact_allowance(customer_id: str, policies: list[ContactPolicy], *, now) -> tuple[int | None, list]:
+def locked_counts(customer_id: str, rules: list[SuppressionRule], policies: list[ContactPolicy], *,
+                  now) -> Counts | None:
+    """Lock the customer (see lock_customer) and count, in one grouped query, the impressions inside every window
+    that the capped suppression rules and the contact policies ask about; None when none asks. Call inside the
+    transaction that writes the impressions: the caps then hold against concurrent recommends."""
+    hours = {r.days * 24 for r in rules if r.max_impressions} | {p.window_hours for p in policies}
+    if not hours:
+        return None
+    lock_customer(customer_id)
+    return impression_counts(customer_id, hours, now=now)
+
+
+def contact_allowance(customer_id: str, policies: list[ContactPolicy], *, now,
+                      counts: Counts | None = None) -> tuple[int | None, list]:
     """How many offers the policies still let this customer be shown (None: no limit), and per policy what it
-    counted. Call inside the transaction that writes the impressions, after lock_customer."""
+    counted. Call inside the transaction that writes the impressions, with `counts` from locked_counts."""
     if not policies:
         return None, []
-    counts = impression_counts(customer_id, {p.window_hours for p in policies}, now=now)
+    if counts is None:
+        counts = impression_counts(customer_id, {p.window_hours for p in policies}, now=now)
     allowance, results = None, []
     for policy in policies:
         used = counts.total(_window(policy.window_hours), channel=policy.channel.key if policy.channel_id else None)

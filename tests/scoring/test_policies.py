@@ -140,7 +140,7 @@ def test_impressions_are_counted_with_one_grouped_query(api, champion, admin_use
         services.recommend(actor=admin_user, customer_id="c1", channel="email", family="offers", limit=4)
     counting = [q["sql"] for q in ctx.captured_queries if "scoring_impression" in q["sql"]
                 and q["sql"].lstrip().upper().startswith("SELECT")]
-    assert len(counting) == 2, counting  # one for suppression, one (locked) for the contact policy
+    assert len(counting) == 1, counting  # one, under the customer's lock, for the rules' caps and the policy
 
 
 def test_impressions_past_retention_are_purged(api, champion, settings):

@@ -301,7 +301,6 @@ def trait_key_for(name: str) -> str:
     return slugify(name).replace("-", "_")[:TRAIT_KEY_MAX_LENGTH]
 
 
-@transaction.atomic
 def trait_exists_refusal(model: AlgorithmModel, name: str) -> ApplicationError | None:
     """Adding a trait whose key is taken asks before it replaces that trait's name, description and labels."""
     key = trait_key_for((name or "").strip())
@@ -323,6 +322,7 @@ def trait_add(*, model: AlgorithmModel, actor, spec: dict, replace: bool = False
     return trait_upsert(model=model, actor=actor, traits=[spec])[0]
 
 
+@transaction.atomic
 def trait_upsert(*, model: AlgorithmModel, actor, traits: list[dict]) -> list[Trait]:
     """Create or update traits keyed by `key` (derived from `name` when omitted). Draft only."""
     model = _lock(model)

@@ -100,21 +100,10 @@ def test_concurrent_calls_with_one_key_record_once_per_caller():
     assert ModelAdaptation.objects.get(scope="global").evidence == 2
 
 
-def test_concurrent_recommends_for_one_customer_never_exceed_a_suppression_rule_s_cap():
-    """A suppression rule's impression cap is counted under the same per-customer lock as the contact policy:
-    racing recommends show the capped offer exactly as often as the rule allows."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL; .ci/run runs this file with DATABASE_URL set")
-    from scoring.models import Impression, Offer, SuppressionRule
-
-    admin = make_user("admin", username="admin")
-    make_catalog()
-    live_model(admin, key="nbo", model_type="thompson_bandit")
-    capped = Offer.objects.order_by("key").first()
-    Offer.objects.exclude(pk=capped.pk).update(active=False)  # the one offer every recommend wants to show
-    SuppressionRule.objects.create(key="cap", name="Cap", offer=capped, outcomes=[], days=1, max_impressions=3)
-    _, key = lifecycle_services.api_token_create(user=admin, actor=admin, name="race")
-    threads, per_thread, shown, errors = 6, 2, [], []
+def race_recommends(key: str, *, threads: int, per_thread: int, limit: int) -> list[int]:
+    """`threads` API clients released together, each recommending `per_thread` times for customer c: how many
+    offers each answer showed (any answer but 200 fails the test)."""
+    shown, errors = [], []
     barrier = threading.Barrier(threads)
 
     def worker():
@@ -123,7 +112,7 @@ def test_concurrent_recommends_for_one_customer_never_exceed_a_suppression_rule_
             barrier.wait()
             for _ in range(per_thread):
                 r = c.post("/api/v1/recommend", {"customerId": "c", "family": "offers", "channel": "email",
-                                                 "limit": 1}, format="json")
+                                                 "limit": limit}, format="json")
                 if r.status_code != 200:
                     errors.append(r.content)
                 else:
@@ -138,6 +127,24 @@ def test_concurrent_recommends_for_one_customer_never_exceed_a_suppression_rule_
         th.join(120)
     assert not errors, errors[:3]
     assert len(shown) == threads * per_thread
+    return shown
+
+
+def test_concurrent_recommends_for_one_customer_never_exceed_a_suppression_rule_s_cap():
+    """A suppression rule's impression cap is counted under the same per-customer lock as the contact policy:
+    racing recommends show the capped offer exactly as often as the rule allows."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL; .ci/run runs this file with DATABASE_URL set")
+    from scoring.models import Impression, Offer, SuppressionRule
+
+    admin = make_user("admin", username="admin")
+    make_catalog()
+    live_model(admin, key="nbo", model_type="thompson_bandit")
+    capped = Offer.objects.order_by("key").first()
+    Offer.objects.exclude(pk=capped.pk).update(active=False)  # the one offer every recommend wants to show
+    SuppressionRule.objects.create(key="cap", name="Cap", offer=capped, outcomes=[], days=1, max_impressions=3)
+    _, key = lifecycle_services.api_token_create(user=admin, actor=admin, name="race")
+    shown = race_recommends(key, threads=6, per_thread=2, limit=1)
     assert sum(shown) == 3 and Impression.objects.filter(customer_id="c", offer_key=capped.key).count() == 3
 
 
@@ -153,28 +160,5 @@ def test_concurrent_recommends_for_one_customer_never_exceed_the_contact_policy(
     live_model(admin, key="nbo", model_type="thompson_bandit")
     ContactPolicy.objects.create(key="cap", name="Cap", max_impressions=5, window_hours=24)
     _, key = lifecycle_services.api_token_create(user=admin, actor=admin, name="race")
-    threads, per_thread, shown, errors = 6, 3, [], []
-    barrier = threading.Barrier(threads)
-
-    def worker():
-        c = APIClient(HTTP_AUTHORIZATION=f"Token {key}")
-        try:
-            barrier.wait()
-            for _ in range(per_thread):
-                r = c.post("/api/v1/recommend", {"customerId": "c", "family": "offers", "channel": "email",
-                                                 "limit": 2}, format="json")
-                if r.status_code != 200:
-                    errors.append(r.content)
-                else:
-                    shown.append(len(r.json()["offers"]))
-        finally:
-            connections.close_all()
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for th in pool:
-        th.start()
-    for th in pool:
-        th.join(120)
-    assert not errors, errors[:3]
-    assert len(shown) == threads * per_thread
+    shown = race_recommends(key, threads=6, per_thread=3, limit=2)
     assert sum(shown) == 5 and Impression.objects.filter(customer_id="c").count() == 5

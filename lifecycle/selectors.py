@@ -11,8 +11,7 @@ from django.db.models.functions import Coalesce
 
 from .core.timestamps import iso
 from .choices import STATE_TRANSITIONS, LearnMode, RegistryStatus, RunStatus, State
-from .core.errors import (ApplicationError, draft_only, invalid_transition, not_found, run_in_flight,
-                          validation_error)
+from .core.errors import Blocker, draft_only, invalid_transition, not_found, run_in_flight, validation_error
 from .core.keys import parse_id
 from .core.listing import SortBy
 from .model_types import TABULAR_TYPES
@@ -118,26 +117,6 @@ def trait_list(*, model: AlgorithmModel) -> list[Trait]:
             t.positive_samples, t.negative_samples = len(members), max(0, seen - len(members))
         t.sample_count = t.positive_samples + t.negative_samples
     return traits
-
-
-@dataclass(frozen=True)
-class Blocker:
-    """Why a write cannot happen now, in one sentence: the reason beside the disabled button and the service's
-    refusal (its code, status, details and headers), so the page and the server never disagree."""
-
-    code: str
-    message: str
-    status: int = 400
-    details: dict | None = None
-    headers: dict | None = None
-
-    @classmethod
-    def of(cls, error: ApplicationError) -> Blocker:
-        return cls(error.code, error.message, error.status, error.details or None, error.headers or None)
-
-    def error(self) -> ApplicationError:
-        return ApplicationError(self.message, code=self.code, status=self.status, details=self.details,
-                                headers=self.headers)
 
 
 def definition_blocker(model: AlgorithmModel, what: str) -> Blocker | None:

@@ -1,12 +1,10 @@
-from dataclasses import dataclass
-
 from django.conf import settings
 from django.db.models import QuerySet
 
 from lifecycle.choices import OperationalStatus as Status
 from lifecycle.choices import RegistryStatus as Rung
 from lifecycle.choices import State, VersionHold
-from lifecycle.core.errors import ApplicationError, not_found
+from lifecycle.core.errors import Blocker, not_found
 from lifecycle.models import AlgorithmModel, ModelEvent, ModelVersion
 
 from .choices import CHAMPION_ARM, HOLDOUT_ARM, LADDER, RequestKind, RequestState
@@ -65,20 +63,6 @@ def legal_moves(model: AlgorithmModel) -> tuple[str, ...]:
 
 
 # ----------------------------------------------------------------------------------- blockers
-
-
-@dataclass(frozen=True)
-class Blocker:
-    """Why a move cannot happen now, in one sentence: the reason beside the disabled button and the message of the
-    service's refusal (with its code and status), so the page and the server never disagree."""
-
-    code: str
-    message: str
-    status: int = 400
-    details: dict | None = None
-
-    def error(self) -> ApplicationError:
-        return ApplicationError(self.message, code=self.code, status=self.status, details=self.details)
 
 
 def approval_required_for() -> frozenset[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class ApplicationError(Exception):
     """A refused request: `code` names the rule, `message` says what to do instead."""
@@ -23,6 +25,26 @@ class ApplicationError(Exception):
         if self.details:
             body["details"] = self.details
         return {"error": body}
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why a write cannot happen now, in one sentence: the reason beside the disabled button and the service's
+    refusal (its code, status, details and headers), so the page and the server never disagree."""
+
+    code: str
+    message: str
+    status: int = 400
+    details: dict | None = None
+    headers: dict | None = None
+
+    @classmethod
+    def of(cls, error: ApplicationError) -> Blocker:
+        return cls(error.code, error.message, error.status, error.details or None, error.headers or None)
+
+    def error(self) -> ApplicationError:
+        return ApplicationError(self.message, code=self.code, status=self.status, details=self.details,
+                                headers=self.headers)
 
 
 def invalid_transition(message: str, **details) -> ApplicationError:

@@ -1560,6 +1560,28 @@ def _pack(
     return buffer.getvalue()
 
 
+def _term_counter(hasher: HashingVectorizer) -> Callable[[str], dict[int, int]]:
+    """The hashed term counts of one text as ``hasher.transform`` makes them (its analyzer, then murmurhash3 of
+    each term's UTF-8 to a column, without alternating signs), without the per-call validation and sparse matrix
+    that cost most of a one-row score with text."""
+    from sklearn.utils import murmurhash3_32
+
+    if hasher.alternate_sign or hasher.norm is not None or hasher.binary:
+        raise ValueError("only plain counts (no alternating sign, norm or binary) are counted here")
+    analyzer, n = hasher.build_analyzer(), hasher.n_features
+    low = (2147483647 - (n - 1)) % n  # the column of abs(-2**31), as the hasher defines it
+
+    def counts(text: str) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for term in analyzer(text):
+            h = murmurhash3_32(term, 0)
+            column = low if h == -2147483648 else abs(h) % n
+            out[column] = out.get(column, 0) + 1
+        return out
+
+    return counts
+
+
 def compile_linear_row(featurizer: Featurizer, estimator: Any) -> Callable[[Any], float] | None:
     """The positive-class probability of one row for a binary LogisticRegression, without building a matrix.
 
@@ -1597,7 +1619,7 @@ def compile_linear_row(featurizer: Featurizer, estimator: Any) -> Callable[[Any]
         offset += width
     if offset != len(weights):
         return None
-    hasher = featurizer._hasher
+    hashed = _term_counter(featurizer._hasher) if featurizer._hasher is not None else None
     scorecard = featurizer.mode == SCORECARD
 
     def proba(row: Any) -> float:
@@ -1618,11 +1640,13 @@ def compile_linear_row(featurizer: Featurizer, estimator: Any) -> Callable[[Any]
             elif kind == CATEGORICAL:
                 decision += w[b + 1 if is_missing(value) else a.get(as_category(value), b)]
             else:
-                counts = hasher.transform([_as_text(value)])
-                data = counts.data * a[counts.indices]
-                norm = math.sqrt(float(data @ data))
-                if norm > 0:
-                    decision += float(data @ w[counts.indices]) / norm
+                counts = hashed(_as_text(value))
+                if counts:
+                    indices = np.fromiter(counts, dtype=np.intp, count=len(counts))
+                    data = np.fromiter(counts.values(), dtype=np.float64, count=len(counts)) * a[indices]
+                    norm = math.sqrt(float(data @ data))
+                    if norm > 0:
+                        decision += float(data @ w[indices]) / norm
         return float(expit(decision + intercept))
 
     return proba

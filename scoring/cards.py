@@ -125,18 +125,13 @@ def cards(probabilities: dict, metrics: dict[str, dict], *, missing: list[list[s
     traits = list(probabilities)
     columns = [[float(p) for p in probabilities[t]] for t in traits]
     count = len(columns[0]) if columns else len(missing)
-    fixed = []  # per trait: its confidence, and the detail of each score 0-100 without its native value
+    fixed = []  # per trait: its confidence, breaks, and the detail of each score 0-100 seen, without its native value
     for trait in traits:
         m = metrics.get(trait) or {}
         confidence, breaks = confidence_of(m), m.get("breaks")
         tiered = bool(breaks) and confidence != "low"
-        details = []
-        for s in range(101):
-            label, headroom, band = tier_of(s, breaks) if tiered else (None, None, None)
-            details.append({"label": label, "breaks": breaks, "band": band, "native": None, "headroom": headroom,
-                            "confidence": confidence})
-        fixed.append((trait, confidence, tiered, details))
-    worst = min((c for _, c, _, _ in fixed), key=CONFIDENCE_ORDER.index) if fixed else "low"
+        fixed.append((trait, confidence, tiered, breaks, {}))
+    worst = min((c for _, c, _, _, _ in fixed), key=CONFIDENCE_ORDER.index) if fixed else "low"
     composites: dict[tuple, int] = {}
     out = []
     for row in range(count):
@@ -145,11 +140,16 @@ def cards(probabilities: dict, metrics: dict[str, dict], *, missing: list[list[s
                             predictors=predictors))
             continue
         scores, detail, headrooms = {}, {}, []
-        for k, (trait, confidence, tiered, details) in enumerate(fixed):
+        for k, (trait, confidence, tiered, breaks, details) in enumerate(fixed):
             p = columns[k][row]
             s = int(round(100 * p))
             if 0 <= s <= 100:
-                d = details[s].copy()
+                d = details.get(s)
+                if d is None:  # each score's detail is made once per trait, when first seen
+                    label, headroom, band = tier_of(s, breaks) if tiered else (None, None, None)
+                    d = details[s] = {"label": label, "breaks": breaks, "band": band, "native": None,
+                                      "headroom": headroom, "confidence": confidence}
+                d = d.copy()
                 d["native"] = round(p, 6)
                 if tiered:
                     d["band"] = list(d["band"])

@@ -24,6 +24,12 @@ def _sync_tasks(request):
     from lifecycle.core.api import authcache
 
     authcache.clear()
+    # So do the served versions and loaded models: a rolled-back test's ids come back with other rows.
+    from lifecycle import selectors
+    from scoring import serving
+
+    selectors.served_versions_clear()
+    serving.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -89,9 +89,7 @@ class ScoreView(APIView):
                                "inputs[i]...).")
     def post(self, request, pk):
         model = lifecycle_selectors.model_for_serving(pk)
-        data = s.ScoreInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = s.score_input(request.data)
         batch = "inputs" in v
         wants_feedback = "feedback" in v or (batch and any(isinstance(i, dict) and i.get("feedback")
                                                             for i in v["inputs"]))

@@ -343,10 +343,8 @@ def _log_score(row: ScoreRequest, *, durable: bool) -> None:
         return
     # One round trip: in autocommit, two statements sent together run as one implicit transaction, which the
     # SET LOCAL applies to (with client-side binding, Django's default for psycopg 3).
-    fields = [f for f in ScoreRequest._meta.concrete_fields if not f.primary_key]
-    query = InsertQuery(ScoreRequest)
-    query.insert_values(fields, [row])
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    fields, sql = _insert_statement(row)
+    params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
     with connection.cursor() as cursor:
         if not _client_side_binding(cursor.cursor):
             with transaction.atomic():
@@ -354,6 +352,24 @@ def _log_score(row: ScoreRequest, *, durable: bool) -> None:
                 cursor.execute(sql, params)
             return
         cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
+
+
+_insert_sql: dict[str, tuple[list, str]] = {}
+
+
+def _insert_statement(row: ScoreRequest) -> tuple[list, str]:
+    """The score log's INSERT, compiled once per database: the fields in order and the SQL. Each call prepares its
+    values as the compiler would (pre_save, then get_db_prep_save)."""
+    statement = _insert_sql.get(connection.alias)
+    if statement is None:
+        fields = [f for f in ScoreRequest._meta.concrete_fields if not f.primary_key]
+        query = InsertQuery(ScoreRequest)
+        query.insert_values(fields, [row])
+        [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+        if len(params) != len(fields):
+            raise RuntimeError(f"unexpected score log INSERT: {len(params)} values for {len(fields)} fields")
+        statement = _insert_sql[connection.alias] = (fields, sql)
+    return statement
 
 
 def _client_side_binding(raw_cursor) -> bool:

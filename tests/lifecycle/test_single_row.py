@@ -48,3 +48,16 @@ def test_other_types_keep_the_pipeline(model_type):
     row = {"features": examples[0]["features"], "content": examples[0]["content"]}
     expected = trainers._positive_proba(model._estimators["churn"], model.featurizer.transform([row]))
     assert np.array_equal(model.predict_proba([row])["churn"], expected)
+
+
+def test_hashed_term_counts_equal_the_hashers_on_odd_text():
+    hasher = trainers._hasher(2 ** 10)
+    counts = trainers._term_counter(hasher)
+    texts = ["", "   ", "a", "great great great", "ünïcödé slow refund Ünïcödé", "日本語のテキスト and emoji 🙂🙂",
+             "x" * 5000, "tab\tnew\nline, punct!? 12 345 6.7", "İstanbul ß straße ﬁne", "\u00e9t\u00e9 été"]
+    rng = np.random.default_rng(3)
+    words = ["refund", "slow", "ok", "été", "naïve", "x1", "42", "über"]
+    texts += [" ".join(rng.choice(words, size=int(rng.integers(1, 40)))) for _ in range(200)]
+    for text in texts:
+        matrix = hasher.transform([text])
+        assert counts(text) == {int(i): int(v) for i, v in zip(matrix.indices, matrix.data)}, text

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
 TIERS = ("Weak", "Developing", "Solid", "Strong")
 
 
@@ -117,52 +122,120 @@ def card(probabilities: dict[str, float], metrics: dict[str, dict], *, missing: 
     return result
 
 
-def cards(probabilities: dict, metrics: dict[str, dict], *, missing: list[list[str]],
-          predictors: list[dict] | None = None) -> list[dict]:
-    """`card` for a batch: `probabilities` holds one sequence per trait (a row per input) and `missing` one list
-    per input. What depends only on the trait (confidence, breaks, the tier of each score 0-100) is worked out
-    once; an input with missing features takes `card` itself. The cards are the same as `card`'s one by one."""
-    traits = list(probabilities)
-    columns = [[float(p) for p in probabilities[t]] for t in traits]
-    count = len(columns[0]) if columns else len(missing)
-    fixed = []  # per trait: its confidence, breaks, and the detail of each score 0-100 seen, without its native value
-    for trait in traits:
-        m = metrics.get(trait) or {}
-        confidence, breaks = confidence_of(m), m.get("breaks")
-        tiered = bool(breaks) and confidence != "low"
-        fixed.append((trait, confidence, tiered, breaks, {}))
-    worst = min((c for _, c, _, _, _ in fixed), key=CONFIDENCE_ORDER.index) if fixed else "low"
-    composites: dict[tuple, int] = {}
-    out = []
-    for row in range(count):
-        if missing[row]:
-            out.append(card({t: columns[k][row] for k, t in enumerate(traits)}, metrics, missing=missing[row],
-                            predictors=predictors))
-            continue
+class Cards(Sequence):
+    """The score cards of one call, one per input and None where an input was refused, kept as columns.
+
+    What depends only on the trait (confidence, breaks, the tier of a score) is worked out once, the scores of
+    all inputs in one numpy pass; a card is built when it is read, equal to `card`'s for that input, and `json`
+    writes one as JSON text without building it. An input with missing features takes `card` itself, and so does
+    every input when a value is not a probability."""
+
+    def __init__(self, count: int, scored: list[int], probabilities: dict, metrics: dict[str, dict], *,
+                 missing: list[list[str]], predictors: list[dict] | None = None):
+        # probabilities[trait][k] and missing[k] belong to the input scored[k].
+        self._count = count
+        self._row = [-1] * count
+        for k, i in enumerate(scored):
+            self._row[i] = k
+        self.traits = list(probabilities)
+        columns = [np.asarray(probabilities[t], dtype=np.float64) for t in self.traits]
+        self._p = [c.tolist() for c in columns]
+        self._metrics, self._missing, self._predictors = metrics, missing, predictors
+        self._fixed = []  # per trait: its confidence, whether it has tiers, its breaks, the details seen by score
+        for trait in self.traits:
+            m = metrics.get(trait) or {}
+            confidence, breaks = confidence_of(m), m.get("breaks")
+            self._fixed.append((trait, confidence, bool(breaks) and confidence != "low", breaks, {}))
+        self._worst = (min((c for _, c, _, _, _ in self._fixed), key=CONFIDENCE_ORDER.index) if self._fixed
+                       else "low")
+        with np.errstate(invalid="ignore"):
+            rounded = [np.rint(100 * c) for c in columns]
+            self._probabilities = all(bool(((r >= 0) & (r <= 100)).all()) for r in rounded)
+        self._scores = [r.astype(np.int64).tolist() for r in rounded] if self._probabilities else None
+        self._worst_json = _dumps(self._worst)
+        self._composites: dict[tuple, int] = {}
+        self._json_parts: dict[tuple[int, int], tuple[str, str]] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        k = self._row[index]
+        if k < 0:
+            return None
+        if self._missing[k] or not self._probabilities:
+            return card({t: self._p[j][k] for j, t in enumerate(self.traits)}, self._metrics,
+                        missing=self._missing[k], predictors=self._predictors)
         scores, detail, headrooms = {}, {}, []
-        for k, (trait, confidence, tiered, breaks, details) in enumerate(fixed):
-            p = columns[k][row]
-            s = int(round(100 * p))
-            if 0 <= s <= 100:
-                d = details.get(s)
-                if d is None:  # each score's detail is made once per trait, when first seen
-                    label, headroom, band = tier_of(s, breaks) if tiered else (None, None, None)
-                    d = details[s] = {"label": label, "breaks": breaks, "band": band, "native": None,
-                                      "headroom": headroom, "confidence": confidence}
-                d = d.copy()
-                d["native"] = round(p, 6)
-                if tiered:
-                    d["band"] = list(d["band"])
-                    headrooms.append(d["headroom"])
-            else:  # not a probability; as `card` would
-                return [card({t: columns[k][r] for k, t in enumerate(traits)}, metrics, missing=missing[r],
-                             predictors=predictors) for r in range(count)]
+        for j, (trait, _, tiered, _, _) in enumerate(self._fixed):
+            s = self._scores[j][k]
+            d = self._detail(j, s).copy()
+            d["native"] = round(self._p[j][k], 6)
+            if tiered:
+                d["band"] = list(d["band"])
+                headrooms.append(d["headroom"])
             scores[trait] = s
             detail[trait] = d
-        key = tuple(scores.values())
-        composite = composites.get(key)
+        return {"scores": scores, "composite": self._composite(k), "confidence": self._worst,
+                "headroom": max(headrooms) if headrooms else None, "detail": detail}
+
+    @property
+    def refused(self) -> int:
+        """How many inputs were refused (their card is None)."""
+        return self._row.count(-1)
+
+    def plain(self, index: int) -> bool:
+        """Whether `json` writes this input's card from the columns (scored, no missing feature)."""
+        k = self._row[index]
+        return k >= 0 and self._probabilities and not self._missing[k]
+
+    def json(self, index: int, metadata: str) -> str:
+        """A `plain` input's card with `metadata` (JSON text) added, as compact JSON text: what rendering
+        {**self[index], "metadata": ...} writes, without building it."""
+        k = self._row[index]
+        scores, detail, headroom = [], [], None
+        for j, column in enumerate(self._scores):
+            s = column[k]
+            parts = self._json_parts.get((j, s))
+            if parts is None:
+                parts = self._json_parts[(j, s)] = self._parts(j, s)
+            key, head, tail, h = parts
+            scores.append(f"{key}:{s}")
+            detail.append(f"{key}:{head}{round(self._p[j][k], 6)!r}{tail}")
+            if h is not None and (headroom is None or h > headroom):
+                headroom = h
+        return (f'{{"scores":{{{",".join(scores)}}},"composite":{self._composite(k)},"confidence":{self._worst_json},'
+                f'"headroom":{"null" if headroom is None else headroom},"detail":{{{",".join(detail)}}},'
+                f'"metadata":{metadata}}}')
+
+    def _detail(self, j: int, s: int) -> dict:
+        trait, confidence, tiered, breaks, details = self._fixed[j]
+        d = details.get(s)
+        if d is None:  # each score's detail is made once per trait, when first seen
+            label, headroom, band = tier_of(s, breaks) if tiered else (None, None, None)
+            d = details[s] = {"label": label, "breaks": breaks, "band": band, "native": None, "headroom": headroom,
+                              "confidence": confidence}
+        return d
+
+    def _parts(self, j: int, s: int) -> tuple[str, str, str, int | None]:
+        """A trait's key, its detail's JSON before and after the native value, and the headroom it counts (None
+        without tiers), for score s."""
+        d = self._detail(j, s)
+        head = _dumps({"label": d["label"], "breaks": d["breaks"], "band": d["band"]})[:-1] + ',"native":'
+        tail = "," + _dumps({"headroom": d["headroom"], "confidence": d["confidence"]})[1:]
+        return _dumps(self._fixed[j][0]), head, tail, d["headroom"] if self._fixed[j][2] else None
+
+    def _composite(self, k: int) -> int:
+        key = tuple(column[k] for column in self._scores)
+        composite = self._composites.get(key)
         if composite is None:
-            composite = composites[key] = harmonic_mean(list(key))
-        out.append({"scores": scores, "composite": composite, "confidence": worst,
-                    "headroom": max(headrooms) if headrooms else None, "detail": detail})
-    return out
+            composite = self._composites[key] = harmonic_mean(list(key))
+        return composite
+
+
+def _dumps(value) -> str:
+    """JSON text as the API writes it (compact, UTF-8, U+2028 and U+2029 escaped)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")

@@ -59,6 +59,28 @@ def _clean_input(item, index: int) -> dict:
     return {"features": features or None, "content": content or None, "feedback": item.get("feedback")}
 
 
+_PLAIN_FIELDS = frozenset(("features", "content"))
+
+
+def _clean_inputs(inputs: list) -> list[dict]:
+    """Each input as `_clean_input` makes it. In a large batch an object of only features (an object with a value)
+    and content (text or none), or of only content with text, is kept as it is and every other input is cleaned, so
+    any refusal is the same; readers use .get."""
+    if len(inputs) < 64:
+        return [_clean_input(item, i) for i, item in enumerate(inputs)]
+    out = list(inputs)
+    for index, item in enumerate(inputs):
+        if type(item) is dict and item.keys() <= _PLAIN_FIELDS:
+            features, content = item.get("features"), item.get("content")
+            if content is None or type(content) is str:
+                if features is None and content is not None and content.strip():
+                    continue
+                if type(features) is dict and features:
+                    continue
+        out[index] = _clean_input(item, index)
+    return out
+
+
 NO_KNOWN_FEATURES = "no_known_features"
 OUTSIDE_SCHEMA = "input_outside_schema"  # strict scoring refused an unknown, missing or unseen input
 
@@ -78,6 +100,10 @@ class InputCheck:
 
     def metadata(self) -> dict:
         return {"unknownFeatures": self.unknown, "missingFeatures": self.missing, "unseenCategories": self.unseen}
+
+
+# The check of every input with nothing to report in a large batch: one shared object, read and never changed.
+NOTHING_TO_REPORT = InputCheck()
 
 
 @dataclass
@@ -199,10 +225,11 @@ class InputChecker:
         if len(items) < 64:
             return [self.check(item, i if batch else None) for i, item in enumerate(items)]
         keys = self.keys
-        regular = [type(f) is dict and f.keys() == keys for f in (item.get("features") for item in items)]
-        rows = [i for i, ok in enumerate(regular) if ok]
-        if self.content is not None:
-            rows = [i for i in rows if type(c := items[i].get("content")) is str and c.strip()]
+        if self.content is None:
+            rows = [i for i, item in enumerate(items) if type(f := item.get("features")) is dict and f.keys() == keys]
+        else:
+            rows = [i for i, item in enumerate(items) if type(f := item.get("features")) is dict and f.keys() == keys
+                    and type(c := item.get("content")) is str and c.strip()]
         feats = [items[i]["features"] for i in rows]
         keep = [True] * len(rows)
         for entry, key, categories in self.features:
@@ -217,7 +244,7 @@ class InputChecker:
             for j in bad:
                 keep[j] = False
         plain = {rows[j] for j, ok in enumerate(keep) if ok}
-        return [InputCheck() if i in plain else self.check(item, i if batch else None)
+        return [NOTHING_TO_REPORT if i in plain else self.check(item, i if batch else None)
                 for i, item in enumerate(items)]
 
 
@@ -254,7 +281,9 @@ def _predict(model: AlgorithmModel, version: ModelVersion, inputs: list[dict]) -
         raise ApplicationError(f"A {model.model_type} model ranks offers: use POST /api/v1/recommend",
                                code="not_scorable", status=409)
     loaded = serving.loaded(version, model.model_type)
-    rows = [{"features": i["features"], "content": i["content"]} for i in inputs]
+    # The featurizer reads features and content alone; an external endpoint gets exactly those two.
+    rows = inputs if model.model_type != EXTERNAL_TYPE else [
+        {"features": i.get("features") or None, "content": i.get("content") or None} for i in inputs]
     if model.model_type == EXTERNAL_TYPE:
         try:
             # The secret is read from the model's config (shown masked), never from the version.
@@ -283,7 +312,7 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
     if len(inputs) > settings.SCORE_BATCH_MAX:
         raise ApplicationError(f"{len(inputs)} inputs in one call; at most {settings.SCORE_BATCH_MAX}",
                                code="payload_too_large", status=413)
-    cleaned = [_clean_input(item, i) for i, item in enumerate(inputs)]
+    cleaned = _clean_inputs(inputs)
     if feedback is not None:
         if len(cleaned) != 1:
             raise validation_error("A top-level feedback map goes with one input; in a batch, give each input its "
@@ -303,27 +332,28 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
     schema = _input_schema(model, version)
     checker = InputChecker(schema) if schema else None
     checks = checker.check_all(cleaned, batch) if checker else [InputCheck() for _ in cleaned]
-    for i, check in enumerate(checks):
-        if check.error and (strict or not batch):
-            raise check.error
-        if strict and check.fields:
-            raise _strict_refusal(check, i if batch else None)
+    if strict or not batch:
+        for i, check in enumerate(checks):
+            if check.error:
+                raise check.error
+            if strict and check.fields:
+                raise _strict_refusal(check, i if batch else None)
     scored = [i for i, check in enumerate(checks) if check.error is None]
-    probs = _predict(model, version, [cleaned[i] for i in scored]) if scored else {}
-    cards_out: list[dict | None] = [None] * len(cleaned)
     if scored:
-        for i, card in zip(scored, cards.cards({t: probs[t] for t in wanted}, version.metrics,
-                                               missing=[checks[i].missing for i in scored],
-                                               predictors=version.predictors)):
-            cards_out[i] = card
+        probs = _predict(model, version, cleaned if len(scored) == len(cleaned) else [cleaned[i] for i in scored])
+    else:
+        probs = {}
+    cards_out = cards.Cards(len(cleaned), scored, {t: probs[t] for t in wanted} if scored else {}, version.metrics,
+                            missing=[checks[i].missing for i in scored], predictors=version.predictors)
     request_id = uuid.uuid4().hex
     sample_ids = [_feedback_samples(model, actor, item, item.get("feedback"), request_id)
-                  if item.get("feedback") and card is not None else [] for item, card in zip(cleaned, cards_out)]
+                  if item.get("feedback") and check.error is None else [] for item, check in zip(cleaned, checks)
+                  ] if any(item.get("feedback") for item in cleaned) else [[] for _ in cleaned]
     # Batches are not kept (feedback goes with each input); nothing is kept under zero data retention.
     keep = cleaned if len(cleaned) <= 100 and not model.zero_data_retention else []
     _log_score(ScoreRequest(
         request_id=request_id, model=model, version=version,
-        inputs=[{"features": i["features"], "content": i["content"]} for i in keep],
+        inputs=[{"features": i.get("features") or None, "content": i.get("content") or None} for i in keep],
         results=[c["scores"] if c else None for c in cards_out[:100]],
         actor=actor if getattr(actor, "is_authenticated", False) else None), durable=any(sample_ids))
     SCORES_SERVED.inc(len(scored))

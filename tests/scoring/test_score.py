@@ -32,6 +32,45 @@ def test_card_on_a_known_example():
     assert low["confidence"] == "low" and low["detail"]["a"]["label"] is None and low["headroom"] is None
 
 
+def test_batch_cards_from_columns_equal_each_card_and_its_rendered_text():
+    """The columns give each input the card `card` gives it, and write the JSON the renderer writes for it."""
+    import json
+
+    import numpy as np
+    from rest_framework.renderers import JSONRenderer
+
+    breaks = {"developing": 40, "solid": 60, "strong": 80}
+    metrics = {"a": {"auc": 0.9, "sampleCount": 500, "breaks": breaks},  # tiers
+               "b": {"auc": 0.55, "sampleCount": 500, "breaks": breaks},  # low confidence: no tiers
+               "c": {"auc": 0.8, "sampleCount": 20, "breaks": {"developing": 10.5, "solid": 33, "strong": 90}}}
+    predictors = [{"trait": t, "name": n, "importance": w} for t in "abc" for n, w in (("x", 0.7), ("y", 0.3))]
+    rng = np.random.default_rng(5)
+    count = 600
+    scored = sorted(rng.choice(count, size=500, replace=False).tolist())
+    probabilities = {t: np.r_[rng.random(490), [0.0, 1.0, 0.005, 0.995, 0.125, 0.5, 1e-7, 0.4, 0.6, 0.8]]
+                     for t in "abc"}
+    missing = [["x"] if k % 17 == 0 else ["y", "z"] if k % 29 == 0 else [] for k in range(500)]
+    batch = cards.Cards(count, scored, probabilities, metrics, missing=missing, predictors=predictors)
+    assert len(batch) == count and batch.refused == count - 500
+    meta = JSONRenderer().render({"requestId": "r", "versionId": "v1", "sampleIds": []}).decode()
+    position = {i: k for k, i in enumerate(scored)}
+    plain = 0
+    for i in range(count):
+        k = position.get(i)
+        if k is None:
+            assert batch[i] is None and not batch.plain(i)
+            continue
+        alone = cards.card({t: float(probabilities[t][k]) for t in "abc"}, metrics, missing=missing[k],
+                           predictors=predictors)
+        assert batch[i] == alone
+        assert batch.plain(i) == (not missing[k])
+        if batch.plain(i):
+            plain += 1
+            text = batch.json(i, meta)
+            assert text == JSONRenderer().render({**alone, "metadata": json.loads(meta)}).decode()
+    assert plain > 400
+
+
 def test_score_one_input_and_a_batch(api, analyst, capture):
     model = ready_model(analyst, capture)
     r = api.post(f"/api/v1/algorithm-models/{model.key}/score", CHURNY, format="json")

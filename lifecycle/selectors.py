@@ -86,7 +86,10 @@ def model_for_serving(ref) -> AlgorithmModel:
         raise not_found(f"No model with id or key {ref!r}")
     model, artifact_sha256 = found
     if model.active_version_id is not None:
-        model.active_version = served_version(model.active_version_id, artifact_sha256)
+        try:
+            model.active_version = served_version(model.active_version_id, artifact_sha256)
+        except ModelVersion.DoesNotExist:  # the model was deleted since its row was read
+            raise not_found(f"No model with id or key {ref!r}") from None
     return model
 
 

@@ -1322,6 +1322,19 @@ def _tuning_splits(y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarra
     return [(fit_part, val_part)]
 
 
+def _tunable(y: np.ndarray) -> bool:
+    return min(y.sum(), len(y) - y.sum()) >= _MIN_CLASS_FOR_TUNING
+
+
+def _search_decides_nothing(
+    search: _Search, model_type: str, params: Mapping, tasks: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> bool:
+    """Whether ``_tune`` would change nothing the fits use: one candidate (chosen whenever a trait is tunable), and
+    iteration counts that no trait's fit reads, as each fit part is large enough for the estimator's own early
+    stopping (see ``train``). Then its curves, the most of an MLP's run at medium effort, need not be fitted."""
+    return len(search.candidates) == 1 and all(_stops_early(model_type, params, y) for _, y in tasks)
+
+
 def _tune(
     search: _Search,
     X: Any,
@@ -1343,8 +1356,7 @@ def _tune(
     curves: list[list[np.ndarray | None]] = [[] for _ in search.candidates]  # per candidate, per trait
     steps = len(tasks) * len(search.candidates)
     for t, (rows, y) in enumerate(tasks):
-        tunable = min(y.sum(), len(y) - y.sum()) >= _MIN_CLASS_FOR_TUNING
-        splits = _tuning_splits(y, seed) if tunable else []
+        splits = _tuning_splits(y, seed) if _tunable(y) else []
         for i, candidate in enumerate(search.candidates):
             folds = [
                 _validation_curve(
@@ -1437,12 +1449,16 @@ def train(
 
         start = 10
         counts: list[int | None] = [None] * len(traits)
-        if search:
+        tasks = []
+        for _, row_index, y, split in traits:
+            fit_rows = split[0] if split else np.arange(len(y))
+            tasks.append((row_index[fit_rows], y[fit_rows]))
+        if search and _search_decides_nothing(search, model_type, resolved, tasks):
+            # What the search would choose is known without it (and no fit would use its iteration counts).
+            if any(_tunable(y) for _, y in tasks):
+                resolved |= dict(search.candidates[0])
+        elif search:
             report(start, "tuning parameters")
-            tasks = []
-            for _, row_index, y, split in traits:
-                fit_rows = split[0] if split else np.arange(len(y))
-                tasks.append((row_index[fit_rows], y[fit_rows]))
             chosen, counts = _tune(
                 search,
                 X,

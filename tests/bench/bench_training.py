@@ -18,8 +18,9 @@ type and effort:
   tf-idf, quantile bins for the scorecard) on all rows once, as the run does; then the same work on the same
   matrix: the 80/20 stratified holdout, the same parameter search (the same candidates on the same 3 folds of
   the fit rows; for boosting and the MLP the validation loss after each round or epoch, stopping after the same
-  patience), the holdout fit with the chosen parameters, its holdout probabilities with AUC and log loss, and
-  the refit on all rows with the iteration count the holdout fit kept.
+  patience; none where the run's would decide nothing, see `trainers._search_decides_nothing`), the holdout
+  fit with the chosen parameters, its holdout probabilities with AUC and log loss, and the refit on all rows
+  with the iteration count the holdout fit kept.
 
 Run and direct alternate in one process (the order flips every repeat); the medians are shown with their ratio
 and where the run's time goes: each part is its own time (a part inside another counts in the outer one only
@@ -249,7 +250,8 @@ def direct(model_type: str, effort: str, data, y) -> dict:
     X = transformer(model_type).fit_transform(data)
     fit_rows, eval_rows = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
     fit_rows, eval_rows = np.sort(fit_rows), np.sort(eval_rows)
-    if search is not None:
+    # As the run: no search where it would decide nothing the fits use (one candidate, every fit stopping early).
+    if search is not None and not trainers._search_decides_nothing(search, model_type, params, [(None, y[fit_rows])]):
         folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(fit_rows, y[fit_rows]))
         scores = []
         for candidate in search.candidates:

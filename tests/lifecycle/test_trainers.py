@@ -486,3 +486,21 @@ def test_fit_transform_and_split_give_what_fit_transform_and_blocks_give(mode):
     some = np.array([0, 2, 3, 9, 40])
     for got, want in zip(featurizer.split(X[some]), fitted.blocks([rows[i] for i in some]), strict=True):
         assert np.array_equal(dense(got), dense(want))
+
+
+def test_a_search_that_would_decide_nothing_is_not_run_and_the_model_is_the_same(monkeypatch):
+    """The MLP at medium effort has one candidate; on fit parts large enough for its own early stopping no fit reads
+    the tuned epoch counts, so the search is skipped: the same parameters, model, metrics and predictors."""
+    examples = make_examples(700, seed=4)
+    searches = []
+    real = trainers._tune
+    monkeypatch.setattr(trainers, "_tune", lambda *a, **kw: searches.append(1) or real(*a, **kw))
+    skipped = train("neural_cf", examples, ["churn", "upsell"], effort="medium")
+    assert searches == []
+    monkeypatch.setattr(trainers, "_search_decides_nothing", lambda *a: False)
+    searched = train("neural_cf", examples, ["churn", "upsell"], effort="medium")
+    assert searches == [1]
+    assert skipped.params == searched.params and skipped.param_hash == searched.param_hash
+    assert skipped.metrics == searched.metrics and skipped.predictors == searched.predictors
+    for key, proba in load(skipped.artifact).predict_proba(examples).items():
+        assert np.array_equal(proba, load(searched.artifact).predict_proba(examples)[key])

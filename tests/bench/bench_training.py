@@ -131,6 +131,8 @@ def instrument(clock: Clock) -> None:
     profiles.profile = clock.wrap("profiling", profiles.profile)
     featurizer = trainers.Featurizer
     featurizer.fit = classmethod(clock.wrap("features", featurizer.fit.__func__))
+    if hasattr(featurizer, "fit_transform"):  # training featurizes its rows in one pass
+        featurizer.fit_transform = classmethod(clock.wrap("features", featurizer.fit_transform.__func__))
     featurizer.transform = clock.wrap("features", featurizer.transform)
     featurizer.blocks = clock.wrap("features", featurizer.blocks)
 
@@ -251,7 +253,8 @@ def direct(model_type: str, effort: str, data, y) -> dict:
     fit_rows, eval_rows = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
     fit_rows, eval_rows = np.sort(fit_rows), np.sort(eval_rows)
     # As the run: no search where it would decide nothing the fits use (one candidate, every fit stopping early).
-    if search is not None and not trainers._search_decides_nothing(search, model_type, params, [(None, y[fit_rows])]):
+    decides_nothing = getattr(trainers, "_search_decides_nothing", lambda *a: False)  # before 1 December: searched
+    if search is not None and not decides_nothing(search, model_type, params, [(None, y[fit_rows])]):
         folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(fit_rows, y[fit_rows]))
         scores = []
         for candidate in search.candidates:

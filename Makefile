@@ -57,7 +57,9 @@ bench: install
 bench-anchor: install
 	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_anchor.py $(BENCH_ARGS)
 
-# Training overhead (not a test): a run's parts against the scikit-learn fits it makes, per model type, in-process.
+# Training overhead (not a test): a run through the services, executed inline as the worker does, on a fresh
+# database (SQLite; BENCH_ARGS="--db postgres" for PostgreSQL on BENCH_PG_URL), against the same work done
+# directly with scikit-learn, per model type and effort, with where the rest goes. See docs/BENCHMARKS.md.
 bench-training: install
 	OMP_NUM_THREADS=1 $(PY) tests/bench/bench_training.py $(BENCH_ARGS)
 

@@ -13,6 +13,7 @@ import json
 import math
 import warnings
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -421,9 +422,35 @@ class Featurizer:
         bins: int = 5,
         max_categories: int = MAX_CATEGORIES,
     ) -> Featurizer:
+        return cls._fit(rows, columns, mode, bins, max_categories)[0]
+
+    @classmethod
+    def fit_transform(
+        cls,
+        rows: Sequence[Mapping],
+        columns: Sequence[Mapping],
+        mode: str,
+        *,
+        bins: int = 5,
+        max_categories: int = MAX_CATEGORIES,
+    ) -> tuple[Featurizer, np.ndarray | sp.csr_matrix]:
+        """``fit`` and then ``transform`` of the same rows, giving the same matrix, with each column's values read,
+        converted and hashed once instead of twice."""
+        featurizer, parsed = cls._fit(rows, columns, mode, bins, max_categories)
+        return featurizer, featurizer.combine(
+            [featurizer._parsed_block(i, values) for i, values in enumerate(parsed)]
+        )
+
+    @classmethod
+    def _fit(
+        cls, rows: Sequence[Mapping], columns: Sequence[Mapping], mode: str, bins: int, max_categories: int
+    ) -> tuple[Featurizer, list]:
+        """The fitted featurizer, and per kept column its values as fitting converted them (numbers with NaN,
+        categories with None for missing, hashed term counts) for ``_parsed_block``."""
         hash_features = _HASH_FEATURES[mode] if any(c["kind"] == TEXT for c in columns) else 0
         hasher = _hasher(hash_features) if hash_features else None
         fitted: list[dict] = []
+        parsed: list = []
         for column in columns:
             base = {k: column[k] for k in ("key", "source", "name", "kind")}
             values = column_values(rows, column)
@@ -440,10 +467,13 @@ class Featurizer:
                 }
                 if mode == SCORECARD:
                     base["edges"] = _bin_edges(present, bins)
+                parsed.append(numbers)
             elif column["kind"] == CATEGORICAL:
-                counts = Counter(as_category(v) for v in values if not is_missing(v))
+                categories = [None if is_missing(v) else as_category(v) for v in values]
+                counts = Counter(c for c in categories if c is not None)
                 ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
                 base["categories"] = [name for name, _ in ranked[:max_categories]]
+                parsed.append(categories)
             else:
                 if hasher is None:
                     continue
@@ -453,8 +483,9 @@ class Featurizer:
                 # Smoothed idf, as TfidfVectorizer(smooth_idf=True).
                 idf = np.log((1 + n_documents) / (1 + document_frequency)) + 1.0
                 base["idf"] = idf.tolist()
+                parsed.append(counts)
             fitted.append(base)
-        return cls({"mode": mode, "hashFeatures": hash_features, "columns": fitted})
+        return cls({"mode": mode, "hashFeatures": hash_features, "columns": fitted}), parsed
 
     def block_width(self, index: int) -> int:
         column = self.columns[index]
@@ -488,15 +519,7 @@ class Featurizer:
     def _block(self, index: int, values: list) -> np.ndarray | sp.csr_matrix:
         column = self.columns[index]
         if column["kind"] == NUMERIC:
-            numbers = np.array([as_float(v) for v in values], dtype=np.float64)
-            numbers[np.isnan(numbers)] = column["median"]
-            if self.mode == SCORECARD:
-                codes = np.searchsorted(
-                    np.asarray(column["edges"], dtype=np.float64), numbers, "right"
-                )
-                return _one_hot(codes, len(column["edges"]) + 1)
-            z = np.clip((numbers - column["mean"]) / column["std"], -_Z_CLIP, _Z_CLIP)
-            return z.reshape(-1, 1) if self.mode == TREE else sp.csr_matrix(z.reshape(-1, 1))
+            return self._numeric_block(column, np.array([as_float(v) for v in values], dtype=np.float64))
         if column["kind"] == CATEGORICAL:
             index_of = self._category_index[index]
             other = len(index_of)
@@ -507,14 +530,54 @@ class Featurizer:
                 ],
                 dtype=np.int64,
             )
-            if self.mode == TREE:
-                return codes.astype(np.float64).reshape(-1, 1)
-            return _one_hot(codes, other + 2)
+            return self._codes_block(codes, other)
         assert self._hasher is not None
-        matrix = self._hasher.transform([_as_text(v) for v in values])
-        matrix.data *= self._idf[index][matrix.indices]
-        matrix = normalize(matrix, norm="l2", copy=False)
+        return self._text_block(index, self._hasher.transform([_as_text(v) for v in values]))
+
+    def _parsed_block(self, index: int, parsed: Any) -> np.ndarray | sp.csr_matrix:
+        """``_block`` of the values ``_fit`` converted (it owns them: they are changed in place)."""
+        column = self.columns[index]
+        if column["kind"] == NUMERIC:
+            return self._numeric_block(column, parsed)
+        if column["kind"] == CATEGORICAL:
+            index_of = self._category_index[index]
+            other = len(index_of)
+            codes = np.array(
+                [other + 1 if c is None else index_of.get(c, other) for c in parsed], dtype=np.int64
+            )
+            return self._codes_block(codes, other)
+        return self._text_block(index, parsed)
+
+    def _numeric_block(self, column: Mapping, numbers: np.ndarray) -> np.ndarray | sp.csr_matrix:
+        numbers[np.isnan(numbers)] = column["median"]
+        if self.mode == SCORECARD:
+            codes = np.searchsorted(
+                np.asarray(column["edges"], dtype=np.float64), numbers, "right"
+            )
+            return _one_hot(codes, len(column["edges"]) + 1)
+        z = np.clip((numbers - column["mean"]) / column["std"], -_Z_CLIP, _Z_CLIP)
+        return z.reshape(-1, 1) if self.mode == TREE else sp.csr_matrix(z.reshape(-1, 1))
+
+    def _codes_block(self, codes: np.ndarray, other: int) -> np.ndarray | sp.csr_matrix:
+        if self.mode == TREE:
+            return codes.astype(np.float64).reshape(-1, 1)
+        return _one_hot(codes, other + 2)
+
+    def _text_block(self, index: int, counts: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+        counts.data *= self._idf[index][counts.indices]
+        matrix = normalize(counts, norm="l2", copy=False)
         return matrix.toarray() if self.mode == TREE else matrix
+
+    def split(self, X: np.ndarray | sp.csr_matrix) -> list:
+        """The blocks of a matrix this featurizer made (the inverse of ``combine``): the same blocks ``blocks``
+        gives for its rows, without reading the rows again."""
+        X = X if self.mode == TREE else sp.csr_matrix(X)
+        blocks, start = [], 0
+        for i in range(len(self.columns)):
+            width = self.block_width(i)
+            blocks.append(X[:, start:start + width])
+            start += width
+        return blocks
 
     def bin_labels(self, index: int) -> list[str]:
         """Labels of a column's one-hot block (scorecard points table)."""
@@ -1034,19 +1097,20 @@ def quality_warnings(
 def _permutation_importance(
     estimator: Any,
     featurizer: Featurizer,
-    rows: Sequence[Mapping],
+    X: np.ndarray | sp.csr_matrix,
     y: np.ndarray,
     seed: int,
     repeats: int,
 ) -> np.ndarray:
-    """AUC drop per raw column when that column is shuffled across evaluation rows."""
+    """AUC drop per raw column when that column is shuffled across evaluation rows (X: their featurized rows,
+    whose blocks are what featurizing them again would give)."""
     order = np.arange(len(y))
     if len(order) > _IMPORTANCE_ROWS:
         order, _ = train_test_split(
             order, train_size=_IMPORTANCE_ROWS, stratify=y, random_state=seed
         )
     y = y[order]
-    blocks = featurizer.blocks([rows[i] for i in order])
+    blocks = featurizer.split(X[order])
     baseline = roc_auc_score(y, _positive_proba(estimator, featurizer.combine(blocks)))
     rng = np.random.RandomState(seed)
     importance = np.zeros(len(blocks))
@@ -1259,6 +1323,19 @@ def _tuning_splits(y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarra
     return [(fit_part, val_part)]
 
 
+def _tunable(y: np.ndarray) -> bool:
+    return min(y.sum(), len(y) - y.sum()) >= _MIN_CLASS_FOR_TUNING
+
+
+def _search_decides_nothing(
+    search: _Search, model_type: str, params: Mapping, tasks: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> bool:
+    """Whether ``_tune`` would change nothing the fits use: one candidate (chosen whenever a trait is tunable), and
+    iteration counts that no trait's fit reads, as each fit part is large enough for the estimator's own early
+    stopping (see ``train``). Then its curves, the most of an MLP's run at medium effort, need not be fitted."""
+    return len(search.candidates) == 1 and all(_stops_early(model_type, params, y) for _, y in tasks)
+
+
 def _tune(
     search: _Search,
     X: Any,
@@ -1280,8 +1357,7 @@ def _tune(
     curves: list[list[np.ndarray | None]] = [[] for _ in search.candidates]  # per candidate, per trait
     steps = len(tasks) * len(search.candidates)
     for t, (rows, y) in enumerate(tasks):
-        tunable = min(y.sum(), len(y) - y.sum()) >= _MIN_CLASS_FOR_TUNING
-        splits = _tuning_splits(y, seed) if tunable else []
+        splits = _tuning_splits(y, seed) if _tunable(y) else []
         for i, candidate in enumerate(search.candidates):
             folds = [
                 _validation_curve(
@@ -1357,8 +1433,7 @@ def train(
         raise TrainingError("the examples have no features or content to learn from")
 
     with limit_threads(threads):
-        featurizer = Featurizer.fit(rows, columns, mode, bins=resolved.get("bins", 5))
-        X = featurizer.transform(rows)
+        featurizer, X = Featurizer.fit_transform(rows, columns, mode, bins=resolved.get("bins", 5))
         categorical = featurizer.categorical_mask()
 
         traits = []
@@ -1375,12 +1450,16 @@ def train(
 
         start = 10
         counts: list[int | None] = [None] * len(traits)
-        if search:
+        tasks = []
+        for _, row_index, y, split in traits:
+            fit_rows = split[0] if split else np.arange(len(y))
+            tasks.append((row_index[fit_rows], y[fit_rows]))
+        if search and _search_decides_nothing(search, model_type, resolved, tasks):
+            # What the search would choose is known without it (and no fit would use its iteration counts).
+            if any(_tunable(y) for _, y in tasks):
+                resolved |= dict(search.candidates[0])
+        elif search:
             report(start, "tuning parameters")
-            tasks = []
-            for _, row_index, y, split in traits:
-                fit_rows = split[0] if split else np.arange(len(y))
-                tasks.append((row_index[fit_rows], y[fit_rows]))
             chosen, counts = _tune(
                 search,
                 X,
@@ -1421,7 +1500,8 @@ def train(
                 w_trait[fit_rows],
                 categorical,
             )
-            proba = _positive_proba(estimator, X_trait[eval_rows])
+            X_eval = X_trait[eval_rows]
+            proba = _positive_proba(estimator, X_eval)
             trait_metrics = _trait_metrics(
                 y[eval_rows], proba, y, "holdout" if split else "training"
             )
@@ -1439,7 +1519,7 @@ def train(
             importance = _permutation_importance(
                 estimator,
                 featurizer,
-                [rows[i] for i in row_index[eval_rows]],
+                X_eval,
                 y[eval_rows],
                 seed,
                 _IMPORTANCE_REPEATS[effort],
@@ -1513,11 +1593,26 @@ def _compare_serving(
 # --- artifact -------------------------------------------------------------------------
 
 
-def _zip_write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+def _zip_write(archive: zipfile.ZipFile, name: str, data: bytes, *, deflate: bool = True) -> None:
     # Fixed timestamp: archive metadata does not depend on when training ran.
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
     archive.writestr(info, data)
+
+
+_DEFLATE_PROBE = 16_384
+_DEFLATE_WORTH = 0.9
+
+
+def _deflates(data: bytes) -> bool:
+    """Whether deflating ``data`` is worth its time, judged on three slices of it. An MLP's weights are random
+    floats that deflate by about 7% at 35 ms a megabyte; boosted trees and linear models shrink by far more."""
+    if len(data) <= 4 * _DEFLATE_PROBE:
+        return True
+    probe = b"".join(
+        data[at : at + _DEFLATE_PROBE] for at in (len(data) // 4, len(data) // 2, 3 * len(data) // 4)
+    )
+    return len(zlib.compress(probe, 1)) < _DEFLATE_WORTH * len(probe)
 
 
 def _check_trusted(data: bytes, model_type: str) -> list[str]:
@@ -1556,7 +1651,7 @@ def _pack(
             data = sio.dumps(estimators[key])
             # Fail at training, not at serving, if sklearn starts using a new type.
             _check_trusted(data, model_type)
-            _zip_write(archive, name, data)
+            _zip_write(archive, name, data, deflate=_deflates(data))
     return buffer.getvalue()
 
 

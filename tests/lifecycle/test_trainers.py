@@ -459,3 +459,60 @@ def test_quality_warnings_name_each_failing_check():
     assert [w["code"] for w in found] == ["worse_than_base_rate", "weak_auc", "collapsed_tiers"]
     assert "Developing 76-76" in found[2]["message"]
     assert "0.900" in found[0]["message"] and "0.690" in found[0]["message"]
+
+
+@pytest.mark.parametrize("mode", [trainers.LINEAR, trainers.TREE, trainers.SCORECARD])
+def test_fit_transform_and_split_give_what_fit_transform_and_blocks_give(mode):
+    """Training featurizes its rows once (fit_transform) and permutation importance splits that matrix into blocks
+    instead of featurizing the holdout rows again: the same state, matrix and blocks, with odd and missing values."""
+    rows = [trainers.normalize_row(r) for r in [
+        {"features": {"n": 1, "c": "a", "t": "one two three four words"}, "content": "good service"},
+        {"features": {"n": "2.5", "c": 3, "t": None}, "content": "bad"},
+        {"features": {"n": None, "c": None, "t": "another long text of words"}, "content": None},
+        {"features": {"n": float("nan"), "c": True, "t": ""}, "content": "  "},
+        {"features": {"n": "x", "c": "a", "t": "short words here too now"}, "content": "good good"},
+        *({"features": {"n": i, "c": f"k{i % 7}", "t": f"text number {i} with words"}, "content": f"doc {i}"}
+          for i in range(60)),
+    ]]
+    columns = trainers.infer_columns(rows)
+    if mode == trainers.SCORECARD:
+        columns = [c for c in columns if c["kind"] != trainers.TEXT]
+    fitted = trainers.Featurizer.fit(rows, columns, mode)
+    featurizer, X = trainers.Featurizer.fit_transform(rows, columns, mode)
+    assert featurizer.state == fitted.state
+    expected = fitted.transform(rows)
+    dense = (lambda m: m) if mode == trainers.TREE else (lambda m: m.toarray())
+    assert np.array_equal(dense(X), dense(expected))
+    some = np.array([0, 2, 3, 9, 40])
+    for got, want in zip(featurizer.split(X[some]), fitted.blocks([rows[i] for i in some]), strict=True):
+        assert np.array_equal(dense(got), dense(want))
+
+
+def test_a_search_that_would_decide_nothing_is_not_run_and_the_model_is_the_same(monkeypatch):
+    """The MLP at medium effort has one candidate; on fit parts large enough for its own early stopping no fit reads
+    the tuned epoch counts, so the search is skipped: the same parameters, model, metrics and predictors."""
+    examples = make_examples(700, seed=4)
+    searches = []
+    real = trainers._tune
+    monkeypatch.setattr(trainers, "_tune", lambda *a, **kw: searches.append(1) or real(*a, **kw))
+    skipped = train("neural_cf", examples, ["churn", "upsell"], effort="medium")
+    assert searches == []
+    monkeypatch.setattr(trainers, "_search_decides_nothing", lambda *a: False)
+    searched = train("neural_cf", examples, ["churn", "upsell"], effort="medium")
+    assert searches == [1]
+    assert skipped.params == searched.params and skipped.param_hash == searched.param_hash
+    assert skipped.metrics == searched.metrics and skipped.predictors == searched.predictors
+    for key, proba in load(skipped.artifact).predict_proba(examples).items():
+        assert np.array_equal(proba, load(searched.artifact).predict_proba(examples)[key])
+
+
+def test_an_estimator_is_deflated_where_it_pays(trained):
+    """An MLP's weights hardly deflate (about 7%, at 35 ms a megabyte): stored as they are; the others deflated.
+    Either way the artifact loads and predicts."""
+    for model_type, (result, _) in trained.items():
+        archive = zipfile.ZipFile(io.BytesIO(result.artifact))
+        stored = {info.filename: info.compress_type for info in archive.infolist()}
+        expected = zipfile.ZIP_STORED if model_type == "neural_cf" else zipfile.ZIP_DEFLATED
+        assert stored["estimators/0.skops"] == expected, model_type
+        assert stored["manifest.json"] == stored["featurizer.json"] == zipfile.ZIP_DEFLATED
+        assert load(result.artifact).predict_proba(make_examples(5))["churn"].shape == (5,)

@@ -1736,9 +1736,10 @@ def compile_linear_row(featurizer: Featurizer, estimator: Any) -> Callable[[Any]
                 decision += w[b + 1 if is_missing(value) else a.get(as_category(value), b)]
             else:
                 counts = hashed(_as_text(value))
-                if counts:
-                    indices = np.fromiter(counts, dtype=np.intp, count=len(counts))
-                    data = np.fromiter(counts.values(), dtype=np.float64, count=len(counts)) * a[indices]
+                if counts:  # in column order, as the hasher's sparse row sums them
+                    columns = sorted(counts)
+                    indices = np.array(columns, dtype=np.intp)
+                    data = np.array([counts[c] for c in columns], dtype=np.float64) * a[indices]
                     norm = math.sqrt(float(data @ data))
                     if norm > 0:
                         decision += float(data @ w[indices]) / norm

@@ -55,6 +55,11 @@ def _card(result, index: int) -> dict:
     return {**card, "metadata": _metadata(result, index)}
 
 
+def _batch_metadata(result) -> dict:
+    return {"requestId": result.request_id, "versionId": result.version.label, "count": len(result.cards),
+            "refused": result.cards.refused}
+
+
 def _batch_answer(result) -> HttpResponse:
     """{results, metadata} as JSON text. A scored input with nothing to report (no missing, unknown or unseen
     feature, no feedback) is written from the card columns with the metadata they share; any other goes through
@@ -69,8 +74,7 @@ def _batch_answer(result) -> HttpResponse:
             parts.append(cards.json(i, shared))
         else:
             parts.append(renderer.render(_card(result, i)).decode())
-    metadata = renderer.render({"requestId": result.request_id, "versionId": result.version.label,
-                                "count": len(cards), "refused": cards.refused}).decode()
+    metadata = renderer.render(_batch_metadata(result)).decode()
     body = '{"results":[' + ",".join(parts) + '],"metadata":' + metadata + "}"
     return HttpResponse(body.encode(), content_type="application/json")
 
@@ -126,6 +130,9 @@ class ScoreView(APIView):
                                 feedback=v.get("feedback"), strict=_strict(request, v), batch=batch)
         if not batch:
             return Response(_card(result, 0))
+        if JSONRenderer().get_indent(request.accepted_media_type, {}):  # asked for indented text: the renderer
+            return Response({"results": [_card(result, i) for i in range(len(result.cards))],
+                             "metadata": _batch_metadata(result)})
         return _batch_answer(result)
 
 

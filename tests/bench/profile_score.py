@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--http", action="store_true", help="also time sequential calls on a 1-worker gunicorn")
     parser.add_argument("--rows", type=int, default=0, help="profile services.score of this many rows instead")
+    parser.add_argument("--callers", help="also print the callers of the functions matching this")
     parser.add_argument("--role", choices=("admin", "analyst"), default="analyst")
     args = parser.parse_args()
     pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
@@ -155,6 +156,8 @@ def main() -> int:
         stats = pstats.Stats(prof)
         stats.sort_stats("cumulative").print_stats(args.top)
         stats.sort_stats("tottime").print_stats(args.top)
+        if args.callers:
+            stats.print_callers(args.callers)
         connections.close_all()
     finally:
         bench.drop_database(pg_base, db_name)

@@ -85,6 +85,14 @@ def test_score_one_input_and_a_batch(api, analyst, capture):
     body = r.json()
     assert [x["scores"]["churn"] for x in body["results"]] == [card["scores"]["churn"], loyal["scores"]["churn"]]
     assert body["metadata"]["count"] == 2
+    # Indented when asked for, with the same content.
+    r = api.post(f"/api/v1/algorithm-models/{model.key}/score", {"inputs": [CHURNY, LOYAL]}, format="json",
+                 HTTP_ACCEPT="application/json; indent=2")
+    assert r.content.startswith(b'{\n  "results": [')
+    indented = r.json()
+    for a, b in zip(indented["results"], body["results"]):
+        assert {**a, "metadata": {**a["metadata"], "requestId": ""}} == {**b, "metadata": {**b["metadata"],
+                                                                                            "requestId": ""}}
     r = api.post(f"/api/v1/algorithm-models/{model.key}/score", "cancel my account please", content_type="text/plain")
     assert r.status_code == 200 and "churn" in r.json()["scores"]
 

@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -49,6 +50,36 @@ def _scorer(model: AlgorithmModel | None) -> Scorer | None:
     if model is None or not model.is_scorable or model.status != OperationalStatus.ACTIVE:
         return None
     return Scorer(model, model.active_version)
+
+
+class CategoryRef(NamedTuple):
+    key: str
+
+
+class OfferRow(NamedTuple):
+    """An active offer as recommend reads it: the fields the filters, the models and the answer use, without a
+    model instance (and a category instance) per offer. Its category is shared by the offers that name it."""
+
+    pk: int
+    key: str
+    name: str
+    attributes: dict
+    category_id: int | None
+    category: CategoryRef | None
+
+
+def _offer_rows(offers_qs) -> list[OfferRow]:
+    categories: dict[int, CategoryRef] = {}
+    out = []
+    for pk, key, name, attributes, category_id, category_key in offers_qs.values_list(
+            "pk", "key", "name", "attributes", "category_id", "category__key"):
+        category = None
+        if category_id is not None:
+            category = categories.get(category_id)
+            if category is None:
+                category = categories[category_id] = CategoryRef(category_key)
+        out.append(OfferRow(pk, key, name, attributes, category_id, category))
+    return out
 
 
 def _family_for(flow: DecisionFlow | None, family: str) -> str:
@@ -150,7 +181,7 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
         return now_
 
     offers_qs = (flow.offers.all() if flow and flow.offers.exists() else Offer.objects.all())
-    offers = list(offers_qs.filter(active=True).select_related("category"))
+    offers = _offer_rows(offers_qs.filter(active=True))
     funnel = {"candidateCount": len(offers)}
     clock = stage("candidates", len(offers), len(offers), clock)
     if channel_row:

@@ -139,18 +139,31 @@ def _propensities(scorer: Scorer, offers: list[Offer], *, channel: Channel | Non
             out.append((p, "model", why, p))
         return out
     cells = _cells_for(model, offers, channel, direction, offer_keys)
+    candidates = _candidates(cells, offers, channel_key, direction)
+    return [(s.propensity, s.source, s.why, s.key)
+            for s in learning.score_cells(model.model_type, params, candidates, rng)]
+
+
+def _candidates(cells: dict, offers, channel_key: str, direction: str) -> list[learning.Candidate]:
+    """Each offer's cells by scope (from _cells_for) and the ids of its broader cells. The broader cells are the
+    same for every offer of a category: looked up once, and shared."""
+    offer_scope, category_scope = str(Scope.OFFER), str(Scope.CATEGORY)
+    shared = {str(Scope.CHANNEL): cells.get((Scope.CHANNEL, channel_key)) if channel_key else None,
+              str(Scope.DIRECTION): cells.get((Scope.DIRECTION, direction)) if direction else None}
+    global_cell = cells.get((Scope.GLOBAL, ""))
+    by_category: dict[str, tuple[dict, dict]] = {}
     candidates = []
     for o in offers:
         category = o.category.key if o.category_id else ""
-        candidates.append(learning.Candidate(cells={
-            Scope.OFFER: cells.get((Scope.OFFER, o.key)),
-            Scope.CHANNEL: cells.get((Scope.CHANNEL, channel_key)) if channel else None,
-            Scope.DIRECTION: cells.get((Scope.DIRECTION, direction)) if direction else None,
-            Scope.CATEGORY: cells.get((Scope.CATEGORY, category)) if category else None,
-            Scope.GLOBAL: cells.get((Scope.GLOBAL, "")),
-        }, names={Scope.CHANNEL: channel_key, Scope.DIRECTION: direction, Scope.CATEGORY: category}))
-    return [(s.propensity, s.source, s.why, s.key)
-            for s in learning.score_cells(model.model_type, params, candidates, rng)]
+        tier = by_category.get(category)
+        if tier is None:
+            tier = by_category[category] = (
+                {**shared, category_scope: cells.get((Scope.CATEGORY, category)) if category else None,
+                 str(Scope.GLOBAL): global_cell},
+                {str(Scope.CHANNEL): channel_key, str(Scope.DIRECTION): direction, category_scope: category})
+        candidates.append(learning.Candidate(cells={offer_scope: cells.get((offer_scope, o.key)), **tier[0]},
+                                             names=tier[1]))
+    return candidates
 
 
 def recommend(*, actor, customer_id: str, channel: str = "", placement: str = "", limit: int = 5,
@@ -295,17 +308,22 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
             contact_policy_results=contact_results, selected_offers=[c["offerId"] for c in chosen],
             experiment_assignment={"experimentKey": experiment.key, "arm": arm} if experiment else {},
             model_keys=[scorer.model.key, *[s.model.key for s, _ in shadows]],
-            scoring_results=[{
-                "offerId": o.key, "score": round(scored[i][0], 6), "rank": ranks.get(i),
-                "modelKey": scorer.model.key, "modelType": scorer.model.model_type,
-                "versionNo": scorer.version.version_no, "propensitySource": scored[i][1], "why": scored[i][2],
-                "arm": arm or None,
-                "shadowScores": [{"modelKey": s.model.key, "versionNo": s.version.version_no,
-                                  "score": round(vals[i][0], 6), "propensitySource": vals[i][1]}
-                                 for s, vals in shadows],
-            } for i, o in enumerate(offers)],
+            scoring_results=_scoring_results(offers, scored, ranks, scorer, arm, shadows),
             total_duration_ms=round((time.perf_counter() - started) * 1000, 3))
     return recommendation
+
+
+def _scoring_results(offers, scored, ranks: dict[int, int], scorer: Scorer, arm: str, shadows) -> list[dict]:
+    """Every candidate's result for the trace, in candidate order."""
+    model_key, model_type, version_no = scorer.model.key, scorer.model.model_type, scorer.version.version_no
+    arm = arm or None
+    shadow_ids = [(s.model.key, s.version.version_no, vals) for s, vals in shadows]
+    return [{
+        "offerId": o.key, "score": round(propensity, 6), "rank": ranks.get(i), "modelKey": model_key,
+        "modelType": model_type, "versionNo": version_no, "propensitySource": source, "why": why, "arm": arm,
+        "shadowScores": [{"modelKey": key, "versionNo": no, "score": round(vals[i][0], 6),
+                          "propensitySource": vals[i][1]} for key, no, vals in shadow_ids] if shadow_ids else [],
+    } for i, (o, (propensity, source, why, _)) in enumerate(zip(offers, scored))]
 
 
 def _record_recommendation(*, rec_id, customer_id, channel, direction, placement, decision_flow_key, scorer,

@@ -98,7 +98,7 @@ def _family_for(flow: DecisionFlow | None, family: str) -> str:
                            "model) or family", field="decisionFlowKey")
 
 
-def _cells_for(model: AlgorithmModel, offers: list[Offer], channel: Channel | None, direction: str,
+def _cells_for(model: AlgorithmModel, offers: list[OfferRow], channel: Channel | None, direction: str,
                offer_keys=None):
     """Every cell the candidates may read, in one query. `offer_keys`, a query of offer keys that holds the
     candidates' (the active offers they were picked from), stands for their keys in the SQL: one subquery
@@ -115,7 +115,7 @@ def _cells_for(model: AlgorithmModel, offers: list[Offer], channel: Channel | No
     return {(s, i): learning.Cell(e, p, n) for s, i, e, p, n in rows}
 
 
-def _propensities(scorer: Scorer, offers: list[Offer], *, channel: Channel | None, direction: str,
+def _propensities(scorer: Scorer, offers: list[OfferRow], *, channel: Channel | None, direction: str,
                   attributes: dict, rng: random.Random, offer_keys=None) -> list[tuple[float, str, str, float]]:
     """(propensity, source, why, ranking key) per offer. The ranking key carries the model type's own
     exploration (a Thompson draw, Bayes-UCB's bound, an epsilon-greedy shuffle); the propensity stays the

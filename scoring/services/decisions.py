@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -51,6 +52,36 @@ def _scorer(model: AlgorithmModel | None) -> Scorer | None:
     return Scorer(model, model.active_version)
 
 
+class CategoryRef(NamedTuple):
+    key: str
+
+
+class OfferRow(NamedTuple):
+    """An active offer as recommend reads it: the fields the filters, the models and the answer use, without a
+    model instance (and a category instance) per offer. Its category is shared by the offers that name it."""
+
+    pk: int
+    key: str
+    name: str
+    attributes: dict
+    category_id: int | None
+    category: CategoryRef | None
+
+
+def _offer_rows(offers_qs) -> list[OfferRow]:
+    categories: dict[int, CategoryRef] = {}
+    out = []
+    for pk, key, name, attributes, category_id, category_key in offers_qs.values_list(
+            "pk", "key", "name", "attributes", "category_id", "category__key"):
+        category = None
+        if category_id is not None:
+            category = categories.get(category_id)
+            if category is None:
+                category = categories[category_id] = CategoryRef(category_key)
+        out.append(OfferRow(pk, key, name, attributes, category_id, category))
+    return out
+
+
 def _family_for(flow: DecisionFlow | None, family: str) -> str:
     if flow and flow.family:
         return flow.family
@@ -67,14 +98,16 @@ def _family_for(flow: DecisionFlow | None, family: str) -> str:
                            "model) or family", field="decisionFlowKey")
 
 
-def _cells_for(model: AlgorithmModel, offers: list[Offer], channel: Channel | None, direction: str):
-    """Every cell the candidates may read, in one query."""
+def _cells_for(model: AlgorithmModel, offers: list[OfferRow], channel: Channel | None, direction: str,
+               offer_keys=None):
+    """Every cell the candidates may read, in one query. `offer_keys`, a query of offer keys that holds the
+    candidates' (the active offers they were picked from), stands for their keys in the SQL: one subquery
+    instead of a parameter per offer, which costs more to compose and bind than the rows it reads."""
     # One IN list per scope, not one OR term per cell: the SQL stays small with 200 offers.
-    wanted = {Scope.OFFER: {o.key for o in offers}, Scope.CATEGORY: {o.category.key for o in offers if o.category_id},
-              Scope.GLOBAL: {""}, Scope.CHANNEL: {channel.key} if channel else set(),
-              Scope.DIRECTION: {direction} if direction else set()}
-    q = Q()
-    for scope, ids in wanted.items():
+    q = Q(scope=Scope.OFFER, scope_id__in=offer_keys if offer_keys is not None else sorted({o.key for o in offers}))
+    broader = {Scope.CATEGORY: {o.category.key for o in offers if o.category_id}, Scope.GLOBAL: {""},
+               Scope.CHANNEL: {channel.key} if channel else set(), Scope.DIRECTION: {direction} if direction else set()}
+    for scope, ids in broader.items():
         if ids:
             q |= Q(scope=scope, scope_id__in=sorted(ids))
     rows = ModelAdaptation.objects.filter(q, model=model).values_list("scope", "scope_id", "evidence",
@@ -82,8 +115,8 @@ def _cells_for(model: AlgorithmModel, offers: list[Offer], channel: Channel | No
     return {(s, i): learning.Cell(e, p, n) for s, i, e, p, n in rows}
 
 
-def _propensities(scorer: Scorer, offers: list[Offer], *, channel: Channel | None, direction: str,
-                  attributes: dict, rng: random.Random) -> list[tuple[float, str, str, float]]:
+def _propensities(scorer: Scorer, offers: list[OfferRow], *, channel: Channel | None, direction: str,
+                  attributes: dict, rng: random.Random, offer_keys=None) -> list[tuple[float, str, str, float]]:
     """(propensity, source, why, ranking key) per offer. The ranking key carries the model type's own
     exploration (a Thompson draw, Bayes-UCB's bound, an epsilon-greedy shuffle); the propensity stays the
     estimate (for cell learners the seed's, see scoring.learning.score_cells)."""
@@ -105,19 +138,32 @@ def _propensities(scorer: Scorer, offers: list[Offer], *, channel: Channel | Non
             p = learning.online_predict(weights, learning.hashed(offer_features(attributes, o, channel_key), dims))
             out.append((p, "model", why, p))
         return out
-    cells = _cells_for(model, offers, channel, direction)
+    cells = _cells_for(model, offers, channel, direction, offer_keys)
+    candidates = _candidates(cells, offers, channel_key, direction)
+    return [(s.propensity, s.source, s.why, s.key)
+            for s in learning.score_cells(model.model_type, params, candidates, rng)]
+
+
+def _candidates(cells: dict, offers, channel_key: str, direction: str) -> list[learning.Candidate]:
+    """Each offer's cells by scope (from _cells_for) and the ids of its broader cells. The broader cells are the
+    same for every offer of a category: looked up once, and shared."""
+    offer_scope, category_scope = str(Scope.OFFER), str(Scope.CATEGORY)
+    shared = {str(Scope.CHANNEL): cells.get((Scope.CHANNEL, channel_key)) if channel_key else None,
+              str(Scope.DIRECTION): cells.get((Scope.DIRECTION, direction)) if direction else None}
+    global_cell = cells.get((Scope.GLOBAL, ""))
+    by_category: dict[str, tuple[dict, dict]] = {}
     candidates = []
     for o in offers:
         category = o.category.key if o.category_id else ""
-        candidates.append(learning.Candidate(cells={
-            Scope.OFFER: cells.get((Scope.OFFER, o.key)),
-            Scope.CHANNEL: cells.get((Scope.CHANNEL, channel_key)) if channel else None,
-            Scope.DIRECTION: cells.get((Scope.DIRECTION, direction)) if direction else None,
-            Scope.CATEGORY: cells.get((Scope.CATEGORY, category)) if category else None,
-            Scope.GLOBAL: cells.get((Scope.GLOBAL, "")),
-        }, names={Scope.CHANNEL: channel_key, Scope.DIRECTION: direction, Scope.CATEGORY: category}))
-    return [(s.propensity, s.source, s.why, s.key)
-            for s in learning.score_cells(model.model_type, params, candidates, rng)]
+        tier = by_category.get(category)
+        if tier is None:
+            tier = by_category[category] = (
+                {**shared, category_scope: cells.get((Scope.CATEGORY, category)) if category else None,
+                 str(Scope.GLOBAL): global_cell},
+                {str(Scope.CHANNEL): channel_key, str(Scope.DIRECTION): direction, category_scope: category})
+        candidates.append(learning.Candidate(cells={offer_scope: cells.get((offer_scope, o.key)), **tier[0]},
+                                             names=tier[1]))
+    return candidates
 
 
 def recommend(*, actor, customer_id: str, channel: str = "", placement: str = "", limit: int = 5,
@@ -150,7 +196,8 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
         return now_
 
     offers_qs = (flow.offers.all() if flow and flow.offers.exists() else Offer.objects.all())
-    offers = list(offers_qs.filter(active=True).select_related("category"))
+    offers = _offer_rows(offers_qs.filter(active=True))
+    offer_keys = offers_qs.filter(active=True).values("key")
     funnel = {"candidateCount": len(offers)}
     clock = stage("candidates", len(offers), len(offers), clock)
     if channel_row:
@@ -207,7 +254,7 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
         scored = [(0.5, "holdout", "holdout: no model decides, random order", rng.random()) for _ in offers]
     else:
         scored = _propensities(scorer, offers, channel=channel_row, direction=direction, attributes=attributes,
-                               rng=rng) if offers else []
+                               rng=rng, offer_keys=offer_keys) if offers else []
     shadows = []
     if champion_family:
         for shadow in (AlgorithmModel.objects.select_related("active_version")
@@ -217,7 +264,7 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
             if s is not None and offers:
                 try:
                     shadows.append((s, _propensities(s, offers, channel=channel_row, direction=direction,
-                                                     attributes=attributes, rng=rng)))
+                                                     attributes=attributes, rng=rng, offer_keys=offer_keys)))
                 except ApplicationError:
                     continue  # a shadow never breaks a decision
     scoring_ms = round((time.perf_counter() - clock) * 1000, 3)
@@ -261,17 +308,22 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
             contact_policy_results=contact_results, selected_offers=[c["offerId"] for c in chosen],
             experiment_assignment={"experimentKey": experiment.key, "arm": arm} if experiment else {},
             model_keys=[scorer.model.key, *[s.model.key for s, _ in shadows]],
-            scoring_results=[{
-                "offerId": o.key, "score": round(scored[i][0], 6), "rank": ranks.get(i),
-                "modelKey": scorer.model.key, "modelType": scorer.model.model_type,
-                "versionNo": scorer.version.version_no, "propensitySource": scored[i][1], "why": scored[i][2],
-                "arm": arm or None,
-                "shadowScores": [{"modelKey": s.model.key, "versionNo": s.version.version_no,
-                                  "score": round(vals[i][0], 6), "propensitySource": vals[i][1]}
-                                 for s, vals in shadows],
-            } for i, o in enumerate(offers)],
+            scoring_results=_scoring_results(offers, scored, ranks, scorer, arm, shadows),
             total_duration_ms=round((time.perf_counter() - started) * 1000, 3))
     return recommendation
+
+
+def _scoring_results(offers, scored, ranks: dict[int, int], scorer: Scorer, arm: str, shadows) -> list[dict]:
+    """Every candidate's result for the trace, in candidate order."""
+    model_key, model_type, version_no = scorer.model.key, scorer.model.model_type, scorer.version.version_no
+    arm = arm or None
+    shadow_ids = [(s.model.key, s.version.version_no, vals) for s, vals in shadows]
+    return [{
+        "offerId": o.key, "score": round(propensity, 6), "rank": ranks.get(i), "modelKey": model_key,
+        "modelType": model_type, "versionNo": version_no, "propensitySource": source, "why": why, "arm": arm,
+        "shadowScores": [{"modelKey": key, "versionNo": no, "score": round(vals[i][0], 6),
+                          "propensitySource": vals[i][1]} for key, no, vals in shadow_ids] if shadow_ids else [],
+    } for i, (o, (propensity, source, why, _)) in enumerate(zip(offers, scored))]
 
 
 def _record_recommendation(*, rec_id, customer_id, channel, direction, placement, decision_flow_key, scorer,

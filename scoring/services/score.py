@@ -181,6 +181,7 @@ class InputChecker:
         self.features = [(e, e["key"], frozenset(e.get("categories") or ()) if e["type"] == "category" else None)
                          for e in schema if e["source"] == "features"]
         self.keys = {key for _, key, _ in self.features}
+        self.unpadded = all(c and c.strip() == c for _, _, categories in self.features for c in categories or ())
         self.content = next((e for e in schema if e["source"] != "features"), None)
 
     def check(self, item: dict, index: int | None = None) -> InputCheck:
@@ -231,19 +232,22 @@ class InputChecker:
             rows = [i for i, item in enumerate(items) if type(f := item.get("features")) is dict and f.keys() == keys
                     and type(c := item.get("content")) is str and c.strip()]
         feats = [items[i]["features"] for i in rows]
-        keep = [True] * len(rows)
+        bad: set[int] = set()
         for entry, key, categories in self.features:
             column = [f[key] for f in feats]
             if categories is not None:  # text as sent, seen in training (a number or padding takes `check`)
-                bad = [j for j, v in enumerate(column) if not (type(v) is str and v and v.strip() == v
-                                                               and v in categories)]
+                if self.unpadded:  # a category seen in training has no padding, so neither has text found there
+                    bad.update(j for j, v in enumerate(column) if not (type(v) is str and v in categories))
+                else:
+                    bad.update(j for j, v in enumerate(column) if not (type(v) is str and v and v.strip() == v
+                                                                       and v in categories))
             elif entry["type"] == "number":  # an int or a float (a bool or text takes `check`), not NaN
-                bad = [j for j, v in enumerate(column) if type(v) is not float and type(v) is not int or v != v]
+                bad.update(j for j, v in enumerate(column) if type(v) is not float and type(v) is not int or v != v)
             else:  # text that is not blank
-                bad = [j for j, v in enumerate(column) if not (type(v) is str and v.strip())]
-            for j in bad:
-                keep[j] = False
-        plain = {rows[j] for j, ok in enumerate(keep) if ok}
+                bad.update(j for j, v in enumerate(column) if not (type(v) is str and v.strip()))
+        if not bad and len(rows) == len(items):
+            return [NOTHING_TO_REPORT] * len(items)
+        plain = set(rows).difference(rows[j] for j in bad)
         return [NOTHING_TO_REPORT if i in plain else self.check(item, i if batch else None)
                 for i, item in enumerate(items)]
 

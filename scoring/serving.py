@@ -42,6 +42,25 @@ def loaded(version: ModelVersion, model_type: str):
     return value
 
 
+_derived: dict[tuple[int, str, str], object] = {}
+_MISSING = object()
+
+
+def derived(version: ModelVersion, name: str, build):
+    """`build()`, made once per process for this version (its input checker): a version's fields that scoring
+    reads never change once it is made."""
+    key = (version.pk, version.artifact_sha256, name)
+    value = _derived.get(key, _MISSING)
+    if value is _MISSING:
+        value = build()
+        with _lock:
+            if len(_derived) >= 4 * CACHE_SIZE:
+                _derived.clear()
+            _derived[key] = value
+    return value
+
+
 def clear() -> None:
     with _lock:
         _cache.clear()
+        _derived.clear()

@@ -280,6 +280,15 @@ def _input_schema(model: AlgorithmModel, version: ModelVersion) -> list[dict] | 
     return input_schema_from_featurizer(serving.loaded(version, model.model_type).featurizer.state) or None
 
 
+def _checker(model: AlgorithmModel, version: ModelVersion) -> InputChecker | None:
+    """The version's input checker (None when what it reads is unknown), indexed once per process."""
+    def build():
+        schema = _input_schema(model, version)
+        return InputChecker(schema) if schema else None
+
+    return serving.derived(version, "input checker", build)
+
+
 def _predict(model: AlgorithmModel, version: ModelVersion, inputs: list[dict]) -> dict[str, list[float]]:
     if model.model_type in CONTINUOUS_TYPES:
         raise ApplicationError(f"A {model.model_type} model ranks offers: use POST /api/v1/recommend",
@@ -333,8 +342,7 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
     missing = [t for t in wanted if t not in known]
     if missing:
         raise validation_error(f"Unknown traits {missing}; this version scores {known}", field="traits")
-    schema = _input_schema(model, version)
-    checker = InputChecker(schema) if schema else None
+    checker = _checker(model, version)
     checks = checker.check_all(cleaned, batch) if checker else [InputCheck() for _ in cleaned]
     if strict or not batch:
         for i, check in enumerate(checks):

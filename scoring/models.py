@@ -1,7 +1,7 @@
 """Serving: the catalog, score requests, decisions, responses, learned state per scope, traces."""
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -168,6 +168,39 @@ class Interaction(models.Model):
                                                name="interaction_idempotency_per_actor")]
 
 
+# A trace's candidate results are stored compactly: what every candidate shares once, then one row per candidate,
+# [offerId, score, rank, propensitySource, why, then per shadow its score and propensitySource]. Traces written
+# before (a list of one dict per candidate) read as they were stored.
+RESULT_ROWS = "rows-1"
+
+
+def compact_results(model_key: str, model_type: str, version_no: int, arm: str | None, shadows: list,
+                    rows: list) -> dict:
+    """The stored form of a trace's candidate results: `shadows` [[modelKey, versionNo]] in order, `rows` as
+    RESULT_ROWS describes."""
+    return {"format": RESULT_ROWS, "modelKey": model_key, "modelType": model_type, "versionNo": version_no,
+            "arm": arm, "shadows": shadows, "rows": rows}
+
+
+def expand_results(stored, vendor: str = "") -> list[dict]:
+    """Every candidate's result, one dict per candidate in candidate order, from either stored form. `vendor`
+    (the database the value is read from) orders each dict's keys as that database gave them back when they
+    were stored one dict per candidate: PostgreSQL's jsonb by length then bytewise, the others as written."""
+    if not isinstance(stored, dict) or not stored:
+        return list(stored or [])  # stored one dict per candidate, or none
+    key, kind, no, arm = stored["modelKey"], stored["modelType"], stored["versionNo"], stored["arm"]
+    shadows = stored["shadows"]
+    if vendor == "postgresql":
+        return [{"arm": arm, "why": r[4], "rank": r[2], "score": r[1], "offerId": r[0], "modelKey": key,
+                 "modelType": kind, "versionNo": no, "shadowScores": [
+                     {"score": r[5 + 2 * j], "modelKey": k, "versionNo": n, "propensitySource": r[6 + 2 * j]}
+                     for j, (k, n) in enumerate(shadows)], "propensitySource": r[3]} for r in stored["rows"]]
+    return [{"offerId": r[0], "score": r[1], "rank": r[2], "modelKey": key, "modelType": kind, "versionNo": no,
+             "propensitySource": r[3], "why": r[4], "arm": arm, "shadowScores": [
+                 {"modelKey": k, "versionNo": n, "score": r[5 + 2 * j], "propensitySource": r[6 + 2 * j]}
+                 for j, (k, n) in enumerate(shadows)]} for r in stored["rows"]]
+
+
 class DecisionTrace(models.Model):
     recommendation = models.OneToOneField(Recommendation, on_delete=models.CASCADE, related_name="trace")
     customer_id = models.CharField(max_length=255, db_index=True)
@@ -189,6 +222,10 @@ class DecisionTrace(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["family", "-created_at"], name="trace_family_newest")]
+
+    def candidate_results(self) -> list[dict]:
+        """Every candidate's result (`scoring_results` expanded), as the trace page and the API show them."""
+        return expand_results(self.scoring_results, connections[self._state.db or "default"].vendor)
 
 
 class Impression(models.Model):

@@ -12,7 +12,7 @@ from registry.choices import CHAMPION_ARM
 
 from .choices import EVIDENCE_THRESHOLDS, READ_ORDER, SMOOTHING_WEIGHT, Classification, OutcomeCategory
 from .models import (Category, Channel, ContactPolicy, Creative, DecisionFlow, DecisionTrace, Interaction,
-                     ModelAdaptation, Offer, OutcomeType, SuppressionRule)
+                     ModelAdaptation, Offer, OutcomeType, SuppressionRule, expand_results)
 
 
 def trace_list(*, customer_id: str = "", request_id: str = "", offer: str = "", model: str = "", since=None,
@@ -79,7 +79,8 @@ def shadow_comparison(shadow: AlgorithmModel, *, window: int = SHADOW_WINDOW) ->
             .values_list("recommendation_id", "scoring_results", "selected_offers", "created_at")[:window]
             if shadow.family else [])
     pairs, agree_top, overlap, champions, shown_by_shadow, since = [], 0, 0.0, {}, {}, None
-    for rec_id, results, selected, created in rows:
+    for rec_id, stored, selected, created in rows:
+        results = expand_results(stored)
         if not results or results[0].get("arm") not in (None, "", CHAMPION_ARM):
             continue  # an experiment's challenger arm or the holdout decided: not the champion's decision
         scored = []

@@ -498,7 +498,7 @@ def _type_label(model_type: str) -> str:
 
 def _explain(trace: DecisionTrace) -> dict:
     """Per candidate, in plain words: where it ranked and why, who scored it and what the shadows said."""
-    results = list(trace.scoring_results or [])
+    results = trace.candidate_results()
     names = selectors.offer_names(r["offerId"] for r in results)
     ranked = sorted((r for r in results if r.get("rank")), key=lambda r: r["rank"])
     unranked = sorted((r for r in results if not r.get("rank")), key=lambda r: -r["score"])

@@ -237,7 +237,7 @@ class TraceSerializer(serializers.ModelSerializer):
     decisionFlowKey = serializers.CharField(source="decision_flow_key")
     pipeline = serializers.SerializerMethodField()
     result = serializers.SerializerMethodField()
-    scoringResults = serializers.JSONField(source="scoring_results")
+    scoringResults = serializers.JSONField(source="candidate_results")
     selectedOffers = serializers.JSONField(source="selected_offers")
     experimentAssignment = serializers.JSONField(source="experiment_assignment")
     totalDurationMs = serializers.FloatField(source="total_duration_ms")

@@ -31,7 +31,7 @@ from .. import learning, selectors, serving
 from . import policies
 from ..choices import OutcomeCategory, Scope
 from ..models import (Channel, Creative, DecisionFlow, DecisionTrace, Impression, Interaction, ModelAdaptation, Offer,
-                      Recommendation)
+                      Recommendation, compact_results)
 from .catalog import outcome_type_for_response
 from .learning import _learn, _learn_shadows
 from .score import _predict, learning_traits, offer_features
@@ -313,17 +313,16 @@ def recommend(*, actor, customer_id: str, channel: str = "", placement: str = ""
     return recommendation
 
 
-def _scoring_results(offers, scored, ranks: dict[int, int], scorer: Scorer, arm: str, shadows) -> list[dict]:
-    """Every candidate's result for the trace, in candidate order."""
-    model_key, model_type, version_no = scorer.model.key, scorer.model.model_type, scorer.version.version_no
-    arm = arm or None
-    shadow_ids = [(s.model.key, s.version.version_no, vals) for s, vals in shadows]
-    return [{
-        "offerId": o.key, "score": round(propensity, 6), "rank": ranks.get(i), "modelKey": model_key,
-        "modelType": model_type, "versionNo": version_no, "propensitySource": source, "why": why, "arm": arm,
-        "shadowScores": [{"modelKey": key, "versionNo": no, "score": round(vals[i][0], 6),
-                          "propensitySource": vals[i][1]} for key, no, vals in shadow_ids] if shadow_ids else [],
-    } for i, (o, (propensity, source, why, _)) in enumerate(zip(offers, scored))]
+def _scoring_results(offers, scored, ranks: dict[int, int], scorer: Scorer, arm: str, shadows) -> dict:
+    """Every candidate's result for the trace, in candidate order, in the compact form `expand_results` reads:
+    the deciding model and arm once, then a row per candidate with each shadow's score and source."""
+    rows = [[o.key, round(propensity, 6), ranks.get(i), source, why] for i, (o, (propensity, source, why, _))
+            in enumerate(zip(offers, scored))]
+    for _, vals in shadows:
+        for row, (score, source, *_) in zip(rows, vals):
+            row += (round(score, 6), source)
+    return compact_results(scorer.model.key, scorer.model.model_type, scorer.version.version_no, arm or None,
+                           [[s.model.key, s.version.version_no] for s, _ in shadows], rows)
 
 
 def _record_recommendation(*, rec_id, customer_id, channel, direction, placement, decision_flow_key, scorer,

@@ -12,7 +12,8 @@ cProfile of the service calls. With --baseline, the decision service and the mod
 (scoring/services/decisions.py, scoring/services/policies.py, scoring/learning.py) are also loaded as they were
 at COMMIT: both must give the same answer and trace results for the same seed, and both are timed alternately
 on the same catalog (medians and the ratio new / old). --parts times parts of a call, the old way against the
-new, alternately (and the trace's insert with the column's compression pglz against lz4). The garbage
+new, alternately (and the trace's insert with the column's compression pglz against lz4, and with its candidate
+results stored one dict per candidate against the compact form). The garbage
 collector's heap is frozen after the set-up, as config/wsgi.py does in a web worker. Drops the database at the
 end.
 """
@@ -117,17 +118,20 @@ def parts(n: int, calls: int) -> None:
     })
     from django.db import transaction
 
-    from scoring.models import DecisionTrace, Recommendation
+    from scoring.models import DecisionTrace, Recommendation, expand_results
 
     trace = DecisionTrace.objects.order_by("-id").first()
-    results = trace.scoring_results
+    results = trace.candidate_results()  # one dict per candidate, as traces were stored before 1 December, late
+    compact = trace.scoring_results
+    assert isinstance(compact, dict) and expand_results(compact) == results
 
-    def trace_insert():
+    def trace_insert(stored=None):
         with transaction.atomic():
             rec = Recommendation.objects.create(recommendation_id=f"part-{time.perf_counter_ns()}", customer_id="x",
                                                 model=model, version=model.active_version, offers=[])
             t0 = time.perf_counter()
-            DecisionTrace.objects.create(recommendation=rec, customer_id="x", scoring_results=results)
+            DecisionTrace.objects.create(recommendation=rec, customer_id="x",
+                                         scoring_results=results if stored is None else stored)
             took = time.perf_counter() - t0
             transaction.set_rollback(True)
         return took
@@ -161,21 +165,24 @@ def parts(n: int, calls: int) -> None:
             "arm": None, "shadowScores": [],
         } for i, o in enumerate(rows)]
 
-    assert results_inline() == decisions._scoring_results(rows, scored, ranks, scorer, "", [])
+    assert results_inline() == expand_results(decisions._scoring_results(rows, scored, ranks, scorer, "", []))
     variants.update({
         "candidates and score_cells, built per offer": candidates_per_offer,
         "candidates and score_cells, broader cells shared": candidates_shared,
         "trace results, inline": results_inline,
         "trace results, _scoring_results": lambda: decisions._scoring_results(rows, scored, ranks, scorer, "", []),
         "trace results, json.dumps": lambda: json.dumps(results),
+        "trace results, compact, json.dumps": lambda: json.dumps(compact),
+        "trace results, compact, expanded": lambda: expand_results(compact, "postgresql"),
         "why words of every candidate": lambda: [s.why for s in learning.score_cells(model.model_type, params,
                                                                                      candidates, rng)],
     })
-    def trace_insert_committed():
+    def trace_insert_committed(stored=None):
         rec = Recommendation.objects.create(recommendation_id=f"part-{time.perf_counter_ns()}", customer_id="x",
                                             model=model, version=model.active_version, offers=[])
         t0 = time.perf_counter()
-        DecisionTrace.objects.create(recommendation=rec, customer_id="x", scoring_results=results)
+        DecisionTrace.objects.create(recommendation=rec, customer_id="x",
+                                     scoring_results=results if stored is None else stored)
         took = time.perf_counter() - t0
         rec.delete()
         return took
@@ -191,14 +198,35 @@ def parts(n: int, calls: int) -> None:
     for _ in range(calls // 4):  # the column's compression alternates between the inserts
         for method in ("pglz", "lz4"):
             compress(method)
-            inserts[method].append(trace_insert())
-            committed[method].append(trace_insert_committed())
+            inserts[method].append(trace_insert(compact))
+            committed[method].append(trace_insert_committed(compact))
     for method in ("pglz", "lz4"):
-        print(f"  part, {n} offers, trace insert ({method}): median {statistics.median(inserts[method]) * 1000:.3f} "
+        print(f"  part, {n} offers, compact trace insert ({method}): "
+              f"median {statistics.median(inserts[method]) * 1000:.3f} "
               f"ms, with its commit {statistics.median(committed[method]) * 1000:.3f} ms; "
-              f"{len(json.dumps(results))} bytes of JSON")
+              f"{len(json.dumps(compact))} bytes of JSON")
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE scoring_decisiontrace ALTER COLUMN scoring_results SET COMPRESSION default")
+    forms = {"one dict per candidate": results, "compact": compact}
+    inserts = {name: [] for name in forms}
+    committed = {name: [] for name in forms}
+    for _ in range(calls // 2):  # the two stored forms alternate
+        for name, stored in forms.items():
+            inserts[name].append(trace_insert(stored))
+            committed[name].append(trace_insert_committed(stored))
+    for name, stored in forms.items():
+        with transaction.atomic():  # the size as stored, after the column's compression
+            rec = Recommendation.objects.create(recommendation_id=f"size-{time.perf_counter_ns()}", customer_id="x",
+                                                model=model, version=model.active_version, offers=[])
+            row = DecisionTrace.objects.create(recommendation=rec, customer_id="x", scoring_results=stored)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_column_size(scoring_results) FROM scoring_decisiontrace WHERE id = %s",
+                               [row.pk])
+                size = cursor.fetchone()[0]
+            transaction.set_rollback(True)
+        print(f"  part, {n} offers, trace insert ({name}): median {statistics.median(inserts[name]) * 1000:.3f} "
+              f"ms, with its commit {statistics.median(committed[name]) * 1000:.3f} ms; "
+              f"{len(json.dumps(stored))} bytes of JSON, {size} bytes stored")
     spent = {name: [] for name in variants}
     for _ in range(calls):
         for name, fn in variants.items():
@@ -279,7 +307,7 @@ def main() -> int:
                     new_rec.trace.refresh_from_db()
                     old_rec.trace.refresh_from_db()
                     assert new_rec.offers == old_rec.offers, (new_rec.offers, old_rec.offers)
-                    assert new_rec.trace.scoring_results == old_rec.trace.scoring_results
+                    assert new_rec.trace.candidate_results() == old_rec.trace.candidate_results()
                     assert new_rec.trace.funnel == old_rec.trace.funnel
                 print("  same answers and trace results as the baseline for seeds 0-4")
             variants = {"new": lambda: services.recommend(**kwargs())}

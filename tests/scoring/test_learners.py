@@ -121,7 +121,8 @@ def test_a_trace_replays_from_its_recommendation_id(admin_user, catalog):
         again = services.recommend(actor=admin_user, customer_id=f"c{i}", family="offers", limit=4,
                                    seed=int(rec.recommendation_id, 16))
         assert [o["offerId"] for o in again.offers] == [o["offerId"] for o in rec.offers]
-        assert ([r["why"] for r in again.trace.scoring_results] == [r["why"] for r in rec.trace.scoring_results])
+        assert ([r["why"] for r in again.trace.candidate_results()]
+                == [r["why"] for r in rec.trace.candidate_results()])
         firsts.add(rec.offers[0]["offerId"])
     assert len(firsts) > 1  # a cold start shows different offers first, not the first key every time
 

@@ -638,6 +638,19 @@ class Gunicorn:
 # ------------------------------------------------------------------------------------------ database
 
 
+def own_database_env(prefix: str) -> tuple[str, str, dict]:
+    """For an in-process profile: its own database name on BENCH_PG_URL, the environment that points Django at it
+    (without Redis), applied to this process too. Returns (server URL, database name, environment)."""
+    pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+    db_name = f"{prefix}_{os.getpid()}"
+    env = {**os.environ, "DATABASE_URL": admin_url(pg_base, db_name), "OMP_NUM_THREADS": "1",
+           "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
+    env.pop("REDIS_URL", None)
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
+    os.environ.pop("REDIS_URL", None)
+    return pg_base, db_name, env
+
+
 def admin_url(base: str, db: str) -> str:
     parts = urlsplit(base)
     return f"{parts.scheme}://{parts.netloc}/{db}"

@@ -246,13 +246,7 @@ def main() -> int:
     parser.add_argument("--parts", action="store_true", help="also time parts of a call, old against new")
     parser.add_argument("--callees", nargs="*", default=[], help="also print the callees of these functions")
     args = parser.parse_args()
-    pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-    db_name = f"lifecycle_profile_rec_{os.getpid()}"
-    env = {**os.environ, "DATABASE_URL": bench.admin_url(pg_base, db_name), "OMP_NUM_THREADS": "1",
-           "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
-    env.pop("REDIS_URL", None)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
-    os.environ.pop("REDIS_URL", None)
+    pg_base, db_name, env = bench.own_database_env("lifecycle_profile_rec")
     bench.create_database(pg_base, db_name)
     try:
         bench.manage(env, "migrate", "--noinput", "-v", "0")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -12,6 +10,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Quer
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 
+from .core.caches import BoundedCache
 from .core.timestamps import iso
 from .choices import STATE_TRANSITIONS, LearnMode, RegistryStatus, RunStatus, State
 from .core.errors import Blocker, draft_only, invalid_transition, not_found, run_in_flight, validation_error
@@ -93,31 +92,20 @@ def model_for_serving(ref) -> AlgorithmModel:
     return model
 
 
-SERVED_VERSIONS = 32
-_served: OrderedDict[tuple[int, str], ModelVersion] = OrderedDict()
-_served_lock = threading.Lock()
+# Versions as scoring reads them, by id and artifact hash: a restored or recreated database can reuse an id,
+# never a hash.
+_served = BoundedCache(32)
 
 
 def served_version(version_id: int, artifact_sha256: str) -> ModelVersion:
-    """A version as scoring reads it (without artifact and data profile), cached per process by id and artifact
-    hash: a restored or recreated database can reuse an id, never a hash. Callers must not change it."""
-    key = (version_id, artifact_sha256)
-    with _served_lock:
-        version = _served.get(key)
-        if version is not None:
-            _served.move_to_end(key)
-            return version
-    version = ModelVersion.objects.defer("artifact", "data_profile").get(pk=version_id)
-    with _served_lock:
-        _served[key] = version
-        while len(_served) > SERVED_VERSIONS:
-            _served.popitem(last=False)
-    return version
+    """A version as scoring reads it (without artifact and data profile), cached per process. Callers must not
+    change it."""
+    return _served.get_or_make((version_id, artifact_sha256),
+                               lambda: ModelVersion.objects.defer("artifact", "data_profile").get(pk=version_id))
 
 
 def served_versions_clear() -> None:
-    with _served_lock:
-        _served.clear()
+    _served.clear()
 
 
 def _serving_row(alias: str, value, *, by_pk: bool):

@@ -25,6 +25,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import cProfile  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
@@ -125,15 +126,20 @@ def parts(n: int, calls: int) -> None:
     compact = trace.scoring_results
     assert isinstance(compact, dict) and expand_results(compact) == results
 
-    def trace_insert(stored=None):
-        with transaction.atomic():
+    def trace_insert(stored=None, *, committed=False):
+        """The trace INSERT's time; rolled back, or committed (autocommit, so its wait for the WAL flush counts)
+        and then deleted."""
+        with contextlib.nullcontext() if committed else transaction.atomic():
             rec = Recommendation.objects.create(recommendation_id=f"part-{time.perf_counter_ns()}", customer_id="x",
                                                 model=model, version=model.active_version, offers=[])
             t0 = time.perf_counter()
             DecisionTrace.objects.create(recommendation=rec, customer_id="x",
                                          scoring_results=results if stored is None else stored)
             took = time.perf_counter() - t0
-            transaction.set_rollback(True)
+            if committed:
+                rec.delete()
+            else:
+                transaction.set_rollback(True)
         return took
 
     def candidates_per_offer():  # the loop of _propensities before 1 December 2026, evening
@@ -177,16 +183,6 @@ def parts(n: int, calls: int) -> None:
         "why words of every candidate": lambda: [s.why for s in learning.score_cells(model.model_type, params,
                                                                                      candidates, rng)],
     })
-    def trace_insert_committed(stored=None):
-        rec = Recommendation.objects.create(recommendation_id=f"part-{time.perf_counter_ns()}", customer_id="x",
-                                            model=model, version=model.active_version, offers=[])
-        t0 = time.perf_counter()
-        DecisionTrace.objects.create(recommendation=rec, customer_id="x",
-                                     scoring_results=results if stored is None else stored)
-        took = time.perf_counter() - t0
-        rec.delete()
-        return took
-
     from django.db import connection
 
     def compress(method: str) -> None:
@@ -199,7 +195,7 @@ def parts(n: int, calls: int) -> None:
         for method in ("pglz", "lz4"):
             compress(method)
             inserts[method].append(trace_insert(compact))
-            committed[method].append(trace_insert_committed(compact))
+            committed[method].append(trace_insert(compact, committed=True))
     for method in ("pglz", "lz4"):
         print(f"  part, {n} offers, compact trace insert ({method}): "
               f"median {statistics.median(inserts[method]) * 1000:.3f} "
@@ -213,7 +209,7 @@ def parts(n: int, calls: int) -> None:
     for _ in range(calls // 2):  # the two stored forms alternate
         for name, stored in forms.items():
             inserts[name].append(trace_insert(stored))
-            committed[name].append(trace_insert_committed(stored))
+            committed[name].append(trace_insert(stored, committed=True))
     for name, stored in forms.items():
         with transaction.atomic():  # the size as stored, after the column's compression
             rec = Recommendation.objects.create(recommendation_id=f"size-{time.perf_counter_ns()}", customer_id="x",

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import BigIntegerField, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 
@@ -73,17 +74,40 @@ SERVING_FIELDS = ("key", "name", "model_type", "state", "active_version", "confi
 _serving_sql: dict[tuple[str, bool], tuple] = {}
 
 
-def model_for_serving(ref) -> AlgorithmModel:
-    """A model by id or key with its active version, for a score call: one small query, compiled once per process.
+@dataclass(frozen=True)
+class ServingRow:
+    """How a score call got its model row: the row's version in the database (PostgreSQL's `xmin`, which every
+    update of the row changes; None elsewhere), and whether it came from this process's cache of rows rather than
+    from a read in this call; `ref` is the id or key it was asked by (and is kept under)."""
 
-    The model row is read on every call, so a swap of the active version is served by the next call. The version
-    (immutable once made, apart from notes, holds and its evaluation, which scoring does not read) comes from the
-    process's cache of served versions, keyed by id and artifact hash, and is read only on its first call."""
+    version: int | None
+    cached: bool
+    ref: str
+
+
+def model_for_serving(ref, *, cached: bool = False) -> AlgorithmModel:
+    """A model by id or key with its active version, for a score call: one small query, compiled once per process,
+    and none at all with `cached` when this process has read the row before.
+
+    Without `cached` the model row is read, so a swap of the active version is served by the next call. With
+    `cached` the caller must check, in the same statement as the write it makes, that the row's version
+    (`model.serving_row.version`) is still the current one, and read again when it is not: scoring does, in its
+    score log's INSERT. The version (immutable once made, apart from notes, holds and its evaluation, which
+    scoring does not read) comes from the process's cache of served versions, keyed by id and artifact hash, and
+    is read only on its first call."""
     ref, pk = str(ref), parse_id(ref)
-    found = _serving_row(DEFAULT_DB_ALIAS, pk if pk is not None else ref, by_pk=pk is not None)
-    if found is None:
-        raise not_found(f"No model with id or key {ref!r}")
-    model, artifact_sha256 = found
+    key = (DEFAULT_DB_ALIAS, pk is not None, pk if pk is not None else ref)
+    found = _serving_rows.get(key) if cached else None
+    hit = found is not None
+    if not hit:
+        found = _serving_row(DEFAULT_DB_ALIAS, pk if pk is not None else ref, by_pk=pk is not None)
+        if found is None:
+            raise not_found(f"No model with id or key {ref!r}")
+        if found[3] is not None:  # a row version to check against: kept for the next call that may use it
+            _serving_rows.put(key, found)
+    names, values, artifact_sha256, row_version = found
+    model = AlgorithmModel.from_db(DEFAULT_DB_ALIAS, names, values)
+    model.serving_row = ServingRow(row_version, hit, ref)
     if model.active_version_id is not None:
         try:
             model.active_version = served_version(model.active_version_id, artifact_sha256)
@@ -95,6 +119,8 @@ def model_for_serving(ref) -> AlgorithmModel:
 # Versions as scoring reads them, by id and artifact hash: a restored or recreated database can reuse an id,
 # never a hash.
 _served = BoundedCache(32)
+# Model rows as scoring last read them, by database and id or key, with their row version (PostgreSQL only).
+_serving_rows = BoundedCache(256)
 
 
 def served_version(version_id: int, artifact_sha256: str) -> ModelVersion:
@@ -104,15 +130,17 @@ def served_version(version_id: int, artifact_sha256: str) -> ModelVersion:
                                lambda: ModelVersion.objects.defer("artifact", "data_profile").get(pk=version_id))
 
 
-def served_versions_clear() -> None:
+def serving_caches_clear() -> None:
     _served.clear()
+    _serving_rows.clear()
 
 
-def _serving_row(alias: str, value, *, by_pk: bool):
+def _serving_row(alias: str, value, *, by_pk: bool) -> tuple | None:
+    """(field names, values, the active version's artifact hash, the row's version or None), or None."""
     statement = _serving_sql.get((alias, by_pk))
     if statement is None:
         statement = _serving_sql[(alias, by_pk)] = _compile_serving(alias, by_pk)
-    sql, compiler, converters, names, fields_end, sha_at = statement
+    sql, compiler, converters, names, fields_end, sha_at, version_at = statement
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, [value])
         row = cursor.fetchone()
@@ -120,16 +148,20 @@ def _serving_row(alias: str, value, *, by_pk: bool):
         return None
     if converters:
         [row] = compiler.apply_converters([row], converters)
-    return AlgorithmModel.from_db(alias, names, row[:fields_end]), row[sha_at]
+    return names, row[:fields_end], row[sha_at], row[version_at] if version_at is not None else None
 
 
 def _compile_serving(alias: str, by_pk: bool) -> tuple:
     """The ORM's SQL and row converters for the serving read, made once: compiling the query was about half of a
-    single-row score's Python time."""
+    single-row score's Python time. On PostgreSQL the row's `xmin` comes along: it changes with every update of the
+    row, whatever made it (a save, a queryset update, a migration), so it tells whether a kept row is current."""
     marker = "\x00serving"
     qs = (AlgorithmModel.objects.using(alias).only(*SERVING_FIELDS).order_by()
-          .annotate(serving_sha=F("active_version__artifact_sha256"))
-          .filter(**{"pk__exact" if by_pk else "key__exact": 0 if by_pk else marker})[:1])
+          .annotate(serving_sha=F("active_version__artifact_sha256")))
+    if connections[alias].vendor == "postgresql":
+        table = connections[alias].ops.quote_name(AlgorithmModel._meta.db_table)
+        qs = qs.annotate(serving_xmin=RawSQL(f"{table}.xmin::text::bigint", (), output_field=BigIntegerField()))
+    qs = qs.filter(**{"pk__exact" if by_pk else "key__exact": 0 if by_pk else marker})[:1]
     compiler = qs.query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
     if len(params) != 1:  # the lookup's value is the only parameter
@@ -139,7 +171,8 @@ def _compile_serving(alias: str, by_pk: bool) -> tuple:
         raise RuntimeError("unexpected serving query layout")
     names = [col.target.attname for col, _, _ in compiler.select[start:end]]
     converters = compiler.get_converters([col for col, _, _ in compiler.select])
-    return sql, compiler, converters, names, end, compiler.annotation_col_map["serving_sha"]
+    columns = compiler.annotation_col_map
+    return sql, compiler, converters, names, end, columns["serving_sha"], columns.get("serving_xmin")
 
 
 def model_list(*, search: str = "", **filters) -> QuerySet[AlgorithmModel]:

@@ -28,7 +28,7 @@ def _sync_tasks(request):
     from lifecycle import selectors
     from scoring import serving
 
-    selectors.served_versions_clear()
+    selectors.serving_caches_clear()
     serving.clear()
 
 

@@ -1,5 +1,6 @@
 """A bounded per-process cache, least recently used out first, for values made from rows that never change once
-made (a model version, what is loaded or derived from it)."""
+made (a model version, what is loaded or derived from it), or checked before they are relied on (a model row,
+checked by the write that logs a score)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,23 @@ class BoundedCache:
                 self._values.move_to_end(key)
                 return self._values[key]
         value = make()
+        self.put(key, value)
+        return value
+
+    def get(self, key: Hashable) -> Any:
+        """The value kept under `key`, or None."""
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        return None
+
+    def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
             self._values[key] = value
             self._values.move_to_end(key)
             while len(self._values) > self.size:
                 self._values.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._lock:

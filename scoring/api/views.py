@@ -117,7 +117,7 @@ class ScoreView(APIView):
                                "with strict, one refused input refuses the call, naming it (details.field "
                                "inputs[i]...).")
     def post(self, request, pk):
-        model = lifecycle_selectors.model_for_serving(pk)
+        model = services.model_for_score(pk)
         v = s.score_input(request.data)
         batch = "inputs" in v
         wants_feedback = "feedback" in v or (batch and any(isinstance(i, dict) and i.get("feedback")

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
+from lifecycle import selectors as lifecycle_selectors
 from lifecycle.choices import SampleSource, State
 from lifecycle.core.errors import ApplicationError, not_found, validation_error
 from lifecycle.metrics import SCORES_SERVED
@@ -311,13 +312,56 @@ def _predict(model: AlgorithmModel, version: ModelVersion, inputs: list[dict]) -
     return {k: v.tolist() for k, v in probs.items()}
 
 
+class _StaleModelRow(Exception):
+    """The model row a score took from the process's cache changed before the score was logged."""
+
+
+def model_for_score(ref) -> AlgorithmModel:
+    """The model a score call answers from, by id or key. Where the score log's INSERT can check the model row in
+    the same statement (PostgreSQL in autocommit, the log committed asynchronously), a row this process has read
+    before answers without a query, and `score` checks it is still current in that INSERT."""
+    return lifecycle_selectors.model_for_serving(ref, cached=_log_checks_row())
+
+
+def _log_checks_row() -> bool:
+    if not (settings.SCORE_LOG_ASYNC_COMMIT and connection.vendor == "postgresql") or connection.in_atomic_block:
+        return False
+    with connection.cursor() as cursor:
+        return _client_side_binding(cursor.cursor)
+
+
 def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | None = None,
           feedback: dict | None = None, strict: bool = False, batch: bool = False) -> ScoreResult:
     """Score one input or a batch on the active version (also while a retrain runs).
 
     Each input is checked against what the version reads. One input (not `batch`) that cannot be scored is
     refused; in a batch it gets its own error and the others are scored. `strict` refuses unknown and missing
-    features and unseen categories too, and any refused input refuses the whole call."""
+    features and unseen categories too, and any refused input refuses the whole call.
+
+    A model row from the process's cache (`model_for_score`) is checked by the log's INSERT, which writes nothing
+    when the row has changed since it was read: the score is then answered again from the row as it is now. A
+    refusal made from a cached row is made again from the current row, unless the row is unchanged. So every
+    answer, and every refusal, comes from the model row as it was when the call ended, or later."""
+    args = {"actor": actor, "inputs": inputs, "traits": traits, "feedback": feedback, "strict": strict,
+            "batch": batch}
+    kept = getattr(model, "serving_row", None)
+    if kept is None or not kept.cached:
+        return _score(model=model, **args)
+    if feedback is not None or (isinstance(inputs, list) and any(type(i) is dict and i.get("feedback")
+                                                                 for i in inputs)):
+        # Feedback becomes samples before the log is written: they are made from the current row.
+        return _score(model=lifecycle_selectors.model_for_serving(kept.ref), **args)
+    try:
+        return _score(model=model, guard=(model.pk, kept.version), **args)
+    except (_StaleModelRow, ApplicationError) as exc:
+        current = lifecycle_selectors.model_for_serving(kept.ref)
+        if isinstance(exc, ApplicationError) and current.serving_row.version == kept.version:
+            raise
+        return _score(model=current, **args)
+
+
+def _score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | None, feedback: dict | None,
+           strict: bool, batch: bool, guard: tuple[int, int] | None = None) -> ScoreResult:
     if not model.is_scorable:
         raise _not_scorable(model)
     if not isinstance(inputs, list) or not inputs:
@@ -367,40 +411,54 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
         request_id=request_id, model=model, version=version,
         inputs=[{"features": i.get("features") or None, "content": i.get("content") or None} for i in keep],
         results=[c["scores"] if c else None for c in cards_out[:100]],
-        actor=actor if getattr(actor, "is_authenticated", False) else None), durable=any(sample_ids))
+        actor=actor if getattr(actor, "is_authenticated", False) else None), durable=any(sample_ids), guard=guard)
     SCORES_SERVED.inc(len(scored))
     return ScoreResult(request_id=request_id, version=version, cards=cards_out, sample_ids=sample_ids,
                        checks=checks, inputs_checked=checker is not None)
 
 
-def _log_score(row: ScoreRequest, *, durable: bool) -> None:
+def _log_score(row: ScoreRequest, *, durable: bool, guard: tuple[int, int] | None = None) -> None:
     """Keep the score request before the answer leaves. On PostgreSQL, a plain score's own transaction commits
     without waiting for the WAL flush (SCORE_LOG_ASYNC_COMMIT, on by default): the row is committed and visible
     to feedback at once, and only a crash of the database server itself (not of a web process) can lose the last
     few hundred milliseconds of them (3 x wal_writer_delay at most). A score with feedback, or one inside a
-    caller's transaction, commits as usual."""
+    caller's transaction, commits as usual.
+
+    `guard` (model id, row version) makes the INSERT write only while the model row is still at that version;
+    when it is not, nothing is written and _StaleModelRow is raised."""
     if (durable or not settings.SCORE_LOG_ASYNC_COMMIT or connection.vendor != "postgresql"
             or connection.in_atomic_block):
+        if guard is not None:  # this write cannot check the row: answer again from a row read now
+            raise _StaleModelRow
         row.save(force_insert=True)
         return
     # One round trip: in autocommit, two statements sent together run as one implicit transaction, which the
     # SET LOCAL applies to (with client-side binding, Django's default for psycopg 3).
-    fields, sql = _insert_statement(row)
+    fields, sql, guarded_sql = _insert_statement(row)
     params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
     with connection.cursor() as cursor:
         if not _client_side_binding(cursor.cursor):
+            if guard is not None:
+                raise _StaleModelRow
             with transaction.atomic():
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 cursor.execute(sql, params)
             return
-        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
+        if guard is None:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
+            return
+        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + guarded_sql, [*params, *guard])
+        cursor.nextset()  # from the SET's result to the INSERT's
+        if cursor.rowcount != 1:
+            raise _StaleModelRow
 
 
-_insert_sql: dict[str, tuple[list, str]] = {}
+_insert_sql: dict[str, tuple[list, str, str | None]] = {}
 
 
-def _insert_statement(row: ScoreRequest) -> tuple[list, str]:
-    """The score log's INSERT, compiled once per database: the fields in order and the SQL. Each call prepares its
+def _insert_statement(row: ScoreRequest) -> tuple[list, str, str | None]:
+    """The score log's INSERT, compiled once per database: the fields in order, the SQL, and on PostgreSQL the same
+    INSERT written only while the model row (id, then `xmin` as a number) is unchanged. Each call prepares its
     values as the compiler would (pre_save, then get_db_prep_save)."""
     statement = _insert_sql.get(connection.alias)
     if statement is None:
@@ -410,8 +468,27 @@ def _insert_statement(row: ScoreRequest) -> tuple[list, str]:
         [(sql, params)] = query.get_compiler(connection=connection).as_sql()
         if len(params) != len(fields):
             raise RuntimeError(f"unexpected score log INSERT: {len(params)} values for {len(fields)} fields")
-        statement = _insert_sql[connection.alias] = (fields, sql)
+        guarded = _guarded_insert(sql, fields) if connection.vendor == "postgresql" else None
+        statement = _insert_sql[connection.alias] = (fields, sql, guarded)
     return statement
+
+
+def _guarded_insert(sql: str, fields: list) -> str:
+    """INSERT ... SELECT <the values, each cast to its column's type> FROM the model row, where it is unchanged: one
+    row or none. Text is cast to text, so a value too long for its column is refused as by VALUES, never cut."""
+    head, _, values = sql.partition(" VALUES (")
+    placeholders = values.removesuffix(")").split(", ")
+    if not values.endswith(")") or placeholders != ["%s"] * len(fields):
+        raise RuntimeError(f"unexpected score log INSERT: {sql}")
+    casts = ", ".join(f"CAST(%s AS {_cast_type(f)})" for f in fields)
+    qn = connection.ops.quote_name
+    table = qn(AlgorithmModel._meta.db_table)
+    pk = qn(AlgorithmModel._meta.pk.column)
+    return f"{head} SELECT {casts} FROM {table} WHERE {table}.{pk} = %s AND {table}.xmin::text::bigint = %s"
+
+
+def _cast_type(f) -> str:
+    return "text" if f.get_internal_type() in ("CharField", "TextField") else f.db_type(connection)
 
 
 def _client_side_binding(raw_cursor) -> bool:

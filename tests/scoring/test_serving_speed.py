@@ -1,12 +1,14 @@
 """What the fast score path keeps: one version per answer, a bounded number of queries, and a kept score log
 that feedback by request id finds at once."""
 
+import importlib
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lifecycle import services as lifecycle_services
-from lifecycle.models import Sample
+from lifecycle.models import AlgorithmModel, Sample
 from scoring.models import ScoreRequest
 from tests.factories import ready_model
 
@@ -57,3 +59,110 @@ def test_feedback_finds_a_score_logged_outside_any_transaction(api, analyst, cap
                  format="json")
     assert r.status_code == 201
     assert Sample.objects.get(pk=r.json()["sampleIds"][0]).request_id == request_id
+
+
+# A model row kept by the process between calls (PostgreSQL, autocommit): the score log's INSERT checks it.
+
+
+def _warm(api, url, times: int = 2) -> dict:
+    for _ in range(times):
+        answer = api.post(url, CHURNY, format="json")
+        assert answer.status_code == 200, answer.json()
+    return answer.json()
+
+
+def _statements(ctx) -> list[str]:
+    return [s for s in _sql(ctx) if s.split()[0] not in ("SAVEPOINT", "RELEASE")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_warm_score_in_autocommit_is_one_statement_that_checks_the_model_row(api, analyst, capture):
+    model = ready_model(analyst, capture)
+    url = f"/api/v1/algorithm-models/{model.key}/score"
+    _warm(api, url)
+    with CaptureQueriesContext(connection) as ctx:
+        answer = api.post(url, CHURNY, format="json").json()
+    statements = _statements(ctx)
+    if connection.vendor == "postgresql":  # the log, written only while the model row is the one the answer used
+        assert len(statements) == 1, statements
+        assert statements[0].startswith("SET LOCAL synchronous_commit TO OFF; INSERT") and "xmin" in statements[0]
+    else:  # SQLite reads the row on every call: a local read, no round trip
+        assert len(statements) == 2, statements
+    assert ScoreRequest.objects.get(request_id=answer["metadata"]["requestId"]).version.label == "v1"
+
+
+def _retrain(model, analyst):
+    lifecycle_services.model_train_enqueue(model=model, actor=analyst)
+    lifecycle_services.run_execute(run_id=model.runs.order_by("-pk").first().pk)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("by", ["key", "id"])
+def test_a_kept_model_row_that_changed_answers_from_the_row_as_it_is_now(api, analyst, capture, by):
+    model = ready_model(analyst, capture)
+    url = f"/api/v1/algorithm-models/{model.key if by == 'key' else model.pk}/score"
+    assert _warm(api, url)["metadata"]["versionId"] == "v1"
+    _retrain(model, analyst)  # a swap: v2 is active
+    answer = api.post(url, CHURNY, format="json").json()
+    assert answer["metadata"]["versionId"] == "v2"
+    assert ScoreRequest.objects.get(request_id=answer["metadata"]["requestId"]).version.label == "v2"
+    with CaptureQueriesContext(connection) as ctx:  # and the row kept now is the new one
+        assert api.post(url, CHURNY, format="json").json()["metadata"]["versionId"] == "v2"
+    if connection.vendor == "postgresql":
+        assert len(_statements(ctx)) == 1
+
+    # A change made without save() (so without updated_at) is seen as well.
+    AlgorithmModel.objects.filter(pk=model.pk).update(zero_data_retention=True)
+    answer = api.post(url, CHURNY, format="json").json()
+    assert ScoreRequest.objects.get(request_id=answer["metadata"]["requestId"]).inputs == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refusal_from_a_kept_row_is_made_again_from_the_row_as_it_is_now(api, analyst, capture):
+    model = ready_model(analyst, capture)
+    url = f"/api/v1/algorithm-models/{model.key}/score"
+    _warm(api, url)
+    lifecycle_services.model_archive(model=AlgorithmModel.objects.get(pk=model.pk), actor=analyst)
+    refused = api.post(url, CHURNY, format="json")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_scorable"
+    assert api.post(url, CHURNY, format="json").status_code == 409  # the archived row is the one kept now
+    lifecycle_services.model_restore(model=AlgorithmModel.objects.get(pk=model.pk), actor=analyst)
+    assert api.post(url, CHURNY, format="json").status_code == 200
+
+    # Feedback is stored from the row as it is now: zero data retention turned on elsewhere refuses it.
+    lifecycle_services.model_set_zero_data_retention(model=AlgorithmModel.objects.get(pk=model.pk), actor=analyst,
+                                                     on=True)
+    refused = api.post(url, {**CHURNY, "feedback": {"churn": "positive"}}, format="json")
+    assert refused.status_code == 409 and "zero data" in refused.json()["error"]["message"]
+    assert not Sample.objects.filter(model=model, source="feedback").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_while_a_call_scores_is_caught_by_its_log_and_the_call_answers_again(api, analyst, capture,
+                                                                                    monkeypatch):
+    """The model row changes after the call took it and before its log is written: the log writes nothing, and the
+    call is answered again from the row as it is now (here: zero data retention, so no input is kept)."""
+    score_module = importlib.import_module("scoring.services.score")  # the module, not the function
+
+    model = ready_model(analyst, capture)
+    url = f"/api/v1/algorithm-models/{model.key}/score"
+    _warm(api, url)
+    real_predict, calls = score_module._predict, []
+
+    def predict_while_the_row_changes(model_, version, inputs):
+        calls.append(model_.zero_data_retention)
+        if len(calls) == 1:
+            AlgorithmModel.objects.filter(pk=model.pk).update(zero_data_retention=True)
+        return real_predict(model_, version, inputs)
+
+    monkeypatch.setattr(score_module, "_predict", predict_while_the_row_changes)
+    answer = api.post(url, CHURNY, format="json")
+    assert answer.status_code == 200
+    logged = ScoreRequest.objects.filter(request_id=answer.json()["metadata"]["requestId"])
+    assert ScoreRequest.objects.filter(model=model).count() == 3  # two warm-up calls and this one, once
+    if connection.vendor == "postgresql":
+        assert calls == [False, True]  # the kept row, then the current one
+        assert [r.inputs for r in logged] == [[]]
+    else:  # SQLite reads the row at the start of every call and answers from it
+        assert calls == [False]
+        assert len(logged.get().inputs) == 1

@@ -126,7 +126,7 @@ class Cards(Sequence):
     """The score cards of one call, one per input and None where an input was refused, kept as columns.
 
     What depends only on the trait (confidence, breaks, the tier of a score) is worked out once, the scores of
-    all inputs in one numpy pass; a card is built when it is read, equal to `card`'s for that input, and `json`
+    all inputs in one numpy pass; a card is built when it is read, equal to `card`'s for that input, and `json_text`
     writes one as JSON text without building it. An input with missing features takes `card` itself, and so does
     every input when a value is not a probability."""
 
@@ -187,14 +187,14 @@ class Cards(Sequence):
         return self._row.count(-1)
 
     def plain(self, index: int) -> bool:
-        """Whether `json` writes this input's card from the columns (scored, no missing feature)."""
+        """Whether `json_all` writes this input's card from the columns (scored, no missing feature)."""
         k = self._row[index]
         return k >= 0 and self._probabilities and not self._missing[k]
 
-    def json(self, index: int, metadata: str) -> str:
-        """A `plain` input's card with `metadata` (JSON text) added, as compact JSON text: what rendering
-        {**self[index], "metadata": ...} writes, without building it."""
-        k = self._row[index]
+    def json_text(self, k: int, metadata: str, native=None) -> str:
+        """The k-th scored input's card (scored, no missing feature) with `metadata` (JSON text) added, as compact
+        JSON text: what rendering {**card, "metadata": ...} writes, without building it. `native(j)`, if given,
+        writes trait j's native value in place of the value."""
         scores, detail, headroom = [], [], None
         for j, column in enumerate(self._scores):
             s = column[k]
@@ -203,12 +203,47 @@ class Cards(Sequence):
                 parts = self._json_parts[(j, s)] = self._parts(j, s)
             key, head, tail, h = parts
             scores.append(f"{key}:{s}")
-            detail.append(f"{key}:{head}{round(self._p[j][k], 6)!r}{tail}")
+            value = repr(round(self._p[j][k], 6)) if native is None else native(j)
+            detail.append(f"{key}:{head}{value}{tail}")
             if h is not None and (headroom is None or h > headroom):
                 headroom = h
         return (f'{{"scores":{{{",".join(scores)}}},"composite":{self._composite(k)},"confidence":{self._worst_json},'
                 f'"headroom":{"null" if headroom is None else headroom},"detail":{{{",".join(detail)}}},'
                 f'"metadata":{metadata}}}')
+
+    def json_all(self, metadata: str, *, skip: set[int] = frozenset()) -> list[str | None]:
+        """`json_text` for every `plain` input not in `skip`, None for the others: the text of a card is
+        the same but for its native values, so each set of scores' text is made once, in pieces, and each card
+        joins its pieces with its natives."""
+        out: list[str | None] = [None] * self._count
+        if not self._probabilities:
+            return out
+        pieces: dict[tuple, list[str]] = {}
+        columns, natives = self._scores, self._p
+        single = len(columns) == 1
+        for i, k in enumerate(self._row):
+            if k < 0 or self._missing[k] or i in skip:
+                continue
+            key = tuple(column[k] for column in columns)
+            parts = pieces.get(key)
+            if parts is None:
+                parts = pieces[key] = self._pieces(k, metadata)
+            if single:
+                out[i] = f"{parts[0]}{round(natives[0][k], 6)!r}{parts[1]}"
+            else:
+                text = [parts[0]]
+                for j, native in enumerate(natives):
+                    text.append(repr(round(native[k], 6)))
+                    text.append(parts[j + 1])
+                out[i] = "".join(text)
+        return out
+
+    def _pieces(self, k: int, metadata: str) -> list[str]:
+        """The text of `json_text(k, metadata)` around its native values, which are left out: one more piece than
+        there are traits."""
+        gap = "\x00"  # cannot occur in JSON text, which escapes control characters
+        cut = self.json_text(k, metadata, native=lambda j: gap)
+        return cut.split(gap)
 
     def _detail(self, j: int, s: int) -> dict:
         trait, confidence, tiered, breaks, details = self._fixed[j]

@@ -6,11 +6,14 @@ path parameters, query parameters and JSON body fields, as an admin, against rea
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from drf_spectacular.generators import SchemaGenerator
 
 from lifecycle import services
@@ -345,6 +348,15 @@ QUICK_PATH_BODIES = [
     '{"x": 1' + "0" * 250 + 'e99}', '{"x": -1' + "0" * 250 + '.5E+99}',  # infinite with a two-digit exponent
     '{"id": 12345678901234567890, "x": 1.5e12}',
 ]
+# Bodies above the size from which nesting is measured on the text rather than on the parsed value.
+_PAD = '"pad": "' + "x" * 70_000 + '", '
+QUICK_PATH_BODIES += [
+    "{" + _PAD + '"deep": ' + "[" * 63 + "]" * 63 + "}", "{" + _PAD + '"deep": ' + "[" * 64 + "]" * 64 + "}",
+    "{" + _PAD + '"deep": {"b": ' + '{"c": ' * 70 + "0" + "}" * 70 + "}}",
+    "{" + _PAD + '"s": "' + "[" * 100 + '", "t": "{{}}}}", "u": [[1]]}',  # brackets inside strings count for nothing
+    "{" + _PAD + '"s": "a \\" [[", "deep": ' + "[" * 64 + "]" * 64 + "}",  # a backslash: the parsed value is walked
+    '{"inputs": [' + ", ".join(['{"features": {"a": 1.5, "b": "x]"}, "content": "{ok"}'] * 2000) + "]}",
+]
 
 
 @pytest.mark.parametrize("body", QUICK_PATH_BODIES, ids=range(len(QUICK_PATH_BODIES)))
@@ -377,4 +389,23 @@ def test_ordinary_bodies_take_the_parser_quick_path():
     from lifecycle.core import inputs
 
     for body in QUICK_PATH_BODIES[:3] + [QUICK_PATH_BODIES[10], QUICK_PATH_BODIES[16], QUICK_PATH_BODIES[17]]:
-        assert inputs._plain(body), body
+        assert inputs._plain(body.encode()), body
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        value = list(value.values())
+    return 1 + max(map(_depth, value), default=0) if isinstance(value, list) else 0
+
+
+@given(st.recursive(st.none() | st.integers() | st.text(alphabet="[]{}ab ,:"),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet="[]{}ab"), inner,
+                                                                                max_size=4), max_leaves=40),
+       st.integers(0, 70))
+def test_the_nesting_measured_on_the_text_is_the_nesting_of_the_value(value, wraps):
+    from lifecycle.core import inputs
+
+    value = {"pad": "x" * inputs._SCAN_TEXT_FROM, "v": functools.reduce(lambda v, _: [v], range(wraps), value)}
+    raw = json.dumps(value).encode()
+    assert inputs._bracket_depth(raw) == _depth(value)
+    assert inputs._nesting_within(raw, value) == inputs._depth_within(value, inputs.MAX_DEPTH)

@@ -65,15 +65,14 @@ def _batch_answer(result) -> HttpResponse:
     feature, no feedback) is written from the card columns with the metadata they share; any other goes through
     the renderer. The text is what rendering the dicts writes: a 10,000-input answer is most of a call's time."""
     renderer = JSONRenderer()
-    cards, checks, shared = result.cards, result.checks, None
-    parts = []
-    for i in range(len(cards)):
-        if cards.plain(i) and not result.sample_ids[i] and not (checks and checks[i].fields):
-            if shared is None:
-                shared = renderer.render(_metadata(result, i)).decode()
-            parts.append(cards.json(i, shared))
-        else:
-            parts.append(renderer.render(_card(result, i)).decode())
+    cards, checks = result.cards, result.checks
+    other = {i for i, ids in enumerate(result.sample_ids) if ids} if any(result.sample_ids) else set()
+    if checks:
+        other.update(i for i, check in enumerate(checks) if check.fields)
+    first = next((i for i in range(len(cards)) if cards.plain(i) and i not in other), None)
+    texts = [None] * len(cards) if first is None else cards.json_all(
+        renderer.render(_metadata(result, first)).decode(), skip=other)
+    parts = [text if text is not None else renderer.render(_card(result, i)).decode() for i, text in enumerate(texts)]
     metadata = renderer.render(_batch_metadata(result)).decode()
     body = '{"results":[' + ",".join(parts) + '],"metadata":' + metadata + "}"
     return HttpResponse(body.encode(), content_type="application/json")

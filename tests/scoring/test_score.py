@@ -44,31 +44,35 @@ def test_batch_cards_from_columns_equal_each_card_and_its_rendered_text():
                "b": {"auc": 0.55, "sampleCount": 500, "breaks": breaks},  # low confidence: no tiers
                "c": {"auc": 0.8, "sampleCount": 20, "breaks": {"developing": 10.5, "solid": 33, "strong": 90}}}
     predictors = [{"trait": t, "name": n, "importance": w} for t in "abc" for n, w in (("x", 0.7), ("y", 0.3))]
-    rng = np.random.default_rng(5)
-    count = 600
-    scored = sorted(rng.choice(count, size=500, replace=False).tolist())
-    probabilities = {t: np.r_[rng.random(490), [0.0, 1.0, 0.005, 0.995, 0.125, 0.5, 1e-7, 0.4, 0.6, 0.8]]
-                     for t in "abc"}
-    missing = [["x"] if k % 17 == 0 else ["y", "z"] if k % 29 == 0 else [] for k in range(500)]
-    batch = cards.Cards(count, scored, probabilities, metrics, missing=missing, predictors=predictors)
-    assert len(batch) == count and batch.refused == count - 500
-    meta = JSONRenderer().render({"requestId": "r", "versionId": "v1", "sampleIds": []}).decode()
-    position = {i: k for k, i in enumerate(scored)}
-    plain = 0
-    for i in range(count):
-        k = position.get(i)
-        if k is None:
-            assert batch[i] is None and not batch.plain(i)
-            continue
-        alone = cards.card({t: float(probabilities[t][k]) for t in "abc"}, metrics, missing=missing[k],
-                           predictors=predictors)
-        assert batch[i] == alone
-        assert batch.plain(i) == (not missing[k])
-        if batch.plain(i):
-            plain += 1
-            text = batch.json(i, meta)
-            assert text == JSONRenderer().render({**alone, "metadata": json.loads(meta)}).decode()
-    assert plain > 400
+    for traits in ("abc", "a"):  # several traits, and one (the pieces around one native)
+        rng = np.random.default_rng(5)
+        count = 600
+        scored = sorted(rng.choice(count, size=500, replace=False).tolist())
+        probabilities = {t: np.r_[rng.random(490), [0.0, 1.0, 0.005, 0.995, 0.125, 0.5, 1e-7, 0.4, 0.6, 0.8]]
+                         for t in traits}
+        missing = [["x"] if k % 17 == 0 else ["y", "z"] if k % 29 == 0 else [] for k in range(500)]
+        batch = cards.Cards(count, scored, probabilities, metrics, missing=missing, predictors=predictors)
+        assert len(batch) == count and batch.refused == count - 500
+        meta = JSONRenderer().render({"requestId": "r", "versionId": "v1", "sampleIds": []}).decode()
+        skip = set(scored[::50])  # inputs the caller writes itself (feedback, findings)
+        texts = batch.json_all(meta, skip=skip)
+        position = {i: k for k, i in enumerate(scored)}
+        plain = 0
+        for i in range(count):
+            k = position.get(i)
+            if k is None:
+                assert batch[i] is None and not batch.plain(i) and texts[i] is None
+                continue
+            alone = cards.card({t: float(probabilities[t][k]) for t in traits}, metrics, missing=missing[k],
+                               predictors=predictors)
+            assert batch[i] == alone
+            assert batch.plain(i) == (not missing[k])
+            if batch.plain(i) and i not in skip:
+                plain += 1
+                assert texts[i] == JSONRenderer().render({**alone, "metadata": json.loads(meta)}).decode()
+            else:
+                assert texts[i] is None
+        assert plain > 400
 
 
 def test_score_one_input_and_a_batch(api, analyst, capture):

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
@@ -324,10 +324,8 @@ def model_for_score(ref) -> AlgorithmModel:
 
 
 def _log_checks_row() -> bool:
-    if not (settings.SCORE_LOG_ASYNC_COMMIT and connection.vendor == "postgresql") or connection.in_atomic_block:
-        return False
-    with connection.cursor() as cursor:
-        return _client_side_binding(cursor.cursor)
+    return (settings.SCORE_LOG_ASYNC_COMMIT and connection.vendor == "postgresql" and not connection.in_atomic_block
+            and _client_side_binding())
 
 
 def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | None = None,
@@ -436,21 +434,46 @@ def _log_score(row: ScoreRequest, *, durable: bool, guard: tuple[int, int] | Non
     # SET LOCAL applies to (with client-side binding, Django's default for psycopg 3).
     fields, sql, guarded_sql = _insert_statement(row)
     params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+    if guard is not None:
+        if not _client_side_binding():
+            raise _StaleModelRow
+        if not _insert_checked("SET LOCAL synchronous_commit TO OFF; " + guarded_sql, [*params, *guard]):
+            raise _StaleModelRow
+        return
     with connection.cursor() as cursor:
-        if not _client_side_binding(cursor.cursor):
-            if guard is not None:
-                raise _StaleModelRow
+        if not _client_side_binding():
             with transaction.atomic():
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 cursor.execute(sql, params)
             return
-        if guard is None:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
-            return
-        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + guarded_sql, [*params, *guard])
-        cursor.nextset()  # from the SET's result to the INSERT's
-        if cursor.rowcount != 1:
-            raise _StaleModelRow
+        cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
+
+
+def _insert_checked(sql: str, params: list) -> bool:
+    """Run the guarded log INSERT (after its SET LOCAL); whether it wrote its row.
+
+    When a call used a kept model row, this INSERT is its first statement, and it stands in for Django's
+    per-request check of a kept connection (a SELECT 1, one more round trip): a connection that died since the
+    last request fails the INSERT before it writes, and the INSERT is sent once more on a new connection. Should
+    the first one have been written after all, the second meets its request id and is not written twice."""
+    kept = connection.connection is not None and not connection.health_check_done
+    if kept:
+        connection.health_check_done = True  # this statement is the check
+    for attempt in (1, 2):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                cursor.nextset()  # from the SET's result to the INSERT's
+                return cursor.rowcount == 1
+        except (OperationalError, InterfaceError):
+            if not kept or attempt == 2:
+                raise
+            connection.close()
+        except IntegrityError:
+            if attempt == 1:
+                raise
+            return True  # the first attempt was written before its connection broke
+    raise AssertionError("unreachable")
 
 
 _insert_sql: dict[str, tuple[list, str, str | None]] = {}
@@ -491,12 +514,11 @@ def _cast_type(f) -> str:
     return "text" if f.get_internal_type() in ("CharField", "TextField") else f.db_type(connection)
 
 
-def _client_side_binding(raw_cursor) -> bool:
-    try:
-        from psycopg import ClientCursor
-    except ImportError:  # psycopg2 binds on the client too, but is not what this project runs
-        return False
-    return isinstance(raw_cursor, ClientCursor)
+def _client_side_binding() -> bool:
+    """Whether parameters are bound on the client: psycopg 3 unless OPTIONS server_side_binding is True."""
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return is_psycopg3 and connection.settings_dict.get("OPTIONS", {}).get("server_side_binding") is not True
 
 
 def learning_traits(version: ModelVersion) -> list[str]:

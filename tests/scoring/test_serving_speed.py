@@ -2,9 +2,10 @@
 that feedback by request id finds at once."""
 
 import importlib
+import time
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from lifecycle import services as lifecycle_services
@@ -166,3 +167,41 @@ def test_a_change_while_a_call_scores_is_caught_by_its_log_and_the_call_answers_
     else:  # SQLite reads the row at the start of every call and answers from it
         assert calls == [False]
         assert len(logged.get().inputs) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_score_log_stands_in_for_the_connection_check_and_replaces_a_connection_that_died(api, analyst, capture,
+                                                                                             monkeypatch):
+    """A request that reuses a kept connection would check it first (Django's SELECT 1, a round trip). A score from
+    a kept model row skips that check: its log INSERT is the check, and a connection that died since the last
+    request is replaced and the INSERT sent again, so the call still answers and is logged once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps no connection to check")
+    model = ready_model(analyst, capture)
+    url = f"/api/v1/algorithm-models/{model.key}/score"
+    _warm(api, url)
+    checked, real_is_usable = [], connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checked.append(True) or real_is_usable())
+
+    connection.health_check_done = False  # as at the start of each request that reuses its connection
+    assert api.post(url, CHURNY, format="json").status_code == 200
+    assert checked == []  # no SELECT 1 before the INSERT
+
+    backend = connection.connection.info.backend_pid
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # until the backend is gone (termination is asynchronous)
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [backend])
+                if cursor.fetchone()[0] == 0:
+                    break
+    finally:
+        other.close()
+    connection.health_check_done = False
+    answer = api.post(url, CHURNY, format="json")
+    assert answer.status_code == 200
+    assert connection.connection.info.backend_pid != backend
+    assert ScoreRequest.objects.filter(request_id=answer.json()["metadata"]["requestId"]).count() == 1
+    assert checked == []

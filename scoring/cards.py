@@ -138,7 +138,7 @@ class Cards(Sequence):
         for k, i in enumerate(scored):
             self._row[i] = k
         self.traits = list(probabilities)
-        columns = [np.asarray(probabilities[t], dtype=np.float64) for t in self.traits]
+        columns = self._columns = [np.asarray(probabilities[t], dtype=np.float64) for t in self.traits]
         self._p = [c.tolist() for c in columns]
         self._metrics, self._missing, self._predictors = metrics, missing, predictors
         self._fixed = []  # per trait: its confidence, whether it has tiers, its breaks, the details seen by score
@@ -219,7 +219,7 @@ class Cards(Sequence):
         if not self._probabilities:
             return out
         pieces: dict[tuple, list[str]] = {}
-        columns, natives = self._scores, self._p
+        columns, natives = self._scores, [rounded_texts(column) for column in self._columns]
         single = len(columns) == 1
         for i, k in enumerate(self._row):
             if k < 0 or self._missing[k] or i in skip:
@@ -229,11 +229,11 @@ class Cards(Sequence):
             if parts is None:
                 parts = pieces[key] = self._pieces(k, metadata)
             if single:
-                out[i] = f"{parts[0]}{round(natives[0][k], 6)!r}{parts[1]}"
+                out[i] = f"{parts[0]}{natives[0][k]}{parts[1]}"
             else:
                 text = [parts[0]]
                 for j, native in enumerate(natives):
-                    text.append(repr(round(native[k], 6)))
+                    text.append(native[k])
                     text.append(parts[j + 1])
                 out[i] = "".join(text)
         return out
@@ -268,6 +268,25 @@ class Cards(Sequence):
         if composite is None:
             composite = self._composites[key] = harmonic_mean(list(key))
         return composite
+
+
+def rounded_texts(values: np.ndarray) -> list[str]:
+    """repr(round(v, 6)) of each (finite) value, as the renderer writes a native value, without a Python call per
+    value.
+
+    numpy's round scales, rounds and scales back; that is Python's correctly rounded result unless the scaled
+    value lies within its own rounding error of a half. For |v| < 1000 that error is below 1e-7, so a value
+    whose scaled fraction is within 1e-6 of a half (or that is not finite or not that small) takes Python's
+    round; the shortest float text is then json.dumps's, which is repr's."""
+    if not len(values):
+        return []
+    scaled = values * 1e6
+    with np.errstate(invalid="ignore"):
+        odd = ~(np.abs(values) < 1000) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    rounded = np.round(values, 6).tolist()
+    for i in np.flatnonzero(odd).tolist():
+        rounded[i] = round(float(values[i]), 6)
+    return json.dumps(rounded, separators=(",", ":"))[1:-1].split(",")
 
 
 def _dumps(value) -> str:

@@ -392,6 +392,24 @@ def test_ordinary_bodies_take_the_parser_quick_path():
         assert inputs._plain(body.encode()), body
 
 
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                     | st.text(), lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner,
+                                                                                          max_size=5), max_leaves=30)
+_NUMBER = st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,2})?", fullmatch=True)
+
+
+@given(_JSON, st.lists(_NUMBER, max_size=8))
+def test_the_fast_parser_gives_what_json_loads_gives(value, numbers):
+    """Every plain text is parsed to the same value, int for int and float for float, as json.loads parses it."""
+    from lifecycle.core import inputs
+
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False), "[" + ", ".join(numbers) + "]"):
+        raw = text.encode("utf-8", "surrogatepass")
+        if not inputs._plain(raw):
+            continue
+        assert repr(inputs._fast_loads(raw, raw.translate(inputs._DIGITS_AS_ZERO), text)) == repr(json.loads(text))
+
+
 def _depth(value) -> int:
     if isinstance(value, dict):
         value = list(value.values())

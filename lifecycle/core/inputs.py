@@ -9,6 +9,7 @@ import math
 import re
 
 import numpy as np
+import orjson
 
 MAX_DEPTH = 64
 
@@ -136,17 +137,32 @@ def _utf8(text: str) -> bytes | None:
         return None
 
 
-def _plain(raw: bytes) -> bool:
+def _plain(raw: bytes, shape: bytes | None = None) -> bool:
     """Whether no string parsed from `raw` (UTF-8 JSON text) can hold a NUL or a lone surrogate and no number can be
     infinite or NaN: then only the nesting needs a look. Decided with C-speed scans; a false alarm only costs the
-    full walk."""
+    full walk. `shape` is `raw` with every digit read as 0 and E as e, if already made."""
     if b"\x00" in raw or b"NaN" in raw or b"Infinity" in raw or _SUSPECT_ESCAPE.search(raw):
         return False
-    shape = raw.translate(_DIGITS_AS_ZERO)
+    if shape is None:
+        shape = raw.translate(_DIGITS_AS_ZERO)
     if any(huge in shape for huge in _HUGE):
         return False
     return _TEN_ZEROS not in shape or not _LONG_MANTISSA.search(shape)
 
+
+def _fast_loads(raw: bytes, shape: bytes, text: str):
+    """json.loads(text) for plain text, by orjson where it gives the same value: about twice as fast on a large
+    batch. orjson reads integers of 19 digits or more as floats, so those (and any text orjson refuses, which
+    json.loads then refuses with its own message) go to json.loads."""
+    if _NINETEEN_DIGITS not in shape:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
+_NINETEEN_DIGITS = b"0" * 19
 
 # From this size up, the nesting of text without backslashes is measured on the text (`_bracket_depth`).
 _SCAN_TEXT_FROM = 1 << 16
@@ -176,9 +192,13 @@ def loads(text: str):
     Plain text (see `_plain`) is parsed by the C decoder alone and only its nesting is looked at (`_nesting_within`);
     anything else, or a body nested too deep, takes the full walk that names the field."""
     raw = _utf8(text)
-    quick = raw is not None and _plain(raw)
+    shape = raw.translate(_DIGITS_AS_ZERO) if raw is not None else None
+    quick = raw is not None and _plain(raw, shape)
     try:
-        value = json.loads(text) if quick else json.loads(text, parse_constant=_NonFinite, parse_float=_float)
+        if quick:
+            value = _fast_loads(raw, shape, text)
+        else:
+            value = json.loads(text, parse_constant=_NonFinite, parse_float=_float)
     except RecursionError:
         raise OddInput(_deep_field(text), f"is nested more than {MAX_DEPTH} levels deep") from None
     except json.JSONDecodeError:

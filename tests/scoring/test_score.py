@@ -1,6 +1,8 @@
 """Score cards, feedback and serving across version swaps."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lifecycle import services as lifecycle_services
 from lifecycle.models import Sample
@@ -30,6 +32,18 @@ def test_card_on_a_known_example():
     assert cards.tier_of(29, metrics["a"]["breaks"])[0] == "Weak" and cards.tier_of(30, metrics["a"]["breaks"])[0] == "Developing"
     low = cards.card({"a": 0.5}, {"a": {"auc": 0.52, "sampleCount": 500, "breaks": metrics["a"]["breaks"]}})
     assert low["confidence"] == "low" and low["detail"]["a"]["label"] is None and low["headroom"] is None
+
+
+@given(st.lists(st.floats(min_value=-1000, max_value=1000, allow_nan=False), max_size=50),
+       st.lists(st.integers(-10**9, 10**9), max_size=20))
+def test_native_values_are_written_as_round_and_repr_write_them(values, halves):
+    """Also at and next to the halves where scaling then rounding could go the other way."""
+    import numpy as np
+
+    halves = [(2 * h + 1) / 2e6 for h in halves]
+    values = values + halves + [np.nextafter(h, 1) for h in halves] + [np.nextafter(h, -1) for h in halves]
+    column = np.asarray(values, dtype=np.float64)
+    assert cards.rounded_texts(column) == [repr(round(float(v), 6)) for v in column]
 
 
 def test_batch_cards_from_columns_equal_each_card_and_its_rendered_text():

@@ -19,7 +19,7 @@ from lifecycle import selectors as lifecycle_selectors
 from lifecycle.choices import ModelType, State, TraitDirection, tier_word
 from lifecycle.core.errors import ApplicationError
 from lifecycle.model_types import CONTINUOUS_TYPES, TABULAR_TYPES
-from lifecycle.core.listing import SortBy, paginate, paginate_keyset, render_listing
+from lifecycle.core.listing import SortBy, paginate_keyset, render_listing
 from lifecycle.models import AlgorithmModel
 from lifecycle.core.views import (Write, came_from, control_refused, control_saved, is_partial, or_404, refusal,
                                   render_page, require, requires)

@@ -16,7 +16,7 @@ from lifecycle import selectors as lifecycle_selectors
 from lifecycle.core.api.parsers import StrictJSONParser, odd_input_error
 from lifecycle.api.serializers import AlgorithmModelSerializer, ErrorSerializer
 from lifecycle.core.api.filters import FilterBackend
-from lifecycle.core.api.pagination import KeysetLimitOffsetPagination, LimitOffsetPagination
+from lifecycle.core.api.pagination import KeysetLimitOffsetPagination
 from lifecycle.api.views import MODEL_ID, errors
 from lifecycle.core.errors import ApplicationError, not_found
 from lifecycle.core.keys import parse_id

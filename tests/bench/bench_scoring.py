@@ -30,12 +30,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
+import contextlib  # noqa: E402
 import gc  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import queue  # noqa: E402
 import random  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -670,6 +672,39 @@ def drop_database(base: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def scratch_database(prefix: str, db: str, **env: str):
+    """For a bench that runs Django in its own process on data of its own: a temporary VAR_DIR holding a SQLite
+    database, or (db "postgres") a database of its own on BENCH_PG_URL (127.0.0.1 only), created here and dropped
+    on the way out. The environment (this database, the settings module, no Redis, `env`) is applied to this
+    process. Yields the temporary directory, removed on the way out."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"lifecycle-{prefix}-"))
+    pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+    db_name = f"lifecycle_{prefix.replace('-', '_')}_{os.getpid()}"
+    if db == "postgres":
+        if urlsplit(pg_base).hostname not in ("127.0.0.1", "localhost"):
+            raise SystemExit("BENCH_PG_URL must point at 127.0.0.1")
+        os.environ["DATABASE_URL"] = admin_url(pg_base, db_name)
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    os.environ.update({"VAR_DIR": str(tmp), "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
+                       "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), **env})
+    os.environ.pop("REDIS_URL", None)
+    created = False
+    try:
+        if db == "postgres":
+            create_database(pg_base, db_name)
+            created = True
+        yield tmp
+    finally:
+        if created:
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(pg_base, db_name)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def manage(env: dict, *args: str) -> str:
     out = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)
@@ -1167,7 +1202,7 @@ def report(r: dict) -> None:
           f"gunicorn {s['workers']} sync workers, OMP_NUM_THREADS=1, DB_CONN_MAX_AGE={s['DB_CONN_MAX_AGE']}")
     print(line)
     single_1, floor_1 = r["single"]["score_1"], r["single"]["healthz_1"]
-    print(f"1. Single-row requests over HTTP (POST .../score against GET /healthz on the same server)")
+    print("1. Single-row requests over HTTP (POST .../score against GET /healthz on the same server)")
     print(f"   {'':34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'requests':>10}{'errors':>8}")
     for name, x in ((f"/healthz, {s['clients']} clients", floor), (f"score 1 row, {s['clients']} clients", single),
                     ("/healthz, 1 client", floor_1), ("score 1 row, 1 client", single_1)):

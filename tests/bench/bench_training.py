@@ -35,19 +35,20 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import math  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
+import bench_scoring as bench  # noqa: E402
 
 # Where the run's own time is counted: (module, attribute) -> part.
 TRAINER_PARTS = {
@@ -79,18 +80,6 @@ ABSORBING = {"search", "importance"}
 
 def log(msg: str) -> None:
     print(f"[bench-training {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def pg_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
-
-
-def pg_admin(base: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(pg_url(base, "postgres"), autocommit=True) as conn:
-        conn.execute(sql)
 
 
 class Clock:
@@ -293,28 +282,14 @@ def main() -> int:
     efforts = args.efforts.split(",")
     types = args.types.split(",")
 
-    tmp = Path(tempfile.mkdtemp(prefix="lifecycle-bench-training-"))
-    pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-    db_name = f"lifecycle_bench_training_{os.getpid()}"
-    if args.db == "postgres":
-        if urlsplit(pg_base).hostname not in ("127.0.0.1", "localhost"):
-            parser.error("BENCH_PG_URL must point at 127.0.0.1")
-        os.environ["DATABASE_URL"] = pg_url(pg_base, db_name)
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ.update({"VAR_DIR": str(tmp), "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
-                       "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), "LIFECYCLE_TRAINING_STEP_PAUSE": "0"})
-    os.environ.pop("REDIS_URL", None)
+    scratch = contextlib.ExitStack()
+    scratch.enter_context(bench.scratch_database("bench-training", args.db, LIFECYCLE_TRAINING_STEP_PAUSE="0"))
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    created = False
     try:
-        if args.db == "postgres":
-            pg_admin(pg_base, f'CREATE DATABASE "{db_name}"')
-            created = True
         import django
 
         django.setup()
@@ -388,14 +363,7 @@ def main() -> int:
         log("interrupted")
         return 130
     finally:
-        if created:
-            from django.db import connections
-
-            connections.close_all()
-            pg_admin(pg_base, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+        scratch.close()
 
 
 if __name__ == "__main__":

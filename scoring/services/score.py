@@ -397,8 +397,12 @@ def _score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | No
         probs = _predict(model, version, cleaned if len(scored) == len(cleaned) else [cleaned[i] for i in scored])
     else:
         probs = {}
+    if checks.count(NOTHING_TO_REPORT) == len(checks):  # a large batch of plain inputs: nothing is missing
+        missing = [NOTHING_TO_REPORT.missing] * len(scored)
+    else:
+        missing = [checks[i].missing for i in scored]
     cards_out = cards.Cards(len(cleaned), scored, {t: probs[t] for t in wanted} if scored else {}, version.metrics,
-                            missing=[checks[i].missing for i in scored], predictors=version.predictors)
+                            missing=missing, predictors=version.predictors)
     request_id = uuid.uuid4().hex
     sample_ids = [_feedback_samples(model, actor, item, item.get("feedback"), request_id)
                   if item.get("feedback") and check.error is None else [] for item, check in zip(cleaned, checks)

@@ -205,6 +205,28 @@ def cpu_ticks(pid: int) -> float:
         return float("nan")
 
 
+def backend_pids(pg_base: str, db_name: str) -> list[int]:
+    """The PostgreSQL backends connected to `db_name` (the web workers' among them)."""
+    import psycopg
+
+    with psycopg.connect(admin_url(pg_base, "postgres"), autocommit=True) as conn:
+        return [pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                               (db_name,)).fetchall()]
+
+
+def with_cpu(workers: list[int], backends: list[int], run) -> dict:
+    """`run()`'s figures with the CPU time the web workers, and the database backends, spent per request meanwhile
+    (ms): steadier than requests per second on a host whose other tenants take CPU (steal is not counted)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    before = {pid: cpu_ticks(pid) for pid in workers + backends}
+    res = run()
+    spent = {pid: cpu_ticks(pid) - ticks for pid, ticks in before.items()}
+    per = max(res["requests"], 1) * tick / 1000
+    res["worker_cpu_ms"] = sum(v for pid, v in spent.items() if pid in workers and v == v) / per
+    res["db_cpu_ms"] = sum(v for pid, v in spent.items() if pid in backends and v == v) / per
+    return res
+
+
 def host_cpu() -> tuple[float, float, float]:
     """(busy, steal, total) ticks of the whole host from /proc/stat."""
     v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -574,7 +596,8 @@ def machine() -> dict:
 
 
 class Gunicorn:
-    def __init__(self, env: dict, workers: int, log_path: Path, access_log: Path | None = None) -> None:
+    def __init__(self, env: dict, workers: int, log_path: Path, access_log: Path | None = None,
+                 root: Path = ROOT) -> None:
         self.port = free_port()
         self.log_path = log_path
         self.access_log = access_log
@@ -588,7 +611,7 @@ class Gunicorn:
             [str(gunicorn), "config.wsgi", "--bind", f"{HOST}:{self.port}", "--workers", str(workers),
              "--worker-class", "sync", "--timeout", "180", "--graceful-timeout", "5", "--log-level", "warning",
              *access],
-            cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
+            cwd=root, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
         self.workers: list[int] = []
 
     def wait_ready(self, expected_workers: int, timeout: float = 60) -> None:
@@ -1025,13 +1048,15 @@ def main() -> int:
         run_load(server.port, token=None, clients=args.clients, seconds=2, max_requests=20,
                  make_request=lambda i: ("GET", "/healthz", None, None))
 
+        backends = backend_pids(pg_base, db_name)  # each worker's, connected by the warm-up above
         log(f"1/5 /healthz floor: {args.clients} clients, {args.seconds:g} s")
-        floor = run_load(server.port, token=None, clients=args.clients, seconds=args.seconds, max_requests=100_000,
-                         make_request=lambda i: ("GET", "/healthz", None, None))
+        floor = with_cpu(server.workers, backends, lambda: run_load(
+            server.port, token=None, clients=args.clients, seconds=args.seconds, max_requests=100_000,
+            make_request=lambda i: ("GET", "/healthz", None, None)))
         log(f"1/5 single-row score: {args.clients} clients, {args.seconds:g} s")
-        single = run_load(server.port, token=admin_token, clients=args.clients, seconds=args.seconds,
-                          max_requests=100_000,
-                          make_request=lambda i: ("POST", score_path, single_bodies[i % 200], None))
+        single = with_cpu(server.workers, backends, lambda: run_load(
+            server.port, token=admin_token, clients=args.clients, seconds=args.seconds, max_requests=100_000,
+            make_request=lambda i: ("POST", score_path, single_bodies[i % 200], None)))
         card = json.loads(single["sample"] or b"{}")
         if "scores" not in card or "churn" not in card.get("scores", {}):
             raise RuntimeError(f"unexpected score answer: {single['sample'][:300]!r} / {single['first_error']}")
@@ -1245,6 +1270,10 @@ def report(r: dict) -> None:
               f"{x['requests']:>10}{x['errors']:>8}")
     print(f"   ratio score / floor: {single['rps'] / floor['rps']:.2f} with {s['clients']} clients, "
           f"{single_1['rps'] / floor_1['rps']:.2f} with 1 client")
+    print(f"   CPU per request, {s['clients']} clients (web workers + their database backends, ms): /healthz "
+          f"{floor['worker_cpu_ms']:.2f} + {floor['db_cpu_ms']:.2f}, score {single['worker_cpu_ms']:.2f} + "
+          f"{single['db_cpu_ms']:.2f}; floor / score "
+          f"{(floor['worker_cpu_ms'] + floor['db_cpu_ms']) / (single['worker_cpu_ms'] + single['db_cpu_ms']):.2f}")
     print()
     ip = r["inprocess"]
     print("2. Scoring rows per second, one stream (median call; HTTP batches: one client)")

@@ -11,7 +11,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lifecycle.core import inputs
+from lifecycle.core import collector, inputs
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle.core.api.parsers import StrictJSONParser, odd_input_error
 from lifecycle.api.serializers import AlgorithmModelSerializer, ErrorSerializer
@@ -115,6 +115,7 @@ class ScoreView(APIView):
                                "carries its own lists, and a refused input its own error in place of the card; "
                                "with strict, one refused input refuses the call, naming it (details.field "
                                "inputs[i]...).")
+    @collector.paused_for_large_bodies
     def post(self, request, pk):
         model = services.model_for_score(pk)
         v = s.score_input(request.data)

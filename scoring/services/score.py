@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from lifecycle import selectors as lifecycle_selectors
 from lifecycle.choices import SampleSource, State
+from lifecycle.core import collector
 from lifecycle.core.errors import ApplicationError, not_found, validation_error
 from lifecycle.metrics import SCORES_SERVED
 from lifecycle.model_types import CONTINUOUS_TYPES, EXTERNAL_TYPE, TABULAR_TYPES
@@ -339,14 +340,28 @@ def score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | Non
     A model row from the process's cache (`model_for_score`) is checked by the log's INSERT, which writes nothing
     when the row has changed since it was read: the score is then answered again from the row as it is now. A
     refusal made from a cached row is made again from the current row, unless the row is unchanged. So every
-    answer, and every refusal, comes from the model row as it was when the call ended, or later."""
+    answer, and every refusal, comes from the model row as it was when the call ended, or later.
+
+    A batch of LARGE_BATCH inputs or more is scored with the cyclic garbage collector paused."""
     args = {"actor": actor, "inputs": inputs, "traits": traits, "feedback": feedback, "strict": strict,
             "batch": batch}
+    if isinstance(inputs, list) and len(inputs) >= LARGE_BATCH:
+        with collector.paused():
+            return _score_from(model, args)
+    return _score_from(model, args)
+
+
+# From this many inputs up, a call is scored with the cyclic garbage collector paused (lifecycle.core.collector).
+LARGE_BATCH = 1000
+
+
+def _score_from(model: AlgorithmModel, args: dict) -> ScoreResult:
     kept = getattr(model, "serving_row", None)
     if kept is None or not kept.cached:
         return _score(model=model, **args)
-    if feedback is not None or (isinstance(inputs, list) and any(type(i) is dict and i.get("feedback")
-                                                                 for i in inputs)):
+    inputs = args["inputs"]
+    if args["feedback"] is not None or (isinstance(inputs, list) and any(type(i) is dict and i.get("feedback")
+                                                                         for i in inputs)):
         # Feedback becomes samples before the log is written: they are made from the current row.
         return _score(model=lifecycle_selectors.model_for_serving(kept.ref), **args)
     try:

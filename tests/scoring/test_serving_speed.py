@@ -2,6 +2,7 @@
 that feedback by request id finds at once."""
 
 import importlib
+import json
 import time
 
 import pytest
@@ -9,6 +10,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from lifecycle import services as lifecycle_services
+from lifecycle.core import collector
 from lifecycle.models import AlgorithmModel, Sample
 from scoring.models import ScoreRequest
 from tests.factories import ready_model
@@ -205,3 +207,39 @@ def test_the_score_log_stands_in_for_the_connection_check_and_replaces_a_connect
     assert connection.connection.info.backend_pid != backend
     assert ScoreRequest.objects.filter(request_id=answer.json()["metadata"]["requestId"]).count() == 1
     assert checked == []
+
+
+@pytest.mark.django_db
+def test_a_large_batch_is_answered_with_the_collector_paused_and_it_runs_again_after(api, analyst, capture,
+                                                                                    monkeypatch):
+    """Parsing, scoring and writing a large batch run without the cyclic collector's passes; a single input runs
+    with them, and every call, refused or not, leaves the collector running."""
+    import gc
+
+    from lifecycle.core import inputs
+
+    score_module = importlib.import_module("scoring.services.score")
+    model = ready_model(analyst, capture)
+    url = f"/api/v1/algorithm-models/{model.key}/score"
+    assert gc.isenabled()
+    parsed, predicted = [], []
+    real_loads, real_predict = inputs.loads, score_module._predict
+    monkeypatch.setattr(inputs, "loads", lambda text: parsed.append(gc.isenabled()) or real_loads(text))
+    monkeypatch.setattr(score_module, "_predict",
+                        lambda *args: predicted.append(gc.isenabled()) or real_predict(*args))
+    big = {"inputs": [CHURNY] * score_module.LARGE_BATCH}
+    assert len(json.dumps(big)) >= collector.LARGE_BODY
+    assert api.post(url, big, format="json").status_code == 200
+    assert gc.isenabled()
+    assert api.post(url, CHURNY, format="json").status_code == 200
+    assert (parsed, predicted) == ([False, True], [False, True])
+
+    refused = api.post(url, {"inputs": [*big["inputs"][1:], {"features": {"tenure": "long"}}], "strict": True},
+                       format="json")
+    assert refused.status_code == 400 and gc.isenabled()
+    # The service alone pauses it for a large batch too (callers that are not the API).
+    predicted.clear()
+    score_module.score(model=AlgorithmModel.objects.get(pk=model.pk), actor=analyst, inputs=big["inputs"], batch=True)
+    score_module.score(model=AlgorithmModel.objects.get(pk=model.pk), actor=analyst, inputs=big["inputs"][:10],
+                       batch=True)
+    assert predicted == [False, True] and gc.isenabled()

@@ -243,3 +243,27 @@ def test_a_large_batch_is_answered_with_the_collector_paused_and_it_runs_again_a
     score_module.score(model=AlgorithmModel.objects.get(pk=model.pk), actor=analyst, inputs=big["inputs"][:10],
                        batch=True)
     assert predicted == [False, True] and gc.isenabled()
+
+
+def test_a_pause_first_frees_what_earlier_calls_left_in_cycles():
+    """An earlier batch's body held in a reference cycle is freed when the next large batch starts, not kept
+    through it."""
+    import gc
+    import weakref
+
+    class Body(dict):  # a dict subclass, so a weak reference can watch it
+        pass
+
+    gc.disable()  # so that no pass of its own frees the cycle before the pause starts
+    try:
+        body = Body(inputs=list(range(1000)))
+        holder = {"body": body}
+        holder["self"] = holder  # a cycle, as a request and its view make
+        gone = weakref.ref(body)
+        del body, holder
+        assert gone() is not None  # held by the cycle, though nothing reaches it
+    finally:
+        gc.enable()
+    with collector.paused():
+        assert gone() is None and not gc.isenabled()
+    assert gc.isenabled()

@@ -322,3 +322,36 @@ def test_try_a_score_is_a_form_built_from_the_schema(as_analyst, churn):
 
     nothing = as_analyst.post(try_url(churn), {"features": '{"nothing": "at all"}'}).content.decode()
     assert "Refused:" in nothing and "No known feature in the input" in nothing
+
+
+@pytest.mark.parametrize("odd", [
+    None,  # every input plain: each column is passed whole
+    {"features": {**FULL["features"], "plan": " basic"}},  # padding
+    {"features": {**FULL["features"], "plan": "gold"}},  # unseen
+    {"features": {**FULL["features"], "plan": 3}},  # a number where a category is read
+    {"features": {**FULL["features"], "tenure": True}},  # a bool is no number
+    {"features": {**FULL["features"], "tenure": float("nan")}},  # from a caller in-process, not from JSON
+    {"features": {**FULL["features"], "spend": float("inf")}},
+    {"features": {**FULL["features"], "spend": "12"}},
+    {"features": {**FULL["features"]}, "content": "   "},  # blank content
+    {"features": {**FULL["features"]}},  # no content
+    {"features": {**FULL["features"], "colour": "red"}},  # a name the model does not read
+    {"features": {"tenure": 3, "plan": "basic"}, "content": "x"},  # one missing
+], ids=lambda odd: "plain" if odd is None else repr(odd)[:40])
+def test_a_large_batch_is_checked_as_each_input_alone(churn, odd):
+    """check_all passes whole columns where it can; each input's findings and refusal stay those of `check`."""
+    from scoring.services.score import _checker
+
+    version = ModelVersion.objects.get(pk=churn.active_version_id)
+    checker = _checker(churn, version)
+    items = [{"features": {**FULL["features"], "tenure": t % 40, "spend": 5.5 * (t % 9)},
+              "content": ["cancel my account please", "love it"][t % 2]} for t in range(100)]
+    if odd is not None:
+        items.insert(50, odd)
+
+    def seen(check):
+        return (check.unknown, check.missing, check.unseen, check.fields,
+                check.error.as_dict() if check.error else None)
+
+    assert [seen(c) for c in checker.check_all(items, True)] == [seen(checker.check(item, i))
+                                                                  for i, item in enumerate(items)]

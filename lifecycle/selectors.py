@@ -94,7 +94,8 @@ def model_for_serving(ref, *, cached: bool = False) -> AlgorithmModel:
     (`model.serving_row.version`) is still the current one, and read again when it is not: scoring does, in its
     score log's INSERT. The version (immutable once made, apart from notes, holds and its evaluation, which
     scoring does not read) comes from the process's cache of served versions, keyed by id and artifact hash, and
-    is read only on its first call."""
+    is read only on its first call. A kept row's values (its config too) are shared by the calls that use it:
+    callers must not change them."""
     ref, pk = str(ref), parse_id(ref)
     key = (DEFAULT_DB_ALIAS, pk is not None, pk if pk is not None else ref)
     found = _serving_rows.get(key) if cached else None

@@ -221,7 +221,6 @@ class InputChecker:
             check.error = _no_known_features(self.schema, check.unknown, prefix)
         return check
 
-
     def _all_shaped(self, items: list[dict], feats: list) -> bool:
         """Whether every input has features of exactly the names the model reads and, where it reads content, text
         that is not blank."""
@@ -482,9 +481,7 @@ def _log_score(row: ScoreRequest, *, durable: bool, guard: tuple[int, int] | Non
     # SET LOCAL applies to (with client-side binding, Django's default for psycopg 3).
     fields, sql, guarded_sql = _insert_statement(row)
     params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
-    if guard is not None:
-        if not _client_side_binding():
-            raise _StaleModelRow
+    if guard is not None:  # only given where the binding is on the client (_log_checks_row)
         if not _insert_checked("SET LOCAL synchronous_commit TO OFF; " + guarded_sql, [*params, *guard]):
             raise _StaleModelRow
         return

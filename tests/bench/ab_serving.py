@@ -43,15 +43,9 @@ def main() -> int:
     bench.create_database(pg_base, db_name)
     servers: dict[str, bench.Gunicorn] = {}
     try:
-        bench.manage(env, "migrate", "--noinput", "-v", "0")
-        token = bench.manage(env, "adduser", "bench-admin", "--role", "admin", "--token").strip().splitlines()[-1]
-        import django
-
-        django.setup()
-        from django.contrib.auth import get_user_model
+        token = bench.bench_site(env)
         from django.db import connections
 
-        bench.setup_models(get_user_model().objects.get(username="bench-admin"))
         connections.close_all()
         path = f"/api/v1/algorithm-models/{bench.LR_KEY}/score"
         one = json.dumps(bench.input_rows(1, seed=11)[0]).encode()

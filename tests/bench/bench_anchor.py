@@ -25,7 +25,6 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_scoring as bench  # noqa: E402
@@ -94,30 +93,16 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     venv = anchor_venv()
-    pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-    if urlsplit(pg_base).hostname not in ("127.0.0.1", "localhost"):
-        parser.error("BENCH_PG_URL must point at 127.0.0.1")
-    db_name = f"lifecycle_anchor_{os.getpid()}"
-    env = {**os.environ, "DATABASE_URL": bench.admin_url(pg_base, db_name), "OMP_NUM_THREADS": "1",
-           "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
-    env.pop("REDIS_URL", None)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
-    os.environ.pop("REDIS_URL", None)
+    pg_base, db_name, env = bench.own_database_env("lifecycle_anchor")
     work = Path(tempfile.mkdtemp(prefix="lifecycle-anchor-"))
     server = mlflow = None
     bench.create_database(pg_base, db_name)
     try:
-        bench.manage(env, "migrate", "--noinput", "-v", "0")
-        token = bench.manage(env, "adduser", "bench-admin", "--role", "admin", "--token").strip().splitlines()[-1]
-        import django
-
-        django.setup()
-        from django.contrib.auth import get_user_model
+        token = bench.bench_site(env)
         from django.db import connections
 
         from tests.factories import sample_rows
 
-        bench.setup_models(get_user_model().objects.get(username="bench-admin"))
         connections.close_all()
         rows_path = work / "rows.json"
         rows_path.write_text(json.dumps(sample_rows(bench.TRAIN_ROWS, seed=3)))

@@ -667,6 +667,8 @@ def own_database_env(prefix: str) -> tuple[str, str, dict]:
     """For an in-process profile: its own database name on BENCH_PG_URL, the environment that points Django at it
     (without Redis), applied to this process too. Returns (server URL, database name, environment)."""
     pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+    if urlsplit(pg_base).hostname not in ("127.0.0.1", "localhost"):
+        raise SystemExit("BENCH_PG_URL must point at 127.0.0.1")
     db_name = f"{prefix}_{os.getpid()}"
     env = {**os.environ, "DATABASE_URL": admin_url(pg_base, db_name), "OMP_NUM_THREADS": "1",
            "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
@@ -674,6 +676,23 @@ def own_database_env(prefix: str) -> tuple[str, str, dict]:
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
     os.environ.pop("REDIS_URL", None)
     return pg_base, db_name, env
+
+
+def bench_site(env: dict, *, analyst: bool = False) -> str:
+    """On the (empty) database `env` points at: migrate, make bench-admin (and bench-analyst) with a token, set
+    Django up in this process and make the bench's models (setup_models). Returns the token: bench-analyst's with
+    `analyst`, else bench-admin's."""
+    manage(env, "migrate", "--noinput", "-v", "0")
+    token = manage(env, "adduser", "bench-admin", "--role", "admin", "--token").strip().splitlines()[-1]
+    if analyst:
+        token = manage(env, "adduser", "bench-analyst", "--role", "analyst", "--token").strip().splitlines()[-1]
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    setup_models(get_user_model().objects.get(username="bench-admin"))
+    return token
 
 
 def admin_url(base: str, db: str) -> str:

@@ -38,20 +38,12 @@ def main() -> int:
     pg_base, db_name, env = bench.own_database_env("lifecycle_profile")
     bench.create_database(pg_base, db_name)
     try:
-        bench.manage(env, "migrate", "--noinput", "-v", "0")
-        token = bench.manage(env, "adduser", "bench-admin", "--role", "admin", "--token").strip().splitlines()[-1]
-        if args.role == "analyst":
-            token = bench.manage(env, "adduser", "bench-analyst", "--role", "analyst",
-                                 "--token").strip().splitlines()[-1]
-        import django
-
-        django.setup()
+        token = bench.bench_site(env, analyst=args.role == "analyst")
         from django.contrib.auth import get_user_model
         from django.db import connection, connections
         from django.test import Client
         from django.test.utils import CaptureQueriesContext
 
-        bench.setup_models(get_user_model().objects.get(username="bench-admin"))
         body = json.dumps(bench.input_rows(1, seed=11)[0])
         client = Client(HTTP_HOST=bench.HOST)
         path = f"/api/v1/algorithm-models/{bench.LR_KEY}/score"

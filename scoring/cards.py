@@ -126,8 +126,8 @@ class Cards(Sequence):
     """The score cards of one call, one per input and None where an input was refused, kept as columns.
 
     What depends only on the trait (confidence, breaks, the tier of a score) is worked out once, the scores of
-    all inputs in one numpy pass; a card is built when it is read, equal to `card`'s for that input, and `json_text`
-    writes one as JSON text without building it. An input with missing features takes `card` itself, and so does
+    all inputs in one numpy pass; a card is built when it is read, equal to `card`'s for that input, and `json_all`
+    writes them as JSON text without building them. An input with missing features takes `card` itself, and so does
     every input when a value is not a probability."""
 
     def __init__(self, count: int, scored: list[int], probabilities: dict, metrics: dict[str, dict], *,
@@ -191,10 +191,10 @@ class Cards(Sequence):
         k = self._row[index]
         return k >= 0 and self._probabilities and not self._missing[k]
 
-    def json_text(self, k: int, metadata: str, native=None) -> str:
+    def _text(self, k: int, metadata: str, native: str) -> str:
         """The k-th scored input's card (scored, no missing feature) with `metadata` (JSON text) added, as compact
-        JSON text: what rendering {**card, "metadata": ...} writes, without building it. `native(j)`, if given,
-        writes trait j's native value in place of the value."""
+        JSON text, what rendering {**card, "metadata": ...} writes, with `native` written in place of every native
+        value."""
         scores, detail, headroom = [], [], None
         for j, column in enumerate(self._scores):
             s = column[k]
@@ -203,8 +203,7 @@ class Cards(Sequence):
                 parts = self._json_parts[(j, s)] = self._parts(j, s)
             key, head, tail, h = parts
             scores.append(f"{key}:{s}")
-            value = repr(round(self._p[j][k], 6)) if native is None else native(j)
-            detail.append(f"{key}:{head}{value}{tail}")
+            detail.append(f"{key}:{head}{native}{tail}")
             if h is not None and (headroom is None or h > headroom):
                 headroom = h
         return (f'{{"scores":{{{",".join(scores)}}},"composite":{self._composite(k)},"confidence":{self._worst_json},'
@@ -212,9 +211,10 @@ class Cards(Sequence):
                 f'"metadata":{metadata}}}')
 
     def json_all(self, metadata: str, *, skip: set[int] = frozenset()) -> list[str | None]:
-        """`json_text` for every `plain` input not in `skip`, None for the others: the text of a card is
-        the same but for its native values, so each set of scores' text is made once, in pieces, and each card
-        joins its pieces with its natives."""
+        """For every `plain` input not in `skip` its card with `metadata` (JSON text) added, as the compact JSON
+        text rendering {**card, "metadata": ...} writes; None for the others. The text of a card is the same but for
+        its native values, so each set of scores' text is made once, in pieces, and each card joins its pieces with
+        its natives."""
         out: list[str | None] = [None] * self._count
         if not self._probabilities:
             return out
@@ -239,11 +239,10 @@ class Cards(Sequence):
         return out
 
     def _pieces(self, k: int, metadata: str) -> list[str]:
-        """The text of `json_text(k, metadata)` around its native values, which are left out: one more piece than
-        there are traits."""
+        """The text of the k-th scored input's card around its native values, which are left out: one more piece
+        than there are traits."""
         gap = "\x00"  # cannot occur in JSON text, which escapes control characters
-        cut = self.json_text(k, metadata, native=lambda j: gap)
-        return cut.split(gap)
+        return self._text(k, metadata, gap).split(gap)
 
     def _detail(self, j: int, s: int) -> dict:
         trait, confidence, tiered, breaks, details = self._fixed[j]

@@ -17,23 +17,24 @@ class BoundedCache:
         self._lock = threading.Lock()
 
     def get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
-        """The value kept under `key`, else `make()`'s, kept. `make` runs outside the lock: two threads that miss
-        at once may both make it, and the later one is kept."""
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
-        value = make()
-        self.put(key, value)
+        """The value kept under `key` (None too), else `make()`'s, kept. `make` runs outside the lock: two threads
+        that miss at once may both make it, and the later one is kept."""
+        found, value = self._find(key)
+        if not found:
+            value = make()
+            self.put(key, value)
         return value
 
     def get(self, key: Hashable) -> Any:
         """The value kept under `key`, or None."""
+        return self._find(key)[1]
+
+    def _find(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
-                return self._values[key]
-        return None
+                return True, self._values[key]
+        return False, None
 
     def put(self, key: Hashable, value: Any) -> None:
         with self._lock:

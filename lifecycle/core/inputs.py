@@ -189,7 +189,7 @@ def _bracket_depth(raw: bytes) -> int:
 def loads(text: str):
     """json.loads that refuses what `check_value` refuses, naming the field; malformed JSON is a ValueError.
 
-    Plain text (see `_plain`) is parsed by the C decoder alone and only its nesting is looked at (`_nesting_within`);
+    Plain text (see `_plain`) is parsed by a C decoder alone (`_fast_loads`) and only its nesting is looked at;
     anything else, or a body nested too deep, takes the full walk that names the field."""
     raw = _utf8(text)
     shape = raw.translate(_DIGITS_AS_ZERO) if raw is not None else None

@@ -671,7 +671,7 @@ def own_database_env(prefix: str) -> tuple[str, str, dict]:
         raise SystemExit("BENCH_PG_URL must point at 127.0.0.1")
     db_name = f"{prefix}_{os.getpid()}"
     env = {**os.environ, "DATABASE_URL": admin_url(pg_base, db_name), "OMP_NUM_THREADS": "1",
-           "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
+           "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")}
     env.pop("REDIS_URL", None)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL")})
     os.environ.pop("REDIS_URL", None)
@@ -721,17 +721,13 @@ def scratch_database(prefix: str, db: str, **env: str):
     on the way out. The environment (this database, the settings module, no Redis, `env`) is applied to this
     process. Yields the temporary directory, removed on the way out."""
     tmp = Path(tempfile.mkdtemp(prefix=f"lifecycle-{prefix}-"))
-    pg_base = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-    db_name = f"lifecycle_{prefix.replace('-', '_')}_{os.getpid()}"
     if db == "postgres":
-        if urlsplit(pg_base).hostname not in ("127.0.0.1", "localhost"):
-            raise SystemExit("BENCH_PG_URL must point at 127.0.0.1")
-        os.environ["DATABASE_URL"] = admin_url(pg_base, db_name)
+        pg_base, db_name, _ = own_database_env(f"lifecycle_{prefix.replace('-', '_')}")
     else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ.update({"VAR_DIR": str(tmp), "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0",
-                       "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), **env})
-    os.environ.pop("REDIS_URL", None)
+        os.environ.update({"DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}", "DJANGO_SETTINGS_MODULE":
+                           "config.settings", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")})
+        os.environ.pop("REDIS_URL", None)
+    os.environ.update({"VAR_DIR": str(tmp), "DEBUG": "0", **env})
     created = False
     try:
         if db == "postgres":

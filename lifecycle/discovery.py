@@ -29,8 +29,9 @@ from .trainers import (
     TEXT,
     Featurizer,
     ProgressReporter,
-    as_category,
+    as_categories,
     as_float,
+    as_floats,
     column_values,
     infer_columns,
     is_missing,
@@ -300,11 +301,11 @@ def _profiles(featurizer: Featurizer, rows: Sequence[Mapping]) -> list[_Profile]
     for column in featurizer.columns:
         values = column_values(rows, column)
         if column["kind"] == NUMERIC:
-            numbers = np.array([as_float(v) for v in values], dtype=np.float64)
+            numbers = as_floats(values)
             profiles.append(_Profile(column["name"], numbers, []))
             continue
         categories = np.array(
-            [MISSING_CATEGORY if is_missing(v) else as_category(v) for v in values], dtype=object
+            [MISSING_CATEGORY if c is None else c for c in as_categories(values)], dtype=object
         )
         hits = [(c, categories == c) for c in [*column["categories"], MISSING_CATEGORY]]
         profiles.append(_Profile(column["name"], None, hits))

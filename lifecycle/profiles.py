@@ -15,23 +15,28 @@ SAMPLE_SIZE = 500
 
 def profile(rows: list[dict | None]) -> dict:
     """{feature: {"kind": "numeric", "edges": [...], "shares": [...]} | {"kind": "categorical", "shares": {...}}}."""
-    columns: dict[str, list] = {}
-    for row in rows:
-        for key, value in (row or {}).items():
-            columns.setdefault(key, []).append(value)
+    columns = _columns(rows)
     out: dict[str, dict] = {}
     total = max(len(rows), 1)
     for key, values in columns.items():
-        numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if numbers and len(numbers) >= 0.9 * len(values):
+        if set(map(type, values)) <= _NUMBER_TYPES:  # a column of plain numbers, converted whole
+            numbers = np.asarray(values, dtype=np.float64) if values else []
+        else:
+            numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(numbers) and len(numbers) >= 0.9 * len(values):
             arr = np.asarray(numbers)
             arr = arr[np.isfinite(arr)]
             if arr.size == 0:
                 continue
             # Fewer bins for small samples: ten bins over a hundred rows measure noise, not drift.
             bins = int(min(QUANTILE_BINS, max(2, arr.size // MIN_PER_BIN)))
-            edges = np.unique(np.quantile(arr, np.linspace(0, 1, bins + 1)))
-            counts = np.histogram(arr, bins=edges if edges.size > 1 else 1)[0]
+            quantiles = np.linspace(0, 1, bins + 1)
+            with np.errstate(over="ignore", invalid="ignore"):
+                edges = np.unique(np.quantile(arr, quantiles))
+            if not np.isfinite(edges).all():  # values more than a float's range apart: quantiles of the values
+                edges = np.unique(np.quantile(arr, quantiles, method="lower"))
+            # One distinct value is one bin (numpy cannot make a bin around a value too large to widen by 0.5).
+            counts = np.histogram(arr, bins=edges)[0] if edges.size > 1 else np.array([arr.size])
             # A deterministic sample of the values lets a later version be binned on these edges.
             picked = np.sort(arr)[np.linspace(0, arr.size - 1, min(arr.size, SAMPLE_SIZE)).astype(int)]
             out[key] = {
@@ -52,6 +57,21 @@ def profile(rows: list[dict | None]) -> dict:
                 shares["__other__"] = round(other / total, 6)
             out[key] = {"kind": "categorical", "shares": shares}
     return out
+
+
+_NUMBER_TYPES = frozenset((int, float))
+
+
+def _columns(rows: list[dict | None]) -> dict[str, list]:
+    """Each feature's values, in the order of the rows that have it, the features in the order first seen."""
+    first = rows[0] if rows and rows[0] else None
+    if first is not None and set(map(type, rows)) == {dict} and all(map(first.keys().__eq__, map(dict.keys, rows))):
+        return {key: [row[key] for row in rows] for key in first}  # every row has the same features
+    columns: dict[str, list] = {}
+    for row in rows:
+        for key, value in (row or {}).items():
+            columns.setdefault(key, []).append(value)
+    return columns
 
 
 def psi(expected: dict, actual: dict) -> float | None:

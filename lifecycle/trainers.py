@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import pairwise
+from itertools import compress, pairwise
 from typing import Any
 
 import numpy as np
@@ -291,6 +291,56 @@ def _as_text(value: Any) -> str:
     return "" if is_missing(value) else str(value)
 
 
+# A column's values are converted whole where every one is of these exact types (a bool is not an int here), and
+# one at a time otherwise: the same values either way.
+_NUMBER_TYPES = frozenset((int, float))
+
+
+def as_floats(values: Sequence) -> np.ndarray:
+    """``as_float`` of every value of a column, as an array."""
+    if set(map(type, values)) <= _NUMBER_TYPES:
+        try:
+            numbers = np.array(values, dtype=np.float64)
+        except OverflowError:  # an int too large for a float: as_float says how
+            pass
+        else:
+            numbers[~np.isfinite(numbers)] = np.nan
+            return numbers
+    return np.array([as_float(v) for v in values], dtype=np.float64)
+
+
+def as_categories(values: Sequence) -> list[str | None]:
+    """``as_category`` of every value of a column, None where the value is missing."""
+    if set(map(type, values)) <= {str}:
+        return [text or None for text in map(str.strip, values)]
+    return [None if is_missing(v) else as_category(v) for v in values]
+
+
+def present_values(values: Sequence) -> list:
+    """The values of a column that are not missing, in order."""
+    kinds = set(map(type, values))
+    if kinds <= {int}:
+        return list(values)
+    if kinds <= _NUMBER_TYPES:  # NaN is the one number that is missing
+        return [v for v in values if type(v) is int or not math.isnan(v)]
+    if kinds <= {str}:
+        return list(compress(values, map(str.strip, values)))
+    return [v for v in values if not is_missing(v)]
+
+
+def _mostly_numbers(present: Sequence, share: float) -> bool:
+    """Whether at least `share` of the present values read as numbers (``as_float`` not NaN)."""
+    if set(map(type, present)) <= _NUMBER_TYPES:
+        return int(np.count_nonzero(~np.isnan(as_floats(present)))) >= share * len(present)
+    need, misses = share * len(present), 0
+    for v in present:  # one by one, stopping once the share cannot be reached (a column of words, at its start)
+        if math.isnan(as_float(v)):
+            misses += 1
+            if len(present) - misses < need:
+                return False
+    return True
+
+
 def normalize_row(row: Any) -> dict:
     """A predict input or example reduced to {"features": dict, "content": str | None}."""
     if not isinstance(row, Mapping):
@@ -311,26 +361,31 @@ def column_values(rows: Sequence[Mapping], column: Mapping) -> list:
 
 
 def _looks_like_text(values: list) -> bool:
-    strings = [str(v) for v in values]
-    mean_words = float(np.mean([len(s.split()) for s in strings]))
-    mean_length = float(np.mean([len(s) for s in strings]))
+    strings = values if set(map(type, values)) <= {str} else [str(v) for v in values]
     distinct = len(set(strings))
     # Repetitive short labels are categories even when they contain spaces.
     varied = distinct > 50 or distinct > 0.5 * len(strings)
-    return varied and (mean_words >= 3 or mean_length >= 40)
+    if not varied:
+        return False
+    mean_words = float(np.mean([len(s.split()) for s in strings]))
+    mean_length = float(np.mean(list(map(len, strings))))
+    return mean_words >= 3 or mean_length >= 40
 
 
 def infer_columns(rows: Sequence[Mapping]) -> list[dict]:
     """Feature schema of normalized rows: one column per feature key, plus content."""
-    keys = sorted({str(key) for row in rows for key in row["features"]})
+    first = rows[0]["features"].keys() if rows else ()
+    if all(map(first.__eq__, (row["features"].keys() for row in rows))):  # the usual rows: the same features
+        keys = sorted(map(str, first))
+    else:
+        keys = sorted({str(key) for row in rows for key in row["features"]})
     columns: list[dict] = []
     for key in keys:
         column = {"key": key, "source": "features", "name": key}
-        present = [v for v in column_values(rows, column) if not is_missing(v)]
+        present = present_values(column_values(rows, column))
         if not present:
             continue
-        numeric = sum(1 for v in present if not math.isnan(as_float(v)))
-        if numeric >= 0.95 * len(present):
+        if _mostly_numbers(present, 0.95):
             kind = NUMERIC
         elif _looks_like_text(present):
             kind = TEXT
@@ -455,7 +510,7 @@ class Featurizer:
             base = {k: column[k] for k in ("key", "source", "name", "kind")}
             values = column_values(rows, column)
             if column["kind"] == NUMERIC:
-                numbers = np.array([as_float(v) for v in values], dtype=np.float64)
+                numbers = as_floats(values)
                 present = numbers[~np.isnan(numbers)]
                 if not len(present):
                     continue
@@ -469,8 +524,9 @@ class Featurizer:
                     base["edges"] = _bin_edges(present, bins)
                 parsed.append(numbers)
             elif column["kind"] == CATEGORICAL:
-                categories = [None if is_missing(v) else as_category(v) for v in values]
-                counts = Counter(c for c in categories if c is not None)
+                categories = as_categories(values)
+                counts = Counter(categories)
+                counts.pop(None, None)
                 ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
                 base["categories"] = [name for name, _ in ranked[:max_categories]]
                 parsed.append(categories)
@@ -519,18 +575,9 @@ class Featurizer:
     def _block(self, index: int, values: list) -> np.ndarray | sp.csr_matrix:
         column = self.columns[index]
         if column["kind"] == NUMERIC:
-            return self._numeric_block(column, np.array([as_float(v) for v in values], dtype=np.float64))
+            return self._numeric_block(column, as_floats(values))
         if column["kind"] == CATEGORICAL:
-            index_of = self._category_index[index]
-            other = len(index_of)
-            codes = np.array(
-                [
-                    other + 1 if is_missing(v) else index_of.get(as_category(v), other)
-                    for v in values
-                ],
-                dtype=np.int64,
-            )
-            return self._codes_block(codes, other)
+            return self._parsed_block(index, as_categories(values))
         assert self._hasher is not None
         return self._text_block(index, self._hasher.transform([_as_text(v) for v in values]))
 
@@ -615,13 +662,15 @@ def input_schema(rows: Sequence[Mapping], featurizer: Featurizer) -> list[dict]:
             "type": SCHEMA_TYPES[column["kind"]],
         }
         if column["kind"] == NUMERIC:
-            numbers = np.array([as_float(v) for v in values], dtype=np.float64)
+            numbers = as_floats(values)
             present = numbers[~np.isnan(numbers)]
             entry |= {"min": float(present.min()), "max": float(present.max()), "typical": column["median"]}
             missing = len(values) - len(present)
         elif column["kind"] == CATEGORICAL:
-            seen = {as_category(v) for v in values if not is_missing(v)}
-            missing = sum(1 for v in values if is_missing(v))
+            categories_seen = as_categories(values)
+            missing = categories_seen.count(None)
+            seen = set(categories_seen)
+            seen.discard(None)
             categories = list(column["categories"])
             entry |= {"categories": categories, "moreCategories": len(seen) > len(categories),
                       "typical": categories[0] if categories else None}
@@ -1180,29 +1229,64 @@ def _prepare(
     labels: dict[str, list[float]] = {key: [] for key in trait_keys}
     weights: list[float] = []
     for position, example in enumerate(examples):
-        if not isinstance(example, Mapping):
-            raise TrainingError(f"example {position} must be an object")
-        if example.get("features") is not None and not isinstance(example["features"], Mapping):
-            raise TrainingError(f"example {position}: features must be an object")
-        raw_weight = example.get("weight")
-        weight = 1.0 if raw_weight is None else as_float(raw_weight)
-        if isinstance(raw_weight, (bool, str)) or math.isnan(weight) or weight < 0:
-            raise TrainingError(
-                f"example {position}: weight must be a number of at least 0 (got {raw_weight!r})"
-            )
-        raw_labels = example.get("labels") or {}
-        if not isinstance(raw_labels, Mapping):
-            raise TrainingError(f"example {position}: labels must be an object")
-        values = {key: _label_value(raw_labels.get(key), position, key) for key in trait_keys}
-        if weight == 0 or all(math.isnan(v) for v in values.values()):
+        prepared = _plain_example(example, trait_keys) or _example(example, position, trait_keys)
+        row, values, weight = prepared
+        if weight == 0 or all(map(math.isnan, values)):
             continue
-        rows.append(normalize_row(example))
+        rows.append(row)
         positions.append(position)
         weights.append(weight)
-        for key in trait_keys:
-            labels[key].append(values[key])
+        for key, value in zip(trait_keys, values):
+            labels[key].append(value)
     arrays = {key: np.array(values, dtype=np.float64) for key, values in labels.items()}
     return rows, arrays, np.array(weights, dtype=np.float64), np.array(positions, dtype=np.int64)
+
+
+def _plain_example(example: Any, trait_keys: Sequence[str]) -> tuple[dict, list[float], float] | None:
+    """``_example`` of the usual example (an object with features, text or no content, float labels between 0 and 1
+    or none, a finite float weight of at least 0 or none), or None for any other, which ``_example`` then reads."""
+    if type(example) is not dict:
+        return None
+    features, content = example.get("features"), example.get("content")
+    raw_weight, raw_labels = example.get("weight"), example.get("labels")
+    if not ((features is None or type(features) is dict) and (content is None or type(content) is str)
+            and (raw_labels is None or type(raw_labels) is dict)):
+        return None
+    if raw_weight is None:
+        weight = 1.0
+    elif type(raw_weight) is float and 0.0 <= raw_weight < math.inf:
+        weight = raw_weight
+    else:
+        return None
+    values = []
+    for key in trait_keys:
+        raw = raw_labels.get(key) if raw_labels else None
+        if raw is None:
+            values.append(math.nan)
+        elif type(raw) is float and 0.0 <= raw <= 1.0:
+            values.append(raw)
+        else:
+            return None
+    return {"features": features or {}, "content": content}, values, weight
+
+
+def _example(example: Any, position: int, trait_keys: Sequence[str]) -> tuple[dict, list[float], float]:
+    """One example as training reads it: its row, its label per trait (NaN = unlabelled) and its weight."""
+    if not isinstance(example, Mapping):
+        raise TrainingError(f"example {position} must be an object")
+    if example.get("features") is not None and not isinstance(example["features"], Mapping):
+        raise TrainingError(f"example {position}: features must be an object")
+    raw_weight = example.get("weight")
+    weight = 1.0 if raw_weight is None else as_float(raw_weight)
+    if isinstance(raw_weight, (bool, str)) or math.isnan(weight) or weight < 0:
+        raise TrainingError(
+            f"example {position}: weight must be a number of at least 0 (got {raw_weight!r})"
+        )
+    raw_labels = example.get("labels") or {}
+    if not isinstance(raw_labels, Mapping):
+        raise TrainingError(f"example {position}: labels must be an object")
+    values = [_label_value(raw_labels.get(key), position, key) for key in trait_keys]
+    return normalize_row(example), values, weight
 
 
 def _check_class_counts(labels: Mapping[str, np.ndarray]) -> None:

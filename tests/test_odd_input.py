@@ -410,6 +410,18 @@ def test_the_fast_parser_gives_what_json_loads_gives(value, numbers):
         assert repr(inputs._fast_loads(raw, raw.translate(inputs._DIGITS_AS_ZERO), text)) == repr(json.loads(text))
 
 
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+                    max_leaves=30), st.lists(_NUMBER, max_size=8))
+def test_stored_json_is_read_as_json_loads_reads_it(value, numbers):
+    """Training reads its samples' JSON columns as text and decodes them with stored_loads: the same value as
+    json.loads for any text, NaN, lone surrogates and integers of any length included."""
+    from lifecycle.core import inputs
+
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False), "[" + ", ".join(numbers) + "]"):
+        assert repr(inputs.stored_loads(text)) == repr(json.loads(text))
+
+
 def _depth(value) -> int:
     if isinstance(value, dict):
         value = list(value.values())

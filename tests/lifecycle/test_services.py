@@ -257,3 +257,29 @@ def test_audit_rows_resist_a_plain_sql_update_on_postgresql(analyst):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("DELETE FROM lifecycle_modelevent")
     assert ModelEvent.objects.filter(message="tampered").count() == 0
+
+
+def test_a_run_works_with_the_collector_paused_and_leaves_it_running(analyst, capture, monkeypatch):
+    """A run reads, checks and featurizes its samples without the cyclic collector's passes over them, and leaves
+    the collector running whether it succeeds or fails."""
+    import gc
+
+    from lifecycle import trainers
+
+    model = make_model(analyst)
+    add_samples(model, analyst)
+    seen, real_train = [], trainers.train
+
+    def train(*args, **kwargs):
+        seen.append(gc.isenabled())
+        if len(seen) == 2:
+            raise trainers.TrainingError("refused on purpose")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(trainers, "train", train)
+    assert gc.isenabled()
+    assert train_now(model, analyst, capture).status == RunStatus.SUCCEEDED
+    assert gc.isenabled()
+    failed = train_now(model, analyst, capture)
+    assert failed.status == RunStatus.FAILED and failed.error == "refused on purpose"
+    assert seen == [False, False] and gc.isenabled()

@@ -516,3 +516,154 @@ def test_an_estimator_is_deflated_where_it_pays(trained):
         assert stored["estimators/0.skops"] == expected, model_type
         assert stored["manifest.json"] == stored["featurizer.json"] == zipfile.ZIP_DEFLATED
         assert load(result.artifact).predict_proba(make_examples(5))["churn"].shape == (5,)
+
+
+# --- whole columns read as one value at a time reads them -----------------------------------------------------
+
+# What a column can hold: JSON values, with the odd ones (NaN, infinities, -0.0, blank and padded text, bools,
+# integers too large for a float) mixed in.
+column_values = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.just(10**400),
+    st.floats(allow_nan=True, allow_infinity=True), st.just(-0.0),
+    st.text(alphabet=" \t1.5e-aAbx\u00a0", max_size=6), st.sampled_from(["a", " a ", "", "  ", "3", " 2.5 ", "nan"]),
+)
+# Columns of one kind, as samples usually are, so the whole-column paths are taken as often as the others.
+columns = st.one_of(
+    st.lists(column_values, max_size=40),
+    st.lists(st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.floats()), max_size=40),
+    st.lists(st.integers(min_value=-5, max_value=5), max_size=40),
+    st.lists(st.sampled_from(["a", " a ", "", "  ", "b", "3"]), max_size=40),
+)
+
+
+def _one_by_one(fn, values):
+    try:
+        return "ok", fn(values)
+    except OverflowError:
+        return "overflow", None
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=columns)
+def test_column_conversions_give_what_each_value_gives(values):
+    """as_floats, as_categories, present_values and the numeric share read a whole column at C speed where every
+    value is a plain number or text; whatever the column holds, they give what as_float, as_category and is_missing
+    give one value at a time (an integer too large for a float fails the same way)."""
+    whole = _one_by_one(trainers.as_floats, values)
+    single = _one_by_one(lambda vs: np.array([trainers.as_float(v) for v in vs], dtype=np.float64), values)
+    assert whole[0] == single[0]
+    if whole[0] == "ok":
+        assert np.array_equal(whole[1], single[1], equal_nan=True)
+    assert trainers.as_categories(values) == [None if trainers.is_missing(v) else trainers.as_category(v)
+                                              for v in values]
+    present = trainers.present_values(values)
+    assert present == [v for v in values if not trainers.is_missing(v)]  # the same objects, NaN included
+    counted = _one_by_one(lambda vs: sum(1 for v in vs if not math.isnan(trainers.as_float(v))), present)
+    share = _one_by_one(lambda vs: trainers._mostly_numbers(vs, 0.95), present)
+    if counted[0] == "ok":
+        assert share == ("ok", counted[1] >= 0.95 * len(present))
+
+
+examples_strategy = st.lists(st.one_of(
+    st.fixed_dictionaries({
+        "features": st.one_of(st.none(), st.just({}), st.dictionaries(st.sampled_from("abc"), column_values,
+                                                                      max_size=3)),
+        "content": st.one_of(st.none(), st.text(max_size=5), st.just(3)),
+        "labels": st.one_of(st.none(), st.just([]), st.dictionaries(
+            st.sampled_from(["t", "u"]), st.one_of(st.none(), st.floats(), st.integers(-1, 2), st.booleans(),
+                                                   st.just("1")), max_size=2)),
+        "weight": st.one_of(st.none(), st.floats(), st.integers(-1, 3), st.booleans(), st.just("2")),
+    }),
+    st.none(), st.just([]), st.just({"features": [1]}),
+), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(examples=examples_strategy)
+def test_plain_examples_are_prepared_as_any_example_is(examples):
+    """_prepare reads the usual example (features, text, float labels and weight) inline and any other through
+    _example: the same rows, labels, weights and positions, or the same refusal, as reading every one through
+    _example."""
+    def prepared(plain):
+        original = trainers._plain_example
+        trainers._plain_example = original if plain else (lambda example, keys: None)
+        try:
+            rows, labels, weights, positions = trainers._prepare(examples, ["t", "u"])
+        except TrainingError as exc:
+            return str(exc)
+        finally:
+            trainers._plain_example = original
+        return rows, {k: v.tolist() for k, v in labels.items()}, weights.tolist(), positions.tolist()
+
+    fast, slow = prepared(True), prepared(False)
+    assert repr(fast) == repr(slow)
+
+
+def _profile_one_by_one(rows):
+    """profiles.profile as it read its rows before its whole-column paths: each value of each row in turn."""
+    from collections import Counter
+
+    from lifecycle import profiles
+
+    columns: dict[str, list] = {}
+    for row in rows:
+        for key, value in (row or {}).items():
+            columns.setdefault(key, []).append(value)
+    out, total = {}, max(len(rows), 1)
+    for key, values in columns.items():
+        numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if numbers and len(numbers) >= 0.9 * len(values):
+            arr = np.asarray(numbers)
+            arr = arr[np.isfinite(arr)]
+            if arr.size == 0:
+                continue
+            bins = int(min(profiles.QUANTILE_BINS, max(2, arr.size // profiles.MIN_PER_BIN)))
+            edges = np.unique(np.quantile(arr, np.linspace(0, 1, bins + 1)))
+            counts = np.histogram(arr, bins=edges if edges.size > 1 else 1)[0]
+            picked = np.sort(arr)[np.linspace(0, arr.size - 1, min(arr.size, profiles.SAMPLE_SIZE)).astype(int)]
+            out[key] = {"kind": "numeric", "edges": [round(float(e), 6) for e in edges],
+                        "shares": [round(c / arr.size, 6) for c in counts.tolist()],
+                        "missing": round(1 - arr.size / total, 6), "sample": [round(float(v), 6) for v in picked]}
+        else:
+            counts = Counter(str(v) for v in values if v is not None and not isinstance(v, (dict, list)))
+            if not counts or any(len(k) > 40 for k in counts):
+                continue
+            top = dict(counts.most_common(profiles.MAX_CATEGORIES))
+            other = sum(counts.values()) - sum(top.values())
+            shares = {k: round(v / total, 6) for k, v in top.items()}
+            if other:
+                shares["__other__"] = round(other / total, 6)
+            out[key] = {"kind": "categorical", "shares": shares}
+    return out
+
+
+# Numbers within a float's range of each other (wider ones: the next test).
+_profile_value = st.one_of(st.integers(-3, 300), st.floats(-1e12, 1e12), st.sampled_from([math.nan, math.inf]),
+                           st.none(), st.booleans(), st.sampled_from(["a", "b", "c", " a"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.one_of(
+    st.lists(st.fixed_dictionaries({"x": _profile_value, "y": st.integers(0, 9) | st.floats(-5, 5)}), max_size=80),
+    st.lists(st.one_of(st.none(), st.dictionaries(st.sampled_from("xyz"), _profile_value, max_size=3)),
+             max_size=80)))
+def test_the_drift_profile_reads_whole_columns_as_it_read_each_value(rows):
+    """The drift profile takes a column of plain numbers whole, and rows with the same features a column at a time:
+    the same profile, feature order included, as reading every value of every row in turn."""
+    from lifecycle import profiles
+
+    got, want = profiles.profile(rows), _profile_one_by_one(rows)
+    assert list(got) == list(want) and repr(got) == repr(want)
+
+
+@pytest.mark.parametrize("values", [[1e300] * 3, [1.7e308, 1.7e308, 2.0], [-1e308, 1e308, 0.0, 5.0]],
+                         ids=["one large value", "large and small", "a range wider than a float"])
+def test_the_drift_profile_of_extreme_numbers_is_finite(values):
+    """A feature whose values are extreme gets a profile with finite edges, as JSON keeps them, where it once
+    failed the run at its last step (numpy cannot widen 1e300 into a bin, and a quantile between -1e308 and 1e308
+    overflows)."""
+    from lifecycle import profiles
+
+    got = profiles.profile([{"x": v} for v in values])["x"]
+    assert all(math.isfinite(e) for e in got["edges"]) and math.isclose(sum(got["shares"]), 1.0)
+    json.dumps(got, allow_nan=False)

@@ -1229,8 +1229,7 @@ def _prepare(
     labels: dict[str, list[float]] = {key: [] for key in trait_keys}
     weights: list[float] = []
     for position, example in enumerate(examples):
-        prepared = _plain_example(example, trait_keys) or _example(example, position, trait_keys)
-        row, values, weight = prepared
+        row, values, weight = _plain_example(example, trait_keys) or _example(example, position, trait_keys)
         if weight == 0 or all(map(math.isnan, values)):
             continue
         rows.append(row)

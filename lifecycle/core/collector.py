@@ -4,7 +4,7 @@ A batch of 10,000 inputs makes some 100,000 containers (the parsed body, the cle
 answer's text) that all live until the answer is written, and every few hundred allocations the collector walked
 them again: 10-25 ms of a 100 ms call (docs/BENCHMARKS.md). A run's samples are the same: three dicts or more per
 sample, alive until the version is written, walked again and again while the run reads, checks and featurizes
-them (about half of a 20,000-sample scorecard run's time). Reference counting frees what a call or a run leaves
+them (pausing it took a 20,000-sample scorecard run from 0.38 to 0.28 s). Reference counting frees what a call or a run leaves
 behind as usual; any cycle among it waits for the collector's next pass, at the latest the end of the pause.
 """
 

@@ -221,6 +221,12 @@ class Cards(Sequence):
         pieces: dict[tuple, list[str]] = {}
         columns, natives = self._scores, [rounded_texts(column) for column in self._columns]
         single = len(columns) == 1
+        if single and not skip and len(columns[0]) == self._count and not any(self._missing):
+            # The usual batch of one trait, every input plain: a card's text is its score's pieces around its
+            # native, each score's pieces made from one input that has it (any gives the same).
+            scores, native = columns[0], natives[0]
+            around = {score: self._pieces(k, metadata) for score, k in dict(zip(scores, range(self._count))).items()}
+            return [f"{head}{text}{tail}" for (head, tail), text in zip(map(around.__getitem__, scores), native)]
         for i, k in enumerate(self._row):
             if k < 0 or self._missing[k] or i in skip:
                 continue

@@ -87,6 +87,13 @@ def test_batch_cards_from_columns_equal_each_card_and_its_rendered_text():
             else:
                 assert texts[i] is None
         assert plain > 400
+    # The usual batch: one trait, every input scored, none missing anything, none written by the caller.
+    probabilities = {"a": np.r_[np.random.default_rng(6).random(290), [0.0, 1.0, 0.005, 0.995, 0.125, 0.5, 1e-7,
+                                                                          0.4, 0.6, 0.8]]}
+    batch = cards.Cards(300, list(range(300)), probabilities, metrics, missing=[[]] * 300, predictors=predictors)
+    texts = batch.json_all(meta)
+    assert texts == [JSONRenderer().render({**batch[i], "metadata": json.loads(meta)}).decode() for i in range(300)]
+    assert batch[0] == cards.card({"a": float(probabilities["a"][0])}, metrics, missing=[], predictors=predictors)
 
 
 def test_score_one_input_and_a_batch(api, analyst, capture):

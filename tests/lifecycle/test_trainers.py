@@ -599,42 +599,27 @@ def test_plain_examples_are_prepared_as_any_example_is(examples):
     assert repr(fast) == repr(slow)
 
 
-def _profile_one_by_one(rows):
-    """profiles.profile as it read its rows before its whole-column paths: each value of each row in turn."""
-    from collections import Counter
+class _Row(dict):
+    """A row the drift profile reads one value at a time (its whole-column paths take plain dicts only)."""
 
+
+class _Float(float):
+    """A number the drift profile converts one at a time (its whole-column path takes plain ints and floats)."""
+
+
+class _Int(int):
+    """The same, for an integer."""
+
+
+def _profile_one_by_one(rows):
+    """profiles.profile of the same values through its one-by-one paths: every row and every number wrapped so
+    that the whole-column paths do not take them (a subclass converts, counts and prints as its base)."""
     from lifecycle import profiles
 
-    columns: dict[str, list] = {}
-    for row in rows:
-        for key, value in (row or {}).items():
-            columns.setdefault(key, []).append(value)
-    out, total = {}, max(len(rows), 1)
-    for key, values in columns.items():
-        numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if numbers and len(numbers) >= 0.9 * len(values):
-            arr = np.asarray(numbers)
-            arr = arr[np.isfinite(arr)]
-            if arr.size == 0:
-                continue
-            bins = int(min(profiles.QUANTILE_BINS, max(2, arr.size // profiles.MIN_PER_BIN)))
-            edges = np.unique(np.quantile(arr, np.linspace(0, 1, bins + 1)))
-            counts = np.histogram(arr, bins=edges if edges.size > 1 else 1)[0]
-            picked = np.sort(arr)[np.linspace(0, arr.size - 1, min(arr.size, profiles.SAMPLE_SIZE)).astype(int)]
-            out[key] = {"kind": "numeric", "edges": [round(float(e), 6) for e in edges],
-                        "shares": [round(c / arr.size, 6) for c in counts.tolist()],
-                        "missing": round(1 - arr.size / total, 6), "sample": [round(float(v), 6) for v in picked]}
-        else:
-            counts = Counter(str(v) for v in values if v is not None and not isinstance(v, (dict, list)))
-            if not counts or any(len(k) > 40 for k in counts):
-                continue
-            top = dict(counts.most_common(profiles.MAX_CATEGORIES))
-            other = sum(counts.values()) - sum(top.values())
-            shares = {k: round(v / total, 6) for k, v in top.items()}
-            if other:
-                shares["__other__"] = round(other / total, 6)
-            out[key] = {"kind": "categorical", "shares": shares}
-    return out
+    def wrap(value):
+        return _Int(value) if type(value) is int else _Float(value) if type(value) is float else value
+
+    return profiles.profile([None if row is None else _Row({k: wrap(v) for k, v in row.items()}) for row in rows])
 
 
 # Numbers within a float's range of each other (wider ones: the next test).

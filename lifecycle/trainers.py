@@ -675,7 +675,7 @@ def input_schema(rows: Sequence[Mapping], featurizer: Featurizer) -> list[dict]:
             entry |= {"categories": categories, "moreCategories": len(seen) > len(categories),
                       "typical": categories[0] if categories else None}
         else:
-            words = [len(str(v).split()) for v in values if not is_missing(v)]
+            words = [len(str(v).split()) for v in present_values(values)]
             missing = len(values) - len(words)
             entry["typicalWords"] = int(np.median(words)) if words else None
         entry["missingRate"] = round(missing / len(values), 4) if values else None

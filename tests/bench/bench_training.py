@@ -36,7 +36,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import cProfile  # noqa: E402
 import math  # noqa: E402
+import pstats  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -278,6 +280,8 @@ def main() -> int:
     parser.add_argument("--efforts", default="low,medium")
     parser.add_argument("--types", default=",".join(sorted(TABULAR_TYPES)))
     parser.add_argument("--repeats", type=int, default=3, help="runs per type and effort (the median is shown)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also print the N functions of the timed runs with the most cumulative time")
     args = parser.parse_args()
     efforts = args.efforts.split(",")
     types = args.types.split(",")
@@ -315,11 +319,14 @@ def main() -> int:
         clock = Clock()
         instrument(clock)
 
-        def run(model) -> tuple[float, dict, float]:
+        profiler = cProfile.Profile() if args.profile else None
+
+        def run(model, *, timed: bool = True) -> tuple[float, dict, float]:
             run = services.model_train_enqueue(model=model, actor=analyst, effort=effort)
             clock.spent.clear()
             t0 = time.perf_counter()
-            tasks.execute_run(run.pk)
+            with profiler if profiler and timed else contextlib.nullcontext():
+                tasks.execute_run(run.pk)
             total = time.perf_counter() - t0
             run = TrainingRun.objects.get(pk=run.pk)
             if run.status != "succeeded":
@@ -330,7 +337,7 @@ def main() -> int:
         results = []
         for model_type in types:
             for effort in efforts:
-                run(models[(model_type, effort, args.repeats)])  # warm-up: imports and first-call caches
+                run(models[(model_type, effort, args.repeats)], timed=False)  # warm-up: imports, first-call caches
                 direct(model_type, effort, data, y)
                 runs, directs, aucs = [], [], []
                 for r in range(args.repeats):
@@ -358,6 +365,9 @@ def main() -> int:
             cells = " | ".join(f"{split.get(p, 0.0):.3f}" for p in PARTS)
             print(f"| {model_type} | {effort} | {total:.3f} | {base:.3f} | {total / base:.2f} | {cells} | {rest:.3f} | "
                   f"{auc:.3f} / {direct_auc:.3f} |")
+        if profiler:
+            print()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
         return 0
     except KeyboardInterrupt:
         log("interrupted")

@@ -68,6 +68,23 @@ def delong(y, p_a, p_b) -> dict:
     }
 
 
+def auc(y, p) -> float:
+    """ROC AUC of one score on 0/1 labels: the share of (positive, negative) pairs it puts in order, a tie counting
+    half, by midranks. It is what sklearn's ``roc_auc_score`` gives, without the checks that cost that ~2 ms a call
+    on a few hundred rows (permutation importance calls it once per column and repeat)."""
+    positive = np.asarray(y).ravel() == 1
+    scores = np.asarray(p, dtype=np.float64).ravel()
+    if scores.shape != positive.shape:
+        raise ValueError(f"{len(scores)} scores for {len(positive)} labels")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores must be finite numbers")
+    m = int(positive.sum())
+    n = len(positive) - m
+    if not m or not n:
+        raise ValueError("AUC needs at least one positive and one negative row")
+    return float((rankdata(scores)[positive].sum() - m * (m + 1) / 2) / (m * n))
+
+
 def log_loss(y, p) -> float:
     positive, (proba,) = _labels_and_scores(y, p)
     proba = np.clip(proba, _EPS, 1 - _EPS)

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 import skops.io as sio
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import normalize
@@ -1023,11 +1023,10 @@ def _trait_metrics(
     edges = list(range(0, 101, 10))
     counts, _ = np.histogram(scores, bins=edges)
     n_positive = int(y_all.sum())
-    auc = float(roc_auc_score(y_eval, p_eval))
-    loss = float(log_loss(y_eval, p_eval, labels=[0, 1]))
-    base_loss = float(
-        log_loss(y_eval, np.full(len(y_eval), n_positive / len(y_all)), labels=[0, 1])
-    )
+    auc = paired.auc(y_eval, p_eval)
+    # Clipped where sklearn's log_loss clips, so the figures are the ones it gives.
+    loss = _log_loss(y_eval, p_eval, eps=_FLOAT_EPS)
+    base_loss = _log_loss(y_eval, np.full(len(y_eval), n_positive / len(y_all)), eps=_FLOAT_EPS)
     return TraitMetrics(
         auc=round(auc, 4),
         log_loss=round(loss, 4),
@@ -1160,19 +1159,49 @@ def _permutation_importance(
         )
     y = y[order]
     blocks = featurizer.split(X[order])
-    baseline = roc_auc_score(y, _positive_proba(estimator, featurizer.combine(blocks)))
+    shares = _logit_shares(estimator, blocks)
+    if shares is not None:
+        # A logistic regression's logit is the sum of its blocks' shares: shuffling a column shuffles its share.
+        # Each sum is taken afresh (not the total minus a share), so rows alike in every block stay tied, as in
+        # predict_proba: a scorecard's scores are few distinct values, and ties count in the AUC.
+        intercept = float(estimator.intercept_[0])
+
+        def proba(j: int | None, permutation: np.ndarray | None) -> np.ndarray:
+            if j is None:
+                return expit(np.sum(shares, axis=0) + intercept)
+            others = [share for k, share in enumerate(shares) if k != j]
+            return expit(np.sum(others, axis=0) + intercept + shares[j][permutation])
+    else:
+        def proba(j: int | None, permutation: np.ndarray | None) -> np.ndarray:
+            if j is None:
+                return _positive_proba(estimator, featurizer.combine(blocks))
+            shuffled = list(blocks)
+            shuffled[j] = blocks[j][permutation]
+            return _positive_proba(estimator, featurizer.combine(shuffled))
+
+    baseline = paired.auc(y, proba(None, None))
     rng = np.random.RandomState(seed)
     importance = np.zeros(len(blocks))
     for j in range(len(blocks)):
-        drops = []
-        for _ in range(repeats):
-            shuffled = list(blocks)
-            shuffled[j] = blocks[j][rng.permutation(len(y))]
-            proba = _positive_proba(estimator, featurizer.combine(shuffled))
-            drops.append(baseline - roc_auc_score(y, proba))
+        drops = [baseline - paired.auc(y, proba(j, rng.permutation(len(y)))) for _ in range(repeats)]
         importance[j] = max(0.0, float(np.mean(drops)))
     total = importance.sum()
     return importance / total if total > 0 else importance
+
+
+def _logit_shares(estimator: Any, blocks: Sequence) -> list[np.ndarray] | None:
+    """Each block's share of a two-class logistic regression's logit, row by row (None for any other estimator):
+    its probabilities are then expit(sum of the shares + intercept), as its predict_proba computes them, without
+    a new matrix or a predict call per shuffle."""
+    if not isinstance(estimator, LogisticRegression) or [int(c) for c in estimator.classes_] != [0, 1]:
+        return None
+    coef = np.asarray(estimator.coef_, dtype=np.float64)[0]
+    shares, start = [], 0
+    for block in blocks:
+        width = block.shape[1]
+        shares.append(np.asarray(block @ coef[start:start + width], dtype=np.float64).ravel())
+        start += width
+    return shares
 
 
 def _points_table(estimator: LogisticRegression, featurizer: Featurizer) -> dict:
@@ -1382,10 +1411,19 @@ def _validation_curve(
     return np.array(estimator.validation_curve)
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    # sklearn's log_loss checks its input on every call, which dominates scoring a curve stage by stage.
-    p = np.clip(p, 1e-15, 1 - 1e-15)
-    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+_FLOAT_EPS = float(np.finfo(np.float64).eps)
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray, *, eps: float = 1e-15) -> float:
+    """Mean log loss of the positive class's probabilities on 0/1 labels, as sklearn's log_loss computes it (each
+    class's probability clipped to [eps, 1 - eps]). Its checks on every call cost ~2 ms on a few hundred rows,
+    which dominated scoring a curve stage by stage; NaN is still refused, as it refuses it."""
+    p = np.asarray(p, dtype=np.float64)
+    if not np.isfinite(p).all():
+        raise ValueError("probabilities must be finite numbers")
+    positive = np.clip(p, eps, 1 - eps)
+    negative = np.clip(1 - p, eps, 1 - eps)
+    return float(-np.mean(np.where(y == 1, np.log(positive), np.log(negative))))
 
 
 def _mean_curve(curves: Sequence[np.ndarray]) -> np.ndarray:

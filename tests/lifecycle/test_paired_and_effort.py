@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm, rankdata
 from sklearn.metrics import roc_auc_score
 
@@ -57,6 +59,31 @@ def test_delong_matches_the_pairwise_formula(ties):
     half_width = 1.96 * test["se"]
     assert test["ci95"] == pytest.approx([test["difference"] - half_width, test["difference"] + half_width],
                                          abs=1e-3 * test["se"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(st.tuples(st.booleans(), st.one_of(st.sampled_from([0.0, 1.0, 0.5, 1e-300]),
+                                                         st.floats(0, 1), st.integers(0, 5).map(float))),
+                     min_size=2, max_size=60))
+def test_auc_is_what_sklearn_gives(data):
+    """paired.auc by midranks (holdout metrics and permutation importance use it): sklearn's roc_auc_score on any
+    0/1 labels and scores, ties and extremes included."""
+    y = np.array([int(label) for label, _ in data])
+    p = np.array([score for _, score in data])
+    assume(0 < y.sum() < len(y))
+    assert paired.auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+
+
+@pytest.mark.parametrize(("y", "p", "message"), [
+    ([1, 1, 1], [0.2, 0.5, 0.9], "one positive and one negative"),
+    ([0, 1, 0], [0.2, math.nan, 0.9], "finite"),
+    ([0, 1], [0.2, 0.5, 0.9], "3 scores for 2 labels"),
+])
+def test_auc_refuses_what_it_cannot_measure(y, p, message):
+    """Where sklearn refuses (NaN, lengths) or warns and answers NaN (one class), a clear ValueError: a run's
+    rows always hold both classes, so one class here is a bug to stop at, not a figure to store."""
+    with pytest.raises(ValueError, match=message):
+        paired.auc(np.array(y), np.array(p))
 
 
 def test_delong_standard_error_agrees_with_a_bootstrap():

@@ -652,3 +652,56 @@ def test_the_drift_profile_of_extreme_numbers_is_finite(values):
     got = profiles.profile([{"x": v} for v in values])["x"]
     assert all(math.isfinite(e) for e in got["edges"]) and math.isclose(sum(got["shares"]), 1.0)
     json.dumps(got, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(st.tuples(st.booleans(), st.one_of(st.sampled_from([0.0, 1.0, 1e-17, 1 - 1e-17, 1e-300]),
+                                                         st.floats(0, 1))), min_size=1, max_size=60))
+def test_the_holdout_log_loss_is_what_sklearn_gives(data):
+    """The holdout's log loss (and the base rate's, which the quality warning weighs it against) is computed
+    without sklearn's checks: the same figure, for confident misses too (each class's probability clipped to
+    [eps, 1 - eps], as sklearn clips it)."""
+    from sklearn.metrics import log_loss
+
+    y = np.array([int(label) for label, _ in data])
+    p = np.array([proba for _, proba in data])
+    got = trainers._log_loss(y, p, eps=trainers._FLOAT_EPS)
+    assert got == pytest.approx(log_loss(y, p, labels=[0, 1]), rel=1e-12, abs=1e-15)
+    with pytest.raises(ValueError):
+        trainers._log_loss(y, np.append(p[1:], math.nan), eps=trainers._FLOAT_EPS)
+
+
+class _AnyEstimator:
+    """An estimator permutation importance knows nothing of: it takes the general path (featurize, predict)."""
+
+    def __init__(self, estimator):
+        self.classes_ = estimator.classes_
+        self.predict_proba = estimator.predict_proba
+
+
+@pytest.mark.parametrize("model_type", ["logistic_regression", "scorecard"])
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_a_logistic_regressions_importance_from_its_logit_shares_is_the_general_one(model_type, repeats,
+                                                                                    monkeypatch):
+    """Permutation importance of a logistic regression shuffles each column's share of the logit instead of
+    predicting again: the same importance as predicting each shuffled matrix, with a scorecard's tied scores, a
+    single column and an evaluation larger than the importance sample."""
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.setattr(trainers, "_IMPORTANCE_ROWS", 250)  # the whole evaluation below is sampled
+    examples = make_examples(600, seed=5)
+    for rows in (examples, [{**e, "features": {"income": e["features"]["income"]}, "content": None}
+                            for e in examples]):
+        rows = [trainers.normalize_row(e) for e in rows]
+        columns = [c for c in trainers.infer_columns(rows)
+                   if model_type != "scorecard" or c["kind"] != trainers.TEXT]
+        featurizer, X = trainers.Featurizer.fit_transform(rows, columns, trainers._MODE[model_type])
+        y = np.array([int(e["labels"]["churn"]) for e in examples])
+        estimator = LogisticRegression(C=1.0, max_iter=200).fit(X[:300], y[:300])
+        assert trainers._logit_shares(estimator, featurizer.split(X[:2])) is not None
+        for X_eval, y_eval in ((X[300:], y[300:]), (X, y)):
+            fast = trainers._permutation_importance(estimator, featurizer, X_eval, y_eval, 7, repeats)
+            general = trainers._permutation_importance(_AnyEstimator(estimator), featurizer, X_eval, y_eval, 7,
+                                                       repeats)
+            assert fast == pytest.approx(general, abs=1e-9)
+            assert fast.sum() == pytest.approx(1.0)

@@ -242,6 +242,8 @@ LIFECYCLE_RUN_QUEUE_TIMEOUT = env_int("LIFECYCLE_RUN_QUEUE_TIMEOUT", 6 * 3600)
 # Pause between progress steps, in seconds: 0 in production; demos and worker tests slow runs down
 # so that a person (or a test) can watch the progress bar move.
 LIFECYCLE_TRAINING_STEP_PAUSE = float(os.environ.get("LIFECYCLE_TRAINING_STEP_PAUSE", "0"))
+# Progress steps closer together than this are written once, the newest (see services.RunHeartbeat).
+LIFECYCLE_RUN_PROGRESS_GAP = float(os.environ.get("LIFECYCLE_RUN_PROGRESS_GAP", "0.25"))
 # Threads a training or scoring call may use: unbounded OpenMP pools collapse throughput on small hosts.
 LIFECYCLE_TRAINING_THREADS = env_int("LIFECYCLE_TRAINING_THREADS", 1)
 LIFECYCLE_VERSIONS_KEPT_UNTAGGED = env_int("LIFECYCLE_VERSIONS_KEPT_UNTAGGED", 20)

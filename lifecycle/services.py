@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import threading
 import time
@@ -747,22 +748,69 @@ class RunAbandoned(Exception):
 
 
 class RunHeartbeat:
-    """Beats for a run from a background thread while the worker does the work. A scikit-learn fit reports
-    no progress for as long as it takes, so without these beats a long fit would be declared dead while it
-    runs; with them only a worker that died (or hangs whole) goes quiet, and the reaper reaps only those."""
+    """Beats for a run from a background thread while the worker does the work, and writes its progress. A
+    scikit-learn fit reports no progress for as long as it takes, so without these beats a long fit would be
+    declared dead while it runs; with them only a worker that died (or hangs whole) goes quiet, and the reaper
+    reaps only those.
+
+    A step comes less than ``LIFECYCLE_RUN_PROGRESS_GAP`` seconds after the last one written waits, and the thread
+    writes the newest waiting step when the gap is over: a page never shows a step long past while a fit runs, and
+    a run of a few tenths of a second writes one step instead of each (a commit each). The steps a run ends
+    before writing reach the database in its result's log (``run_succeed``, ``run_fail``)."""
 
     def __init__(self, run_id: int):
         self.run_id = run_id
         self.interval = max(settings.LIFECYCLE_RUN_HEARTBEAT_TIMEOUT / 4, 0.05)
+        self.gap = settings.LIFECYCLE_RUN_PROGRESS_GAP
+        self.abandoned = False  # the thread found the run ended elsewhere
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()  # one progress write at a time, in the order the steps came
+        self._waiting: dict | None = None  # the newest step not written yet (run_progress's arguments)
+        self._written_at = -math.inf
         self._thread = threading.Thread(target=self._beat, name=f"run-{run_id}-heartbeat", daemon=True)
 
+    def report(self, **step) -> None:
+        """Record a step (``run_progress``'s arguments): written now unless the last was written less than a gap
+        ago. Raises RunAbandoned when the run was ended elsewhere meanwhile."""
+        if self.abandoned:
+            raise RunAbandoned(self.run_id)
+        with self._lock:
+            if time.monotonic() - self._written_at < self.gap:
+                self._waiting = step
+                self._wake.set()
+                return
+            self._waiting = None
+            self._write(step)
+
+    def _write(self, step: dict) -> None:  # the caller holds the lock
+        run_progress(run_id=self.run_id, **step)
+        self._written_at = time.monotonic()
+
     def _beat(self) -> None:
+        next_beat = time.monotonic() + self.interval
         try:
-            while not self._stop.wait(self.interval):
-                if not TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
-                        heartbeat_at=timezone.now()):
-                    return  # the run ended (here or elsewhere): nothing left to keep alive
+            while not self._stop.is_set():
+                with self._lock:
+                    due = self._written_at + self.gap if self._waiting is not None else math.inf
+                self._wake.wait(max(0.0, min(next_beat, due) - time.monotonic()))
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
+                now = time.monotonic()
+                with self._lock:
+                    if self._waiting is not None and now >= self._written_at + self.gap:
+                        step, self._waiting = self._waiting, None
+                        self._write(step)  # a heartbeat too
+                        next_beat = now + self.interval
+                        continue
+                if now >= next_beat:
+                    if not TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                            heartbeat_at=timezone.now()):
+                        return  # the run ended (here or elsewhere): nothing left to keep alive
+                    next_beat = now + self.interval
+        except RunAbandoned:
+            self.abandoned = True  # the worker stops at its next step
         except Exception:  # a lost beat is the reaper's business, never the run's
             log.exception("run %s: the heartbeat stopped", self.run_id)
         finally:
@@ -773,7 +821,11 @@ class RunHeartbeat:
         return self
 
     def stop(self) -> None:
+        """Stop beating; a step still waiting is dropped (the run's end wrote its log)."""
+        with self._lock:
+            self._waiting = None
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
 
     def __enter__(self) -> RunHeartbeat:
@@ -807,14 +859,12 @@ def run_progress(*, run_id: int, progress: int, message: str = "", result: dict 
         progress=max(0, min(99, int(progress))), message=message[:255], heartbeat_at=timezone.now(), **fields)
     if not updated:
         raise RunAbandoned(run_id)
-    pause = settings.LIFECYCLE_TRAINING_STEP_PAUSE
-    if pause:
-        time.sleep(pause)
 
 
 @transaction.atomic
-def run_fail(*, run: TrainingRun, error: str, actor=None) -> TrainingRun:
-    """End a run as failed. A model that has served before goes back to serving its active version."""
+def run_fail(*, run: TrainingRun, error: str, actor=None, log: list[dict] | None = None) -> TrainingRun:
+    """End a run as failed. A model that has served before goes back to serving its active version. ``log``: the
+    worker's steps up to the failure, written with it."""
     model = AlgorithmModel.objects.select_for_update().get(pk=run.model_id)
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if not run.in_flight:
@@ -823,7 +873,11 @@ def run_fail(*, run: TrainingRun, error: str, actor=None) -> TrainingRun:
     run.error = error
     run.message = "Failed"
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "message", "finished_at"])
+    fields = ["status", "error", "message", "finished_at"]
+    if log is not None:
+        run.result = {**run.result, "log": log}
+        fields.append("result")
+    run.save(update_fields=fields)
     previous = model.state
     if run.kind == RunKind.DISCOVER:
         model.state = State.DRAFT
@@ -877,30 +931,34 @@ def run_execute(*, run_id: int) -> None:
         run.message = "Loading samples"
         run.save(update_fields=["status", "started_at", "heartbeat_at", "message"])
     model = AlgorithmModel.objects.get(pk=run.model_id)
-    log = run_log_line([], 0, "Loading samples")
-
-    def progress(percent: int, message: str) -> None:
-        run_log_line(log, percent, message)
-        run_progress(run_id=run.pk, progress=percent, message=message, result={**run.result, "log": log})
+    steps = run_log_line([], 0, "Loading samples")  # the run's log: every step, written or not
 
     heartbeat = RunHeartbeat(run.pk).start()
+    pause = settings.LIFECYCLE_TRAINING_STEP_PAUSE
+
+    def progress(percent: int, message: str) -> None:
+        run_log_line(steps, percent, message)
+        heartbeat.report(progress=percent, message=message, result={**run.result, "log": list(steps)})
+        if pause:
+            time.sleep(pause)
+
     try:
         with collector.paused(collect_first=False):  # the samples are many containers: see core.collector
-            _run_work(run, model, progress)
+            _run_work(run, model, progress, steps)
     except RunAbandoned:
         log.warning("run %s was ended elsewhere; dropping its result", run_id)
     except trainers.TrainingError as exc:
-        run_fail(run=run, error=str(exc))
+        run_fail(run=run, error=str(exc), log=steps)
     except Exception as exc:  # the traceback goes to the log; the analyst sees the reason
         log.exception("run %s failed", run_id)
-        run_fail(run=run, error=f"{type(exc).__name__}: {exc}")
+        run_fail(run=run, error=f"{type(exc).__name__}: {exc}", log=steps)
     finally:
         heartbeat.stop()
 
 
-def _run_work(run: TrainingRun, model: AlgorithmModel, progress) -> None:
+def _run_work(run: TrainingRun, model: AlgorithmModel, progress, steps: list[dict]) -> None:
     """A claimed run's work: its samples loaded, the model trained (or discovered, or snapshotted) and the result
-    committed."""
+    committed with the run's log (``steps``)."""
     from . import discovery, trainers
 
     examples, ids = _examples(model, run)
@@ -911,12 +969,12 @@ def _run_work(run: TrainingRun, model: AlgorithmModel, progress) -> None:
 
         result = learners.snapshot(model.model_type, model.config,
                                    allowed_hosts=set(settings.EXTERNAL_ENDPOINT_ALLOWED_HOSTS), progress=progress)
-        run_succeed(run=run, result=result, data_profile={})
+        run_succeed(run=run, result=result, data_profile={}, log=steps)
     elif run.kind == RunKind.DISCOVER:
         known = list(model.traits.values_list("key", flat=True))
         found = discovery.discover(examples, known, effort=run.effort, seed=run.model_id, threads=threads,
                                    progress=progress)
-        discovery_commit(run=run, found=found, sample_ids=ids)
+        discovery_commit(run=run, found=found, sample_ids=ids, log=steps)
     else:
         trait_keys = list(model.traits.order_by("id").values_list("key", flat=True))
         serving, unseen = _serving_for_comparison(model, ids)
@@ -925,7 +983,7 @@ def _run_work(run: TrainingRun, model: AlgorithmModel, progress) -> None:
                                 compare_unseen=unseen)
         progress(97, "Profiling training data")
         profile = profiles.profile([e["features"] for e in examples])
-        run_succeed(run=run, result=result, data_profile=profile)
+        run_succeed(run=run, result=result, data_profile=profile, log=steps)
 
 
 def _serving_for_comparison(model: AlgorithmModel, ids: list[int]):
@@ -957,8 +1015,9 @@ def _trigger_for(kind: str) -> str:
 
 
 @transaction.atomic
-def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion | None:
-    """The atomic swap: the new version and the model's new state commit together, or not at all."""
+def run_succeed(*, run: TrainingRun, result, data_profile: dict, log: list[dict] | None = None) -> ModelVersion | None:
+    """The atomic swap: the new version and the model's new state commit together, or not at all. ``log``: the
+    run's steps, written with its result (the last ones may not have been written yet, see RunHeartbeat)."""
     model = AlgorithmModel.objects.select_for_update().get(pk=run.model_id)
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if run.status != RunStatus.RUNNING:
@@ -1011,7 +1070,7 @@ def run_succeed(*, run: TrainingRun, result, data_profile: dict) -> ModelVersion
     else:
         run.message = f"Created {version.label}" + ("" if activate else " (not activated: the model is pinned)")
     run.finished_at = now
-    run.result = {**run.result, "versionNo": number, "activated": activate,
+    run.result = {**run.result, **({"log": log} if log is not None else {}), "versionNo": number, "activated": activate,
                   "held": bool(decision and decision.held), "requestId": decision.request_id if decision else None}
     run.save(update_fields=["status", "progress", "message", "finished_at", "result"])
     event_record(model=model, actor="worker", action="version.created", from_value=previous_state,
@@ -1047,7 +1106,8 @@ def _history_entry(version: ModelVersion) -> dict:
 
 
 @transaction.atomic
-def discovery_commit(*, run: TrainingRun, found: list, sample_ids: list[int]) -> list[Trait]:
+def discovery_commit(*, run: TrainingRun, found: list, sample_ids: list[int],
+                     log: list[dict] | None = None) -> list[Trait]:
     model = AlgorithmModel.objects.select_for_update().get(pk=run.model_id)
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if run.status != RunStatus.RUNNING:
@@ -1074,7 +1134,7 @@ def discovery_commit(*, run: TrainingRun, found: list, sample_ids: list[int]) ->
     run.progress = 100
     run.finished_at = now
     run.message = f"Found {len(created)} trait(s)"
-    run.result = {**run.result, "traits": [t.key for t in created]}
+    run.result = {**run.result, **({"log": log} if log is not None else {}), "traits": [t.key for t in created]}
     run.save(update_fields=["status", "progress", "finished_at", "message", "result"])
     model.state = State.DRAFT
     model.save(update_fields=["state", "updated_at"])

@@ -71,11 +71,11 @@ TRAINER_PARTS = {
 SERVICE_PARTS = {
     "_examples": "loading samples",
     "_serving_for_comparison": "loading samples",
-    "run_progress": "database writes",
-    "run_succeed": "database writes",
+    "run_progress": "progress writes",
+    "run_succeed": "result writes",
 }
 PARTS = ("loading samples", "features", "fits", "search", "importance", "metrics", "packaging", "profiling",
-         "database writes")
+         "progress writes", "result writes")
 # Inside these, every part counts as the outer one (the search's fits are the search).
 ABSORBING = {"search", "importance"}
 

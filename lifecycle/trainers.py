@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+import skops
 import skops.io as sio
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -1736,6 +1737,25 @@ def _deflates(data: bytes) -> bool:
     return len(zlib.compress(probe, 1)) < _DEFLATE_WORTH * len(probe)
 
 
+def _skops_dumps(estimator: Any) -> bytes:
+    """What ``skops.io.dumps`` writes, with its schema.json compact: skops indents it, which makes json use its
+    pure-Python encoder, about 18 of the 35 ms a boosted model's dump takes. The files are skops' own (its
+    ``get_state``, as its ``_save`` calls it); a skops without these internals gives its own dumps."""
+    try:
+        from skops.io._utils import SaveContext, get_state
+    except ImportError:  # pragma: no cover - another skops
+        return sio.dumps(estimator)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        context = SaveContext(zip_file=archive)
+        state = get_state(estimator, context)
+        context.clear_memo()
+        state["protocol"] = context.protocol
+        state["_skops_version"] = skops.__version__
+        archive.writestr("schema.json", json.dumps(state))
+    return buffer.getvalue()
+
+
 def _check_trusted(data: bytes, model_type: str) -> list[str]:
     found = sio.get_untrusted_types(data=data)
     refused = sorted(set(found) - TRUSTED_TYPES[model_type])
@@ -1769,7 +1789,7 @@ def _pack(
             archive, "featurizer.json", json.dumps(featurizer.state, allow_nan=False).encode()
         )
         for key, name in files.items():
-            data = sio.dumps(estimators[key])
+            data = _skops_dumps(estimators[key])
             # Fail at training, not at serving, if sklearn starts using a new type.
             _check_trusted(data, model_type)
             _zip_write(archive, name, data, deflate=_deflates(data))

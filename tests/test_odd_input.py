@@ -422,6 +422,22 @@ def test_stored_json_is_read_as_json_loads_reads_it(value, numbers):
         assert repr(inputs.stored_loads(text)) == repr(json.loads(text))
 
 
+@given(st.lists(st.one_of(
+    st.none(),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                 lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                 max_leaves=12).map(json.dumps),
+    st.lists(_NUMBER, max_size=4).map(lambda numbers: "[" + ", ".join(numbers) + "]")), max_size=12))
+def test_many_stored_texts_are_read_as_json_loads_reads_each(texts):
+    """A run decodes a chunk of samples' JSON columns in one call: each value as json.loads reads its own text
+    (None stays None), whatever one odd text (NaN, a lone surrogate, a long integer) sits among plain ones."""
+    from lifecycle.core import inputs
+
+    got = inputs.stored_loads_many(texts)
+    assert repr(got) == repr([None if text is None else json.loads(text) for text in texts])
+    assert all(a is not b for a, b in zip(got, got[1:]) if isinstance(a, (dict, list)))  # each its own value
+
+
 def _depth(value) -> int:
     if isinstance(value, dict):
         value = list(value.values())

@@ -1254,6 +1254,9 @@ def _prepare(
     examples: Sequence[Mapping], trait_keys: Sequence[str]
 ) -> tuple[list[dict], dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Rows labelled for at least one trait, their labels (NaN = unlabelled), weights and positions in examples."""
+    prepared = _plain_columns(examples, trait_keys)
+    if prepared is not None:
+        return prepared
     rows: list[dict] = []
     positions: list[int] = []
     labels: dict[str, list[float]] = {key: [] for key in trait_keys}
@@ -1269,6 +1272,54 @@ def _prepare(
             labels[key].append(value)
     arrays = {key: np.array(values, dtype=np.float64) for key, values in labels.items()}
     return rows, arrays, np.array(weights, dtype=np.float64), np.array(positions, dtype=np.int64)
+
+
+_OR_NONE = {float: frozenset((float, type(None))), dict: frozenset((dict, type(None))),
+            str: frozenset((str, type(None)))}
+
+
+def _plain_columns(
+    examples: Sequence[Any], trait_keys: Sequence[str]
+) -> tuple[list[dict], dict[str, np.ndarray], np.ndarray, np.ndarray] | None:
+    """``_prepare`` of examples that are all the usual kind (see ``_plain_example``), decided and converted a column
+    at a time; None when any one is not, and ``_prepare`` then reads them one by one."""
+    if not isinstance(examples, list) or not set(map(type, examples)) <= {dict}:
+        return None
+    features = [example.get("features") for example in examples]
+    contents = [example.get("content") for example in examples]
+    labels = [example.get("labels") for example in examples]
+    weights = [example.get("weight") for example in examples]
+    if not (set(map(type, features)) <= _OR_NONE[dict] and set(map(type, contents)) <= _OR_NONE[str]
+            and set(map(type, labels)) <= _OR_NONE[dict] and set(map(type, weights)) <= _OR_NONE[float]):
+        return None
+    # numpy reads None as NaN: a NaN that was not a None is an odd value, read one by one.
+    weight = np.array(weights, dtype=np.float64)
+    unset = np.isnan(weight)
+    if int(unset.sum()) != weights.count(None):
+        return None
+    weight[unset] = 1.0
+    if not bool(np.all((weight >= 0.0) & (weight < math.inf))):
+        return None
+    by_key = {}
+    for key in trait_keys:
+        raw = [trait.get(key) if trait else None for trait in labels]
+        if not set(map(type, raw)) <= _OR_NONE[float]:
+            return None
+        values = np.array(raw, dtype=np.float64)
+        unlabelled = np.isnan(values)
+        within = (values >= 0.0) & (values <= 1.0)
+        if int(unlabelled.sum()) != raw.count(None) or not bool(np.all(unlabelled | within)):
+            return None
+        by_key[key] = values
+    keep = weight != 0
+    if by_key:
+        keep &= ~np.logical_and.reduce([np.isnan(values) for values in by_key.values()])
+    else:
+        keep[:] = False  # no label to learn from in any example
+    rows = [{"features": row_features or {}, "content": content}
+            for row_features, content in compress(zip(features, contents), keep.tolist())]
+    positions = np.flatnonzero(keep).astype(np.int64)
+    return rows, {key: values[keep] for key, values in by_key.items()}, weight[keep], positions
 
 
 def _plain_example(example: Any, trait_keys: Sequence[str]) -> tuple[dict, list[float], float] | None:

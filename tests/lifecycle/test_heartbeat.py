@@ -74,7 +74,8 @@ def test_a_quick_run_writes_few_steps_and_its_result_keeps_every_one(analyst, se
     monkeypatch.setattr(queue, "enqueue", lambda *args, **kwargs: None)
     writes = []
     real_progress = services.run_progress
-    monkeypatch.setattr(services, "run_progress", lambda **step: writes.append(step["message"]) or real_progress(**step))
+    monkeypatch.setattr(services, "run_progress",
+                        lambda **step: writes.append(step["message"]) or real_progress(**step))
     model = make_model(analyst)
     add_samples(model, analyst, n=80)
     run = services.model_train_enqueue(model=model, actor=analyst)

@@ -578,25 +578,45 @@ examples_strategy = st.lists(st.one_of(
 ), max_size=12)
 
 
-@settings(max_examples=300, deadline=None)
-@given(examples=examples_strategy)
-def test_plain_examples_are_prepared_as_any_example_is(examples):
-    """_prepare reads the usual example (features, text, float labels and weight) inline and any other through
-    _example: the same rows, labels, weights and positions, or the same refusal, as reading every one through
-    _example."""
-    def prepared(plain):
-        original = trainers._plain_example
-        trainers._plain_example = original if plain else (lambda example, keys: None)
-        try:
-            rows, labels, weights, positions = trainers._prepare(examples, ["t", "u"])
-        except TrainingError as exc:
-            return str(exc)
-        finally:
-            trainers._plain_example = original
-        return rows, {k: v.tolist() for k, v in labels.items()}, weights.tolist(), positions.tolist()
+# Mostly the usual examples (every one of a list usual, often), now and then an odd label or weight.
+plain_examples_strategy = st.lists(st.fixed_dictionaries({
+    "features": st.one_of(st.none(), st.just({}), st.dictionaries(st.sampled_from("abc"), column_values, max_size=3)),
+    "content": st.one_of(st.none(), st.text(max_size=5)),
+    "labels": st.one_of(st.none(), st.dictionaries(
+        st.sampled_from(["t", "u", "v"]), st.one_of(st.none(), st.floats(0, 1), st.sampled_from([0.0, 1.0, -0.0])),
+        max_size=2)),
+    "weight": st.one_of(st.none(), st.floats(0, 10), st.just(0.0)),
+}).map(lambda example: {k: v for k, v in example.items() if v is not None or k == "features"}) | st.sampled_from([
+    {"labels": {"t": math.nan}}, {"labels": {"t": 1.5}}, {"weight": math.nan}, {"weight": math.inf},
+    {"labels": {"t": 1}}, {"content": 3}, {"labels": {"u": 0.5}, "weight": -1.0},
+]), max_size=12)
 
-    fast, slow = prepared(True), prepared(False)
-    assert repr(fast) == repr(slow)
+
+def _prepared_by(examples, paths):
+    """_prepare of the examples through the given paths ("columns", "plain"; none: every one through _example)."""
+    columns, plain = trainers._plain_columns, trainers._plain_example
+    if "columns" not in paths:
+        trainers._plain_columns = lambda examples, keys: None
+    if "plain" not in paths:
+        trainers._plain_example = lambda example, keys: None
+    try:
+        rows, labels, weights, positions = trainers._prepare(examples, ["t", "u"])
+    except TrainingError as exc:
+        return str(exc)
+    finally:
+        trainers._plain_columns, trainers._plain_example = columns, plain
+    return rows, {k: v.tolist() for k, v in labels.items()}, weights.tolist(), positions.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(examples=examples_strategy | plain_examples_strategy)
+def test_plain_examples_are_prepared_as_any_example_is(examples):
+    """_prepare reads a list of the usual examples (features, text, float labels and weight) a column at a time, the
+    usual example inline, and any other through _example: the same rows, labels, weights and positions, or the same
+    refusal, as reading every one through _example."""
+    slow = _prepared_by(examples, ())
+    assert repr(_prepared_by(examples, ("plain",))) == repr(slow)
+    assert repr(_prepared_by(examples, ("columns", "plain"))) == repr(slow)
 
 
 class _Row(dict):

@@ -14,6 +14,10 @@ def _sync_tasks(request):
     settings = request.getfixturevalue("settings")
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
     settings.LIFECYCLE_TRAINING_STEP_PAUSE = 0
+    # Every progress step written by the run itself: a run executed inside a test's transaction must not leave a
+    # step to the heartbeat thread, whose own connection cannot see that transaction's rows (on PostgreSQL it
+    # would wait on their locks). tests/lifecycle/test_heartbeat.py sets a gap, with committed rows.
+    settings.LIFECYCLE_RUN_PROGRESS_GAP = 0
     # A cache of each test's own: counters (the login brake) must not leak between tests through Redis.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": request.node.nodeid}}

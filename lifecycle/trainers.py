@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit
 import skops
 import skops.io as sio
+from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import HashingVectorizer
@@ -1468,11 +1468,10 @@ _FLOAT_EPS = float(np.finfo(np.float64).eps)
 
 def _log_loss(y: np.ndarray, p: np.ndarray, *, eps: float = 1e-15) -> float:
     """Mean log loss of the positive class's probabilities on 0/1 labels, as sklearn's log_loss computes it (each
-    class's probability clipped to [eps, 1 - eps]). Its checks on every call cost ~2 ms on a few hundred rows,
-    which dominated scoring a curve stage by stage; NaN is still refused, as it refuses it."""
+    class's probability clipped to [eps, 1 - eps]), without its checks, which cost ~2 ms a call on a few hundred
+    rows and dominated scoring a curve stage by stage. The holdout's probabilities are checked by its AUC first
+    (paired.auc refuses NaN, as sklearn does)."""
     p = np.asarray(p, dtype=np.float64)
-    if not np.isfinite(p).all():
-        raise ValueError("probabilities must be finite numbers")
     positive = np.clip(p, eps, 1 - eps)
     negative = np.clip(1 - p, eps, 1 - eps)
     return float(-np.mean(np.where(y == 1, np.log(positive), np.log(negative))))

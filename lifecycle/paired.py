@@ -85,10 +85,19 @@ def auc(y, p) -> float:
     return float((rankdata(scores)[positive].sum() - m * (m + 1) / 2) / (m * n))
 
 
+def mean_log_loss(y, p, *, eps: float = _EPS) -> float:
+    """Mean log loss of the positive class's probabilities ``p`` on 0/1 labels ``y``, each class's probability
+    clipped to [eps, 1 - eps] as sklearn's log_loss clips it, without its checks (about 2 ms a call on a few
+    hundred rows): the caller checks, or holds values that need none."""
+    p = np.asarray(p, dtype=np.float64)
+    positive = np.clip(p, eps, 1 - eps)
+    negative = np.clip(1 - p, eps, 1 - eps)
+    return float(-np.mean(np.where(np.asarray(y) == 1, np.log(positive), np.log(negative))))
+
+
 def log_loss(y, p) -> float:
     positive, (proba,) = _labels_and_scores(y, p)
-    proba = np.clip(proba, _EPS, 1 - _EPS)
-    return float(-np.mean(np.where(positive, np.log(proba), np.log1p(-proba))))
+    return mean_log_loss(positive, proba)
 
 
 def compare(y, p_candidate, p_serving, *, seen_by_serving: int = 0) -> dict:

@@ -1010,6 +1010,9 @@ def scores_from_proba(proba: np.ndarray) -> np.ndarray:
     return np.rint(100 * np.asarray(proba, dtype=np.float64)).astype(np.int64)
 
 
+_FLOAT_EPS = float(np.finfo(np.float64).eps)
+
+
 def _trait_metrics(
     y_eval: np.ndarray,
     p_eval: np.ndarray,
@@ -1025,9 +1028,10 @@ def _trait_metrics(
     counts, _ = np.histogram(scores, bins=edges)
     n_positive = int(y_all.sum())
     auc = paired.auc(y_eval, p_eval)
-    # Clipped where sklearn's log_loss clips, so the figures are the ones it gives.
-    loss = _log_loss(y_eval, p_eval, eps=_FLOAT_EPS)
-    base_loss = _log_loss(y_eval, np.full(len(y_eval), n_positive / len(y_all)), eps=_FLOAT_EPS)
+    # Clipped where sklearn's log_loss clips (its p_eval checked by the AUC above), so the figures are its figures.
+    loss = paired.mean_log_loss(y_eval, p_eval, eps=_FLOAT_EPS)
+    base_rate = np.full(len(y_eval), n_positive / len(y_all))
+    base_loss = paired.mean_log_loss(y_eval, base_rate, eps=_FLOAT_EPS)
     return TraitMetrics(
         auc=round(auc, 4),
         log_loss=round(loss, 4),
@@ -1409,7 +1413,7 @@ class _EpochCurve(MLPClassifier):
 
     def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
         super()._update_no_improvement_count(early_stopping, X, y, sample_weight)
-        loss = _log_loss(self.validation[1], _positive_proba(self, self.validation[0]))
+        loss = paired.mean_log_loss(self.validation[1], _positive_proba(self, self.validation[0]))
         self.validation_curve.append(loss)
         if loss < self.best_validation_loss - _CURVE_TOL:
             self.best_validation_loss, self.stale_epochs = loss, 0
@@ -1432,7 +1436,7 @@ def _validation_curve(
     X_val, y_val = val_part
     if not iterations:
         estimator = _fit(model_type, params, seed, *fit_part, categorical)
-        return np.array([_log_loss(y_val, _positive_proba(estimator, X_val))])
+        return np.array([paired.mean_log_loss(y_val, _positive_proba(estimator, X_val))])
     X_fit, y_fit, w_fit = fit_part
     params = {**params, "early_stopping": False}
     if model_type == "gradient_boosted":
@@ -1446,7 +1450,8 @@ def _validation_curve(
             extra = {"X_val": X_val, "y_val": y_val}
         estimator.fit(X_fit, y_fit, sample_weight=_fit_weights(w_fit), **extra)
         column = list(estimator.classes_).index(1)
-        return np.array([_log_loss(y_val, stage[:, column]) for stage in estimator.staged_predict_proba(X_val)])
+        return np.array([paired.mean_log_loss(y_val, stage[:, column])
+                         for stage in estimator.staged_predict_proba(X_val)])
     estimator = _EpochCurve(**_make_estimator(model_type, params, seed, y_fit, categorical).get_params())
     estimator.validation, estimator.validation_curve = val_part, []
     estimator.best_validation_loss, estimator.stale_epochs = math.inf, 0
@@ -1458,23 +1463,9 @@ def _validation_curve(
             pass
     if not estimator.validation_curve:  # the per-epoch hook did not run: only the whole fit is known
         curve = np.full(estimator.n_iter_, np.inf)
-        curve[-1] = _log_loss(y_val, _positive_proba(estimator, X_val))
+        curve[-1] = paired.mean_log_loss(y_val, _positive_proba(estimator, X_val))
         return curve
     return np.array(estimator.validation_curve)
-
-
-_FLOAT_EPS = float(np.finfo(np.float64).eps)
-
-
-def _log_loss(y: np.ndarray, p: np.ndarray, *, eps: float = 1e-15) -> float:
-    """Mean log loss of the positive class's probabilities on 0/1 labels, as sklearn's log_loss computes it (each
-    class's probability clipped to [eps, 1 - eps]), without its checks, which cost ~2 ms a call on a few hundred
-    rows and dominated scoring a curve stage by stage. The holdout's probabilities are checked by its AUC first
-    (paired.auc refuses NaN, as sklearn does)."""
-    p = np.asarray(p, dtype=np.float64)
-    positive = np.clip(p, eps, 1 - eps)
-    negative = np.clip(1 - p, eps, 1 - eps)
-    return float(-np.mean(np.where(y == 1, np.log(positive), np.log(negative))))
 
 
 def _mean_curve(curves: Sequence[np.ndarray]) -> np.ndarray:

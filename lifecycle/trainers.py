@@ -1266,7 +1266,7 @@ def _prepare(
     labels: dict[str, list[float]] = {key: [] for key in trait_keys}
     weights: list[float] = []
     for position, example in enumerate(examples):
-        row, values, weight = _plain_example(example, trait_keys) or _example(example, position, trait_keys)
+        row, values, weight = _example(example, position, trait_keys)
         if weight == 0 or all(map(math.isnan, values)):
             continue
         rows.append(row)
@@ -1285,8 +1285,10 @@ _OR_NONE = {float: frozenset((float, type(None))), dict: frozenset((dict, type(N
 def _plain_columns(
     examples: Sequence[Any], trait_keys: Sequence[str]
 ) -> tuple[list[dict], dict[str, np.ndarray], np.ndarray, np.ndarray] | None:
-    """``_prepare`` of examples that are all the usual kind (see ``_plain_example``), decided and converted a column
-    at a time; None when any one is not, and ``_prepare`` then reads them one by one."""
+    """``_prepare`` of examples that are all the usual kind (an object with features, text or no content, float
+    labels between 0 and 1 or none, a finite float weight of at least 0 or none; samples read from the database
+    are), decided and converted a column at a time; None when any one is not, and ``_prepare`` then reads each
+    through ``_example``, which gives the same rows or a refusal."""
     if not isinstance(examples, list) or not set(map(type, examples)) <= {dict}:
         return None
     features = [example.get("features") for example in examples]
@@ -1324,34 +1326,6 @@ def _plain_columns(
             for row_features, content in compress(zip(features, contents), keep.tolist())]
     positions = np.flatnonzero(keep).astype(np.int64)
     return rows, {key: values[keep] for key, values in by_key.items()}, weight[keep], positions
-
-
-def _plain_example(example: Any, trait_keys: Sequence[str]) -> tuple[dict, list[float], float] | None:
-    """``_example`` of the usual example (an object with features, text or no content, float labels between 0 and 1
-    or none, a finite float weight of at least 0 or none), or None for any other, which ``_example`` then reads."""
-    if type(example) is not dict:
-        return None
-    features, content = example.get("features"), example.get("content")
-    raw_weight, raw_labels = example.get("weight"), example.get("labels")
-    if not ((features is None or type(features) is dict) and (content is None or type(content) is str)
-            and (raw_labels is None or type(raw_labels) is dict)):
-        return None
-    if raw_weight is None:
-        weight = 1.0
-    elif type(raw_weight) is float and 0.0 <= raw_weight < math.inf:
-        weight = raw_weight
-    else:
-        return None
-    values = []
-    for key in trait_keys:
-        raw = raw_labels.get(key) if raw_labels else None
-        if raw is None:
-            values.append(math.nan)
-        elif type(raw) is float and 0.0 <= raw <= 1.0:
-            values.append(raw)
-        else:
-            return None
-    return {"features": features or {}, "content": content}, values, weight
 
 
 def _example(example: Any, position: int, trait_keys: Sequence[str]) -> tuple[dict, list[float], float]:

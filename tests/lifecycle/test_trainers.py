@@ -592,31 +592,27 @@ plain_examples_strategy = st.lists(st.fixed_dictionaries({
 ]), max_size=12)
 
 
-def _prepared_by(examples, paths):
-    """_prepare of the examples through the given paths ("columns", "plain"; none: every one through _example)."""
-    columns, plain = trainers._plain_columns, trainers._plain_example
-    if "columns" not in paths:
+def _prepared_by(examples, columns: bool):
+    """_prepare of the examples, with or without its whole-column path (without: every one through _example)."""
+    whole = trainers._plain_columns
+    if not columns:
         trainers._plain_columns = lambda examples, keys: None
-    if "plain" not in paths:
-        trainers._plain_example = lambda example, keys: None
     try:
         rows, labels, weights, positions = trainers._prepare(examples, ["t", "u"])
     except TrainingError as exc:
         return str(exc)
     finally:
-        trainers._plain_columns, trainers._plain_example = columns, plain
+        trainers._plain_columns = whole
     return rows, {k: v.tolist() for k, v in labels.items()}, weights.tolist(), positions.tolist()
 
 
 @settings(max_examples=300, deadline=None)
 @given(examples=examples_strategy | plain_examples_strategy)
 def test_plain_examples_are_prepared_as_any_example_is(examples):
-    """_prepare reads a list of the usual examples (features, text, float labels and weight) a column at a time, the
-    usual example inline, and any other through _example: the same rows, labels, weights and positions, or the same
-    refusal, as reading every one through _example."""
-    slow = _prepared_by(examples, ())
-    assert repr(_prepared_by(examples, ("plain",))) == repr(slow)
-    assert repr(_prepared_by(examples, ("columns", "plain"))) == repr(slow)
+    """_prepare reads a list of the usual examples (features, text, float labels and weight) a column at a time, and
+    any other list through _example: the same rows, labels, weights and positions, or the same refusal, as reading
+    every one through _example."""
+    assert repr(_prepared_by(examples, columns=True)) == repr(_prepared_by(examples, columns=False))
 
 
 class _Row(dict):

@@ -120,8 +120,7 @@ class ScoreView(APIView):
         model = services.model_for_score(pk)
         v = s.score_input(request.data)
         batch = "inputs" in v
-        wants_feedback = "feedback" in v or (batch and any(isinstance(i, dict) and i.get("feedback")
-                                                            for i in v["inputs"]))
+        wants_feedback = "feedback" in v or (batch and services.feedback_given(v["inputs"]))
         if wants_feedback and not request.user.has_perm("lifecycle.add_sample"):
             raise ApplicationError("Your role cannot add feedback samples; analysts can. Score without feedback.",
                                    code="forbidden", status=403)

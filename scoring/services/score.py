@@ -9,6 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from itertools import repeat
+from types import NoneType
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
@@ -72,6 +73,8 @@ def _clean_inputs(inputs: list) -> list[dict]:
     any refusal is the same; readers use .get."""
     if len(inputs) < 64:
         return [_clean_input(item, i) for i, item in enumerate(inputs)]
+    if _all_plain(inputs):
+        return list(inputs)
     out = list(inputs)
     for index, item in enumerate(inputs):
         if type(item) is dict and item.keys() <= _PLAIN_FIELDS:
@@ -83,6 +86,32 @@ def _clean_inputs(inputs: list) -> list[dict]:
                     continue
         out[index] = _clean_input(item, index)
     return out
+
+
+def _all_plain(inputs: list) -> bool:
+    """Whether every input is kept as it is by `_clean_inputs`, decided with C-speed passes over the batch: objects
+    of only features and content, each with features (an object with a value) and text or no content, or each with
+    no features and content with text. False only means the inputs are looked at one by one."""
+    if set(map(type, inputs)) != {dict}:
+        return False
+    features = list(map(dict.get, inputs, repeat("features")))
+    contents = list(map(dict.get, inputs, repeat("content")))
+    feature_types, content_types = set(map(type, features)), set(map(type, contents))
+    if feature_types == {dict}:  # each with features: an object with a value (an empty one is false)
+        if not (content_types <= {str, NoneType} and all(features)):
+            return False
+        if content_types == {str}:  # each with both fields: no other field when each has two
+            return set(map(len, inputs)) == {2}
+    elif not (feature_types == {NoneType} and content_types == {str} and all(map(str.strip, contents))):
+        return False
+    return all(map(_PLAIN_FIELDS.issuperset, inputs))
+
+
+def feedback_given(inputs: list) -> bool:
+    """Whether any input of a batch carries feedback (a value that is not empty)."""
+    if set(map(type, inputs)) == {dict}:
+        return any(map(dict.get, inputs, repeat("feedback")))
+    return any(isinstance(item, dict) and item.get("feedback") for item in inputs)
 
 
 NO_KNOWN_FEATURES = "no_known_features"
@@ -221,15 +250,20 @@ class InputChecker:
             check.error = _no_known_features(self.schema, check.unknown, prefix)
         return check
 
-    def _all_shaped(self, items: list[dict], feats: list) -> bool:
-        """Whether every input has features of exactly the names the model reads and, where it reads content, text
-        that is not blank."""
-        if set(map(type, feats)) != {dict} or not all(map(operator.eq, map(dict.keys, feats), repeat(self.keys))):
-            return False
-        if self.content is None:
-            return True
-        contents = [item.get("content") for item in items]
-        return set(map(type, contents)) == {str} and all(map(str.strip, contents))
+    def _shaped_columns(self, items: list[dict], feats: list) -> list[list] | None:
+        """Each read feature's column, in the order of `features`, when every input has features of exactly the
+        names the model reads (as many names, each of them there) and, where it reads content, text that is not
+        blank; None otherwise."""
+        if set(map(type, feats)) != {dict} or set(map(len, feats)) != {len(self.keys)}:
+            return None
+        if self.content is not None:
+            contents = list(map(dict.get, items, repeat("content")))
+            if set(map(type, contents)) != {str} or not all(map(str.strip, contents)):
+                return None
+        try:
+            return [list(map(operator.itemgetter(key), feats)) for _, key, _ in self.features]
+        except KeyError:
+            return None
 
     def check_all(self, items: list[dict], batch: bool) -> list[InputCheck]:
         """`check` for every input, decided a column at a time: an input whose features are exactly the ones the
@@ -239,8 +273,9 @@ class InputChecker:
         if len(items) < 64:
             return [self.check(item, i if batch else None) for i, item in enumerate(items)]
         keys = self.keys
-        feats = [item.get("features") for item in items]
-        if self._all_shaped(items, feats):  # the usual large batch, decided with C-speed passes
+        feats = list(map(dict.get, items, repeat("features")))
+        columns = self._shaped_columns(items, feats)  # the usual large batch, decided with C-speed passes
+        if columns is not None:
             rows = list(range(len(items)))
         else:
             if self.content is None:
@@ -249,9 +284,9 @@ class InputChecker:
                 rows = [i for i, f in enumerate(feats) if type(f) is dict and f.keys() == keys
                         and type(c := items[i].get("content")) is str and c.strip()]
             feats = [feats[i] for i in rows]
+            columns = [[f[key] for f in feats] for _, key, _ in self.features]
         bad: set[int] = set()
-        for entry, key, categories in self.features:
-            column = [f[key] for f in feats]
+        for (entry, key, categories), column in zip(self.features, columns):
             if _column_plain(column, entry["type"], categories, self.unpadded):
                 continue
             if categories is not None:  # text as sent, seen in training (a number or padding takes `check`)
@@ -388,8 +423,7 @@ def _score_from(model: AlgorithmModel, args: dict) -> ScoreResult:
     if kept is None or not kept.cached:
         return _score(model=model, **args)
     inputs = args["inputs"]
-    if args["feedback"] is not None or (isinstance(inputs, list) and any(type(i) is dict and i.get("feedback")
-                                                                         for i in inputs)):
+    if args["feedback"] is not None or (isinstance(inputs, list) and feedback_given(inputs)):
         # Feedback becomes samples before the log is written: they are made from the current row.
         return _score(model=lifecycle_selectors.model_for_serving(kept.ref), **args)
     try:
@@ -435,21 +469,19 @@ def _score(*, model: AlgorithmModel, actor, inputs: list, traits: list[str] | No
                 raise check.error
             if strict and check.fields:
                 raise _strict_refusal(check, i if batch else None)
-    scored = [i for i, check in enumerate(checks) if check.error is None]
+    plain = checks.count(NOTHING_TO_REPORT) == len(checks)  # a large batch of plain inputs: nothing to report
+    scored = list(range(len(checks))) if plain else [i for i, check in enumerate(checks) if check.error is None]
     if scored:
         probs = _predict(model, version, cleaned if len(scored) == len(cleaned) else [cleaned[i] for i in scored])
     else:
         probs = {}
-    if checks.count(NOTHING_TO_REPORT) == len(checks):  # a large batch of plain inputs: nothing is missing
-        missing = [NOTHING_TO_REPORT.missing] * len(scored)
-    else:
-        missing = [checks[i].missing for i in scored]
+    missing = [NOTHING_TO_REPORT.missing] * len(scored) if plain else [checks[i].missing for i in scored]
     cards_out = cards.Cards(len(cleaned), scored, {t: probs[t] for t in wanted} if scored else {}, version.metrics,
                             missing=missing, predictors=version.predictors)
     request_id = uuid.uuid4().hex
     sample_ids = [_feedback_samples(model, actor, item, item.get("feedback"), request_id)
                   if item.get("feedback") and check.error is None else [] for item, check in zip(cleaned, checks)
-                  ] if any(item.get("feedback") for item in cleaned) else [[] for _ in cleaned]
+                  ] if feedback_given(cleaned) else [[] for _ in cleaned]
     # Batches are not kept (feedback goes with each input); nothing is kept under zero data retention.
     keep = cleaned if len(cleaned) <= 100 and not model.zero_data_retention else []
     _log_score(ScoreRequest(

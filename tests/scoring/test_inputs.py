@@ -336,6 +336,8 @@ def test_try_a_score_is_a_form_built_from_the_schema(as_analyst, churn):
     {"features": {**FULL["features"]}, "content": "   "},  # blank content
     {"features": {**FULL["features"]}},  # no content
     {"features": {**FULL["features"], "colour": "red"}},  # a name the model does not read
+    {**FULL, "features": {**FULL["features"], "colour": "red"}},  # the same, with content
+    {**FULL, "features": {"tenure": 3, "plan": "basic", "colour": "red"}},  # as many names, one not read
     {"features": {"tenure": 3, "plan": "basic"}, "content": "x"},  # one missing
 ], ids=lambda odd: "plain" if odd is None else repr(odd)[:40])
 def test_a_large_batch_is_checked_as_each_input_alone(churn, odd):
@@ -355,3 +357,46 @@ def test_a_large_batch_is_checked_as_each_input_alone(churn, odd):
 
     assert [seen(c) for c in checker.check_all(items, True)] == [seen(checker.check(item, i))
                                                                   for i, item in enumerate(items)]
+
+
+# Inputs of every shape a caller might send in a batch: the usual objects, odd ones, and no objects at all.
+FEATURES = st.one_of(st.none(), st.just({}), st.just({"tenure": 3}), st.just([1]), st.just("tenure"))
+CONTENTS = st.one_of(st.none(), st.just(""), st.just("  "), st.just("cancel my account"), st.just(7))
+ITEMS = st.one_of(
+    st.fixed_dictionaries({}, optional={"features": FEATURES, "content": CONTENTS,
+                                        "feedback": st.sampled_from([None, {}, {"churn": "positive"}]),
+                                        "colour": st.just("red")}),
+    st.sampled_from(["cancel my account", "", None, 3, ["x"]]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_large_batch_is_cleaned_and_its_feedback_found_as_each_input_alone(data):
+    """_clean_inputs decides a batch of plain inputs with whole passes; each input reads, and any refusal names,
+    what `_clean_input` makes of it alone, and feedback_given finds feedback where any input has it."""
+    from lifecycle.core.errors import ApplicationError
+    from scoring.services import feedback_given
+    from scoring.services.score import _clean_input, _clean_inputs
+
+    if data.draw(st.booleans(), label="all alike"):
+        items = [data.draw(ITEMS, label="item")] * 70
+    else:
+        items = [dict(FULL) if i % 3 else {"features": dict(FULL["features"])} for i in range(70)]
+        for odd in data.draw(st.lists(ITEMS, max_size=3), label="odd"):
+            items.insert(data.draw(st.integers(0, len(items)), label="at"), odd)
+
+    def read(item):
+        return {k: item.get(k) or None for k in ("features", "content", "feedback")}
+
+    def each():
+        return [read(_clean_input(item, i)) for i, item in enumerate(items)]
+
+    try:
+        expected = each()
+    except ApplicationError as exc:
+        with pytest.raises(ApplicationError) as refused:
+            _clean_inputs(items)
+        assert refused.value.as_dict() == exc.as_dict()
+    else:
+        assert [read(item) for item in _clean_inputs(items)] == expected
+    assert feedback_given(items) == any(isinstance(i, dict) and bool(i.get("feedback")) for i in items)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Profile of one single-row `POST .../score` through the whole Django stack, in-process (not a test).
 
-    OMP_NUM_THREADS=1 .venv/bin/python tests/bench/profile_score.py [--calls 2000] [--top 30]
+    OMP_NUM_THREADS=1 .venv/bin/python tests/bench/profile_score.py [--calls 2000] [--top 30] [--wsgi]
 
 Makes its own PostgreSQL database on BENCH_PG_URL (127.0.0.1 only), trains the bench's model, warms the
 caches, then runs the calls under cProfile and prints the functions by cumulative and by own time, the
@@ -34,6 +34,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=0, help="profile services.score of this many rows instead")
     parser.add_argument("--callers", help="also print the callers of the functions matching this")
     parser.add_argument("--role", choices=("admin", "analyst"), default="analyst")
+    parser.add_argument("--wsgi", action="store_true",
+                        help="also the CPU per call of a score and of /healthz through Django's WSGI handler, "
+                             "without the test client")
     args = parser.parse_args()
     pg_base, db_name, env = bench.own_database_env("lifecycle_profile")
     bench.create_database(pg_base, db_name)
@@ -108,6 +111,8 @@ def main() -> int:
             return 0
         for _ in range(50):
             call()
+        if args.wsgi:
+            wsgi_cpu(token, body, path, args.calls)
         if args.http:
             connections.close_all()
             server = bench.Gunicorn(env, 1, Path(f"/tmp/profile-gunicorn-{os.getpid()}.log"))
@@ -150,6 +155,40 @@ def main() -> int:
     finally:
         bench.drop_database(pg_base, db_name)
     return 0
+
+
+def wsgi_cpu(token: str, body: str, path: str, calls: int) -> None:
+    """CPU time per call of a single-row score and of /healthz, each `calls` times after a warm-up, through
+    Django's WSGI handler as a gunicorn worker calls it (the test client adds its own work)."""
+    import gc
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    app = WSGIHandler()
+    answers: list[str] = []
+
+    def call(url: str, method: str, data: bytes) -> None:
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": url, "SCRIPT_NAME": "", "QUERY_STRING": "",
+                   "SERVER_NAME": bench.HOST, "SERVER_PORT": "80", "HTTP_HOST": bench.HOST,
+                   "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http",
+                   "wsgi.input": io.BytesIO(data), "wsgi.errors": sys.stderr, "CONTENT_LENGTH": str(len(data)),
+                   "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Token {token}"}
+        result = app(environ, lambda status, headers, exc_info=None: answers.append(status))
+        b"".join(result)
+        result.close()
+        if not answers.pop().startswith("200"):
+            raise RuntimeError(f"{method} {url} did not answer 200")
+
+    gc.collect()
+    gc.freeze()  # as config/wsgi.py does once a worker has loaded
+    for label, url, method, data in (("score", path, "POST", body.encode()), ("/healthz", "/healthz", "GET", b"")):
+        for _ in range(200):
+            call(url, method, data)
+        t0 = time.process_time()
+        for _ in range(calls):
+            call(url, method, data)
+        print(f"WSGI {label}: {(time.process_time() - t0) / calls * 1000:.3f} ms of CPU per call ({calls} calls)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 import skops.io as sio
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
@@ -765,3 +765,41 @@ def test_an_estimator_is_dumped_as_skops_dumps_it_with_a_compact_schema(trained,
         again = sio.loads(trainers._skops_dumps(estimator), trusted=trusted)
         X = np.random.RandomState(0).rand(5, estimator.n_features_in_)
         assert np.array_equal(again.predict_proba(X), estimator.predict_proba(X))
+
+
+@pytest.mark.parametrize("model_type", TABULAR_TYPES)
+def test_an_artifacts_json_files_read_back_as_json_dumps_writes_them(trained, model_type):
+    """manifest.json and featurizer.json are written by orjson where json was slow (a text featurizer's 4,096
+    weights); read back, they hold exactly what json.dumps(..., allow_nan=False) wrote."""
+    result, _ = trained[model_type]
+    with zipfile.ZipFile(io.BytesIO(result.artifact)) as archive:
+        for name in ("manifest.json", "featurizer.json"):
+            value = json.loads(archive.read(name))
+            assert json.loads(trainers._json_bytes(value)) == json.loads(json.dumps(value, allow_nan=False))
+            assert archive.read(name) == trainers._json_bytes(value)
+
+
+JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=5),
+                        st.floats().map(np.float64))
+JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.one_of(
+    st.lists(inner, max_size=5), st.lists(st.floats(), max_size=20), st.tuples(inner, inner),
+    st.dictionaries(st.one_of(st.text(max_size=5), st.integers(-5, 5)), inner, max_size=4)), max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES)
+@example([0.5, float("nan")])  # a vector of weights
+@example(["a", 1, float("nan")])  # a mixed list
+@example({float("inf"): 1})  # a key
+@example({"idf": [1.0, 2.0], "columns": [{"bins": (0.5, np.float64("-inf"))}]})
+@example({1: [2**70, "a"]})  # what orjson cannot write
+def test_artifact_json_is_json_dumps_or_its_refusal(value):
+    """Any value of dicts, lists, tuples, numbers (NaN, infinities, big integers, numpy floats) and text is written
+    as json.dumps(value, allow_nan=False) writes it, read back the same, or refused the same way."""
+    try:
+        expected = json.loads(json.dumps(value, allow_nan=False))
+    except ValueError:
+        with pytest.raises(ValueError, match="Out of range float values"):
+            trainers._json_bytes(value)
+    else:
+        assert json.loads(trainers._json_bytes(value)) == expected

@@ -1324,7 +1324,7 @@ def versions_prune(*, model: AlgorithmModel) -> int:
     candidates = (model.versions.filter(pruned_at__isnull=True, tags__isnull=True)
                   .exclude(pk=model.active_version_id).exclude(hold=VersionHold.HELD)
                   .exclude(triggered_by=VersionTrigger.RESET).order_by("-version_no")[keep:])
-    ids = [v.pk for v in candidates]
+    ids = list(candidates.values_list("pk", flat=True))  # not the rows: their artifacts are what is dropped
     if ids:
         ModelVersion.objects.filter(pk__in=ids).update(artifact=None, pruned_at=timezone.now())
     return len(ids)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 from tests.factories import PASSWORD
 from tests.workers import REPO_ROOT
@@ -44,12 +48,11 @@ def demo_data() -> dict:
     """seed_demo plus a family: churn-risk champion of "retention", credit-scorecard its challenger with a
     pending request to become champion. Returns the keys the journeys look for."""
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
 
     from lifecycle.models import AlgorithmModel
     from registry import services as registry_services
 
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    _seed_demo()
     users = {u.username: u for u in get_user_model().objects.all()}
     churn = AlgorithmModel.objects.get(key="churn-risk")
     card = AlgorithmModel.objects.get(key="credit-scorecard")
@@ -63,6 +66,40 @@ def demo_data() -> dict:
     registry_services.model_promote(model=AlgorithmModel.objects.get(pk=card.pk), actor=users["analyst"],
                                     to_status="champion", family="retention")
     return {"champion": churn.key, "challenger": card.key, "family": "retention"}
+
+
+# The rows the first seed_demo of this test session wrote, as a fixture file: the journeys after it load them.
+_demo_rows: Path | None = None
+
+
+def _seed_demo() -> None:
+    """What seed_demo writes, in an emptied test database. The first call of a session runs the command (about a
+    minute: it trains and makes hundreds of decisions) and keeps every row it wrote; later calls load those rows,
+    ids included, in a few seconds. `tests/lifecycle/test_commands.py` runs the command itself each time.
+
+    Before loading, the rows that `migrate` makes again after each emptying (roles, default outcome types) are
+    removed: the kept ones come back with the ids the other rows refer to."""
+    global _demo_rows
+    from django.apps import apps
+    from django.core.management import call_command
+
+    if _demo_rows is None:
+        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+        folder = tempfile.mkdtemp(prefix="lifecycle-demo-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        rows = Path(folder) / "demo.json"
+        call_command("dumpdata", natural_foreign=True, exclude=[*_NOT_KEPT], output=str(rows), verbosity=0)
+        _demo_rows = rows
+        return
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if label not in _NOT_KEPT and model._meta.app_label not in _NOT_KEPT and model._base_manager.exists():
+            model._base_manager.all().delete()
+    call_command("loaddata", str(_demo_rows), verbosity=0)
+
+
+# Rows migrate makes alike every time (found by natural key), and the sessions of whoever logged in.
+_NOT_KEPT = ("contenttypes", "auth.permission", "sessions")
 
 
 def axe_violations(page) -> list[dict]:

@@ -8,7 +8,10 @@ logistic regression behind a ColumnTransformer), each with the same client, conc
 Prints both and the ratio, and /healthz as our floor.
 
 MLflow lives in its own virtualenv, ANCHOR_VENV (default var/anchor-venv, under VAR_DIR when that is set), made here on the first run with
-`python3 -m venv` and `pip install mlflow scikit-learn pandas`; nothing is installed into the product's .venv.
+`python3 -m venv` and `pip install -r tests/bench/anchor-requirements.txt` (mlflow and everything it serves with, pinned:
+an unpinned install took whatever its dependencies' latest releases were, and the anchor's figure with them);
+nothing is installed into the product's .venv. The versions that serve are printed with the figures, and a venv
+that differs from the pins is named as such.
 Options: --seconds per phase (default 8), --clients (default 4), --json PATH.
 """
 
@@ -64,9 +67,30 @@ def anchor_venv() -> Path:
     if not (venv / "bin" / "mlflow").exists():
         bench.log(f"making {venv} with mlflow (first run only; a few minutes)")
         subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "mlflow", "scikit-learn", "pandas"],
-                       check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(PINS)], check=True)
     return venv
+
+
+PINS = Path(__file__).resolve().parent / "anchor-requirements.txt"
+# What a request to `mlflow models serve` runs through: printed with the figures.
+SERVING = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "uvicorn", "fastapi", "starlette", "pydantic")
+
+
+def serving_versions(venv: Path) -> tuple[dict[str, str], list[str]]:
+    """The installed versions of SERVING in the anchor's venv, and how the venv differs from PINS (empty when it
+    is as pinned)."""
+    out = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "freeze", "--disable-pip-version-check"],
+                         capture_output=True, text=True, check=True).stdout
+    installed = dict(_pin(line) for line in out.splitlines() if "==" in line)
+    pinned = dict(_pin(line) for line in PINS.read_text().splitlines() if "==" in line and not line.startswith("#"))
+    differ = [f"{name} {installed.get(name, 'missing')} (pinned {version})"
+              for name, version in pinned.items() if installed.get(name) != version]
+    return {name: installed.get(name, "missing") for name in SERVING}, differ
+
+
+def _pin(line: str) -> tuple[str, str]:
+    name, _, version = line.strip().partition("==")
+    return name.lower().replace("_", "-"), version
 
 
 def wait_http(port: int, path: str, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -111,6 +135,9 @@ def main() -> int:
                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
         version = out.stdout.strip().splitlines()[-1]
         bench.log(f"trained the same rows with scikit-learn in {venv.name}; mlflow {version}")
+        versions, differ = serving_versions(venv)
+        if differ:
+            bench.log(f"{venv} differs from {PINS.name}: {', '.join(differ)}; this run is not the pinned anchor")
 
         server = bench.Gunicorn(env, 2, work / "gunicorn.log")
         server.wait_ready(2)
@@ -147,12 +174,15 @@ def main() -> int:
         floor = score_rps / phases["our /healthz"]["rps"]
         print(f"\nmlflow {version}; {args.clients} clients; {args.seconds:g} s per phase; load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print("anchor: " + ", ".join(f"{name} {v}" for name, v in versions.items())
+              + ("" if not differ else f" (not as pinned: {len(differ)} differ)"))
         print(f"{'':32}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
         for name, r in phases.items():
             print(f"{name:32}{r['rps']:>10.1f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['errors']:>8}")
         print(f"ratio our score / mlflow: {ratio:.2f}; our score / our /healthz: {floor:.2f}")
         if args.json:
-            args.json.write_text(json.dumps({"mlflow": version, "phases": phases, "ratio_mlflow": ratio,
+            args.json.write_text(json.dumps({"mlflow": version, "anchor": versions, "pinned": not differ,
+                                             "phases": phases, "ratio_mlflow": ratio,
                                              "ratio_floor": floor}, indent=2))
         errors = sum(r["errors"] for r in phases.values())
         return 1 if errors else 0

@@ -282,6 +282,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per type and effort (the median is shown)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also print the N functions of the timed runs with the most cumulative time")
+    parser.add_argument("--sort", default="cumulative", choices=("cumulative", "tottime"),
+                        help="the profile's order: time inside and below a function, or inside it alone")
     args = parser.parse_args()
     efforts = args.efforts.split(",")
     types = args.types.split(",")
@@ -367,7 +369,7 @@ def main() -> int:
                   f"{auc:.3f} / {direct_auc:.3f} |")
         if profiler:
             print()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+            pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.profile)
         return 0
     except KeyboardInterrupt:
         log("interrupted")

@@ -9,7 +9,7 @@ Prints both and the ratio, and /healthz as our floor.
 
 MLflow lives in its own virtualenv, ANCHOR_VENV (default var/anchor-venv, under VAR_DIR when that is set), made here on the first run with
 `python3 -m venv` and `pip install -r tests/bench/anchor-requirements.txt` (mlflow and everything it serves with, pinned:
-an unpinned install took whatever its dependencies' latest releases were, and the anchor's figure with them);
+an unpinned install took whatever releases were newest that day, so no later run could be sure to measure the same MLflow);
 nothing is installed into the product's .venv. The versions that serve are printed with the figures, and a venv
 that differs from the pins is named as such.
 Options: --seconds per phase (default 8), --clients (default 4), --json PATH.

@@ -281,7 +281,7 @@ def main() -> int:
     parser.add_argument("--types", default=",".join(sorted(TABULAR_TYPES)))
     parser.add_argument("--repeats", type=int, default=3, help="runs per type and effort (the median is shown)")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="also print the N functions of the timed runs with the most cumulative time")
+                        help="also print the first N functions of the timed runs' profile, in --sort's order")
     parser.add_argument("--sort", default="cumulative", choices=("cumulative", "tottime"),
                         help="the profile's order: time inside and below a function, or inside it alone")
     args = parser.parse_args()

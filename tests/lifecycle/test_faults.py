@@ -18,8 +18,11 @@ pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.django_db(tr
 
 
 def _score(url, key, results):
-    body = json.dumps({"content": "cancel my account please"}).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
+    _call(url, key, results, json.dumps({"content": "cancel my account please"}).encode())
+
+
+def _call(url, key, results, body=None):
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET", headers={
         "Authorization": f"Token {key}", "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as r:
@@ -44,34 +47,44 @@ def test_database_connections_killed_mid_traffic(tmp_path):
         cursor.execute("SELECT pg_backend_pid()")
         main_pid = cursor.fetchone()[0]  # the test's own connection survives too
     stop = threading.Event()
-    results: list = []
+    results: list = []  # scores and reads alike
+    reads: list = []
+    killed: list[int] = []
 
     def traffic():
         while not stop.is_set():
             _score(url, key, results)
 
+    def reading():
+        # A score makes one statement, which a connection found dead at once is sent again on a new one: killed
+        # backends between scores never show. Reading the model makes several, so a kill between two of them does.
+        while not stop.is_set():
+            _call(f"{base}/api/v1/algorithm-models/{model.key}", key, reads)
+
     def killer():
         try:
             with connection.cursor() as cursor:  # this thread's own connection is spared
                 while not stop.is_set():
-                    cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    cursor.execute("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
                                    "WHERE datname = %s AND pid <> pg_backend_pid() AND pid <> %s", [name, main_pid])
+                    killed.append(cursor.fetchone()[0])
                     time.sleep(0.05)
         finally:
             connections.close_all()
 
     try:
-        threads = [threading.Thread(target=traffic) for _ in range(2)] + [threading.Thread(target=killer)]
+        threads = [threading.Thread(target=traffic), threading.Thread(target=reading), threading.Thread(target=killer)]
         for t in threads:
             t.start()
         time.sleep(8)
         stop.set()
         for t in threads:
             t.join(30)
-        statuses = {status for status, _ in results}
-        assert statuses <= {200, 503}, [r for r in results if r[0] not in (200, 503)][:3]
-        unavailable = [body for status, body in results if status == 503]
-        assert unavailable and len(results) > 50, f"{len(results)} requests, {len(unavailable)} hit the fault"
+        statuses = {status for status, _ in results + reads}
+        assert statuses <= {200, 503}, [r for r in results + reads if r[0] not in (200, 503)][:3]
+        unavailable = [body for status, body in results + reads if status == 503]
+        assert sum(killed) > 10 and len(results) > 50 and len(reads) > 20, (sum(killed), len(results), len(reads))
+        assert unavailable, f"{sum(killed)} backends killed, and none of {len(results) + len(reads)} requests saw it"
         assert all(b["error"]["code"] == "service_unavailable" and "retry" in b["error"]["message"]
                    for b in unavailable)
         after: list = []

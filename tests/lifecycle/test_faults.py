@@ -47,7 +47,7 @@ def test_database_connections_killed_mid_traffic(tmp_path):
         cursor.execute("SELECT pg_backend_pid()")
         main_pid = cursor.fetchone()[0]  # the test's own connection survives too
     stop = threading.Event()
-    results: list = []  # scores and reads alike
+    results: list = []  # the scores
     reads: list = []
     killed: list[int] = []
 

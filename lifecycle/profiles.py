@@ -19,8 +19,11 @@ def profile(rows: list[dict | None]) -> dict:
     out: dict[str, dict] = {}
     total = max(len(rows), 1)
     for key, values in columns.items():
-        if set(map(type, values)) <= _NUMBER_TYPES:  # a column of plain numbers, converted whole
+        kinds = set(map(type, values))
+        if kinds <= _NUMBER_TYPES:  # a column of plain numbers, converted whole
             numbers = np.asarray(values, dtype=np.float64) if values else []
+        elif kinds == {str}:  # a column of plain texts holds no number
+            numbers = []
         else:
             numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if len(numbers) and len(numbers) >= 0.9 * len(values):
@@ -47,7 +50,8 @@ def profile(rows: list[dict | None]) -> dict:
                 "sample": [round(float(v), 6) for v in picked],
             }
         else:
-            counts = Counter(str(v) for v in values if v is not None and not isinstance(v, (dict, list)))
+            counts = (Counter(values) if kinds == {str} else  # plain texts are counted whole
+                      Counter(str(v) for v in values if v is not None and not isinstance(v, (dict, list))))
             if not counts or any(len(k) > 40 for k in counts):  # free text is not profiled
                 continue
             top = dict(counts.most_common(MAX_CATEGORIES))

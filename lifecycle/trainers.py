@@ -335,8 +335,14 @@ def _mostly_numbers(present: Sequence, share: float) -> bool:
     if set(map(type, present)) <= _NUMBER_TYPES:
         return int(np.count_nonzero(~np.isnan(as_floats(present)))) >= share * len(present)
     need, misses = share * len(present), 0
+    # Texts are read once each: a category's few values repeat, and a failed conversion costs an exception.
+    read: dict[str, bool] | None = {} if set(map(type, present)) <= {str} else None
     for v in present:  # one by one, stopping once the share cannot be reached (a column of words, at its start)
-        if math.isnan(as_float(v)):
+        if read is None:
+            miss = math.isnan(as_float(v))
+        elif (miss := read.get(v)) is None:
+            miss = read[v] = math.isnan(as_float(v))
+        if miss:
             misses += 1
             if len(present) - misses < need:
                 return False
@@ -362,6 +368,23 @@ def column_values(rows: Sequence[Mapping], column: Mapping) -> list:
     return [row["features"].get(key) for row in rows]
 
 
+class ColumnReader:
+    """``column_values`` of one list of normalized rows, each column read once however often it is asked for:
+    training reads a column to tell its kind, to fit it and to describe it. The lists are shared, so no caller
+    changes them."""
+
+    def __init__(self, rows: Sequence[Mapping]) -> None:
+        self.rows = rows
+        self._read: dict[tuple[str, str], list] = {}
+
+    def __call__(self, column: Mapping) -> list:
+        name = (column["source"], column["key"])
+        values = self._read.get(name)
+        if values is None:
+            values = self._read[name] = column_values(self.rows, column)
+        return values
+
+
 def _looks_like_text(values: list) -> bool:
     strings = values if set(map(type, values)) <= {str} else [str(v) for v in values]
     distinct = len(set(strings))
@@ -374,8 +397,10 @@ def _looks_like_text(values: list) -> bool:
     return mean_words >= 3 or mean_length >= 40
 
 
-def infer_columns(rows: Sequence[Mapping]) -> list[dict]:
-    """Feature schema of normalized rows: one column per feature key, plus content."""
+def infer_columns(rows: Sequence[Mapping], read: ColumnReader | None = None) -> list[dict]:
+    """Feature schema of normalized rows: one column per feature key, plus content (``read``: the rows' columns,
+    when the caller reads them again)."""
+    read = read or ColumnReader(rows)
     first = rows[0]["features"].keys() if rows else ()
     if all(map(first.__eq__, (row["features"].keys() for row in rows))):  # the usual rows: the same features
         keys = sorted(map(str, first))
@@ -384,7 +409,7 @@ def infer_columns(rows: Sequence[Mapping]) -> list[dict]:
     columns: list[dict] = []
     for key in keys:
         column = {"key": key, "source": "features", "name": key}
-        present = present_values(column_values(rows, column))
+        present = present_values(read(column))
         if not present:
             continue
         if _mostly_numbers(present, 0.95):
@@ -490,17 +515,19 @@ class Featurizer:
         *,
         bins: int = 5,
         max_categories: int = MAX_CATEGORIES,
+        read: ColumnReader | None = None,
     ) -> tuple[Featurizer, np.ndarray | sp.csr_matrix]:
         """``fit`` and then ``transform`` of the same rows, giving the same matrix, with each column's values read,
-        converted and hashed once instead of twice."""
-        featurizer, parsed = cls._fit(rows, columns, mode, bins, max_categories)
+        converted and hashed once instead of twice (``read``: the rows' columns, when already read)."""
+        featurizer, parsed = cls._fit(rows, columns, mode, bins, max_categories, read)
         return featurizer, featurizer.combine(
             [featurizer._parsed_block(i, values) for i, values in enumerate(parsed)]
         )
 
     @classmethod
     def _fit(
-        cls, rows: Sequence[Mapping], columns: Sequence[Mapping], mode: str, bins: int, max_categories: int
+        cls, rows: Sequence[Mapping], columns: Sequence[Mapping], mode: str, bins: int, max_categories: int,
+        read: ColumnReader | None = None,
     ) -> tuple[Featurizer, list]:
         """The fitted featurizer, and per kept column its values as fitting converted them (numbers with NaN,
         categories with None for missing, hashed term counts) for ``_parsed_block``."""
@@ -508,9 +535,10 @@ class Featurizer:
         hasher = _hasher(hash_features) if hash_features else None
         fitted: list[dict] = []
         parsed: list = []
+        read = read or ColumnReader(rows)
         for column in columns:
             base = {k: column[k] for k in ("key", "source", "name", "kind")}
-            values = column_values(rows, column)
+            values = read(column)
             if column["kind"] == NUMERIC:
                 numbers = as_floats(values)
                 present = numbers[~np.isnan(numbers)]
@@ -651,14 +679,15 @@ class Featurizer:
 SCHEMA_TYPES = {NUMERIC: "number", CATEGORICAL: "category", TEXT: "text"}
 
 
-def input_schema(rows: Sequence[Mapping], featurizer: Featurizer) -> list[dict]:
+def input_schema(rows: Sequence[Mapping], featurizer: Featurizer, read: ColumnReader | None = None) -> list[dict]:
     """What a version reads, from the rows its featurizer was fitted on: per column its type, the categories it
     tells apart (the most frequent, at most MAX_CATEGORIES, with a flag when there were more), the range and a
     typical value (the median, the imputation of a missing number; the most frequent category), and how often
-    the value was missing."""
+    the value was missing. ``read``: the rows' columns, when already read."""
     schema: list[dict] = []
+    read = read or ColumnReader(rows)
     for column in featurizer.columns:
-        values = column_values(rows, column)
+        values = read(column)
         entry: dict[str, Any] = {
             "name": column["name"], "key": column["key"], "source": column["source"],
             "type": SCHEMA_TYPES[column["kind"]],
@@ -1559,7 +1588,8 @@ def train(
     rows, labels, weights, positions = _prepare(examples, keys)
     _check_class_counts(labels)
     mode = _MODE[model_type]
-    columns = infer_columns(rows)
+    read = ColumnReader(rows)  # each column is read once, for its kind, its fit and the input schema
+    columns = infer_columns(rows, read)
     if mode == SCORECARD:
         columns = [c for c in columns if c["kind"] != TEXT]
         if not columns:
@@ -1571,7 +1601,7 @@ def train(
         raise TrainingError("the examples have no features or content to learn from")
 
     with limit_threads(threads):
-        featurizer, X = Featurizer.fit_transform(rows, columns, mode, bins=resolved.get("bins", 5))
+        featurizer, X = Featurizer.fit_transform(rows, columns, mode, bins=resolved.get("bins", 5), read=read)
         categorical = featurizer.categorical_mask()
 
         traits = []
@@ -1697,7 +1727,7 @@ def train(
         params=resolved,
         sample_count=len(rows),
         comparison={"traits": comparisons} if comparisons else None,
-        input_schema=input_schema(rows, featurizer),
+        input_schema=input_schema(rows, featurizer, read),
         evaluation=evaluations,
     )
 

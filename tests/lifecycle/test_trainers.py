@@ -619,6 +619,10 @@ class _Row(dict):
     """A row the drift profile reads one value at a time (its whole-column paths take plain dicts only)."""
 
 
+class _Str(str):
+    """A text the drift profile counts one at a time (its whole-column path takes plain texts)."""
+
+
 class _Float(float):
     """A number the drift profile converts one at a time (its whole-column path takes plain ints and floats)."""
 
@@ -633,9 +637,31 @@ def _profile_one_by_one(rows):
     from lifecycle import profiles
 
     def wrap(value):
-        return _Int(value) if type(value) is int else _Float(value) if type(value) is float else value
+        kind = type(value)
+        return _Int(value) if kind is int else _Float(value) if kind is float else _Str(value) if kind is str else value
 
     return profiles.profile([None if row is None else _Row({k: wrap(v) for k, v in row.items()}) for row in rows])
+
+
+@pytest.mark.parametrize("model_type", ["logistic_regression", "scorecard"])
+def test_a_run_reads_each_column_of_its_rows_once(monkeypatch, model_type):
+    """Training reads a column to tell its kind, to fit it and to describe it in the input schema: one read of the
+    rows each, shared, and the same model as three reads made."""
+    examples = make_examples(300)
+    reads: list[tuple[str, str]] = []
+    original = trainers.column_values
+
+    def counted(rows, column):
+        reads.append((column["source"], column["key"]))
+        return original(rows, column)
+
+    monkeypatch.setattr(trainers, "column_values", counted)
+    once = train(model_type, examples, ["churn"], effort="low", seed=0)
+    assert reads and len(reads) == len(set(reads)), sorted(reads)
+    monkeypatch.setattr(trainers, "ColumnReader", lambda rows: (lambda column: original(rows, column)))
+    thrice = train(model_type, examples, ["churn"], effort="low", seed=0)
+    assert once.input_schema == thrice.input_schema and once.metrics == thrice.metrics
+    assert once.predictors == thrice.predictors
 
 
 # Numbers within a float's range of each other (wider ones: the next test).
